@@ -1,0 +1,154 @@
+"""Lazy factories for the GitHub, Databricks and git clients.
+
+Nothing here imports databricks-sdk, PyGithub or GitPython at module level: ``invoke --list``
+must stay fast. Each client is built on first use and cached on the :class:`Clients` object.
+
+Authentication (secrets never come from the config file):
+
+* GitHub: ``GITHUB_TOKEN``, else ``GH_TOKEN``, else ``gh auth token``.
+* Databricks: the SDK's unified auth: the profile named in the config (``~/.databrickscfg``), or
+  ``DATABRICKS_*`` environment variables.
+* git push over HTTPS: the GitHub token, handed to git per command through
+  ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_0``/``GIT_CONFIG_VALUE_0`` environment variables (an
+  ``http.extraHeader``), so it never lands in ``.git/config``, the remote URL or ``ps`` output.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from .changes import SetupError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from databricks.sdk import AccountClient, WorkspaceClient
+    from git import Repo
+    from github import Github
+
+    from .config import Settings
+
+AUTH_PAGE = "index.md#authentication"
+
+
+def github_token(env: dict[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    for name in ("GITHUB_TOKEN", "GH_TOKEN"):
+        if env.get(name):
+            return env[name]
+    gh = shutil.which("gh")
+    if gh:
+        try:
+            done = subprocess.run(
+                [gh, "auth", "token"], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if done is not None and done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    raise SetupError(
+        "no GitHub credentials: GITHUB_TOKEN and GH_TOKEN are unset and `gh auth token` gave none",
+        fix="export GITHUB_TOKEN=<a token with repo and workflow scopes>, or run `gh auth login`",
+        page=AUTH_PAGE,
+    )
+
+
+class Clients:
+    """The API clients one run uses, built on first use."""
+
+    def __init__(self, settings: Settings, *, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.env = dict(os.environ if env is None else env)
+        self._workspaces: dict[str, WorkspaceClient] = {}
+
+    # ----------------------------------------------------------------------------- GitHub
+    @cached_property
+    def github(self) -> Github:
+        from github import Auth, Github, GithubRetry
+
+        return Github(
+            auth=Auth.Token(github_token(self.env)),
+            base_url=self.settings.github.api_url,
+            timeout=30,
+            retry=GithubRetry(total=5),
+            # PyGithub's default throttle sleeps 0.25 s per read and 1 s per write; the
+            # rate limits are honoured by the retry policy instead.
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            per_page=100,
+            api_version="2022-11-28",
+        )
+
+    # ------------------------------------------------------------------------- Databricks
+    def _db_config(self, host: str, profile: str, **extra: Any) -> Any:
+        from databricks.sdk.config import Config
+
+        kwargs: dict[str, Any] = {
+            "host": host,
+            "http_timeout_seconds": 60,
+            "retry_timeout_seconds": 300,
+            **extra,
+        }
+        if profile:
+            kwargs["profile"] = profile
+        try:
+            return Config(**kwargs)
+        except ValueError as exc:  # the SDK raises ValueError for auth/profile problems
+            where = f"profile {profile!r}" if profile else "DATABRICKS_* variables"
+            raise SetupError(
+                f"cannot authenticate to {host} with {where}: {_first_line(exc)}",
+                fix="run `databricks auth login --host "
+                f"{host}` or set DATABRICKS_TOKEN/DATABRICKS_CLIENT_ID for that host",
+                page=AUTH_PAGE,
+            ) from None
+
+    @cached_property
+    def account(self) -> AccountClient:
+        from databricks.sdk import AccountClient
+
+        acct = self.settings.databricks.account
+        return AccountClient(config=self._db_config(acct.host, acct.profile, account_id=acct.id))
+
+    def workspace(self, env: str) -> WorkspaceClient:
+        if env not in self._workspaces:
+            from databricks.sdk import WorkspaceClient
+
+            ws = self.settings.databricks.workspace(env)
+            self._workspaces[env] = WorkspaceClient(config=self._db_config(ws.host, ws.profile))
+        return self._workspaces[env]
+
+    # -------------------------------------------------------------------------------- git
+    @cached_property
+    def git(self) -> Repo:
+        """The project's git repository (``repo.init`` creates it)."""
+        from git import InvalidGitRepositoryError, Repo
+
+        try:
+            return Repo(self.settings.project.dir)
+        except InvalidGitRepositoryError:
+            raise SetupError(
+                f"{self.settings.project.dir} is not a git repository yet",
+                fix="run `invoke repo.init` first",
+                page="repo.md",
+            ) from None
+
+    def git_env(self) -> dict[str, str]:
+        """Environment for a git command that talks to the remote: auth header, no prompts."""
+        env = {"GIT_TERMINAL_PROMPT": "0"}
+        url = self.settings.github.git_url
+        if url.startswith("https://"):
+            pair = f"x-access-token:{github_token(self.env)}".encode()
+            env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Basic {base64.b64encode(pair).decode()}",
+            )
+        return env
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__

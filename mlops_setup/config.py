@@ -1,0 +1,467 @@
+"""The one config loader every task uses.
+
+Layers, later wins:
+
+1. ``config/defaults.yaml`` (shipped; every key, its default and a comment),
+2. the operator's file: ``invoke -f FILE`` (Invoke's own runtime-config flag, so Invoke's
+   layering stays intact) or else ``mlops-setup.yaml`` in the working directory,
+3. ``MLOPS_SETUP_*`` environment variables, resolved against the defaults tree the way Invoke
+   resolves ``INVOKE_*`` ones (``MLOPS_SETUP_GITHUB_DEFAULT_BRANCH`` -> ``github.default_branch``;
+   values are read as YAML scalars, so ``true``/``5``/``[a, b]`` work),
+4. task flags.
+
+Each layer is checked on its own before merging, so an error names the file (or variable) and
+the key it came from. The merged result is validated by pydantic into one frozen
+:class:`Settings`; derived values (project name, repo name, URLs, ``{project}`` expansion) are
+filled in by :func:`load_settings`. A bad input raises :class:`ConfigError` (exit code 2) before
+any network call or git command is made.
+
+pydantic is imported here, and this module is imported only when a task runs, never while Invoke
+builds its task list.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .yamlfile import ConfigError, read_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = ROOT / "config" / "defaults.yaml"
+OPERATOR_FILE = "mlops-setup.yaml"
+ENV_PREFIX = "MLOPS_SETUP_"
+RUNBOOK_CONFIG = "runbook/index.md#configure"
+
+# Keys that would hold a credential; they are refused wherever they appear.
+SECRET_KEYS = re.compile(
+    r"^(token|pat|password|passwd|secret|client_secret|api_key|apikey|access_token|"
+    r"workflow_token|github_token|databricks_token|private_key)$",
+    re.IGNORECASE,
+)
+CREDENTIAL_VALUE = re.compile(
+    r"(dapi[0-9a-f]{32}|dose[0-9a-f]{32}|gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40,})"
+)
+ACCOUNT_HOSTS = {
+    "aws": "https://accounts.cloud.databricks.com",
+    "azure": "https://accounts.azuredatabricks.net",
+    "gcp": "https://accounts.gcp.databricks.com",
+}
+TARGETS = ("dev", "staging", "prod", "test")
+ENVIRONMENTS = ("staging", "prod")
+
+
+# --------------------------------------------------------------------------- the typed model
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class ProjectSettings(_Model):
+    dir: Path
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+class GithubSettings(_Model):
+    owner: str = Field(min_length=1, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
+    repo: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    owner_type: Literal["auto", "org", "user"]
+    visibility: Literal["private", "public", "internal"]
+    default_branch: str = Field(min_length=1)
+    release_branch: str = Field(min_length=1)
+    remote: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    git_url: str = Field(min_length=1)
+    api_url: str = Field(pattern=r"^https?://")
+    workflow_token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    first_commit_paths: tuple[str, ...] = Field(min_length=1)
+    merge_method: Literal["merge", "squash", "rebase"]
+    code_branch: str = Field(min_length=1)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def html_url(self) -> str:
+        return f"https://github.com/{self.owner}/{self.repo}"
+
+
+class AccountSettings(_Model):
+    host: str = Field(pattern=r"^https://")
+    id: str
+    profile: str
+
+
+class WorkspaceSettings(_Model):
+    host: str = Field(pattern=r"^https://[^/\s]+/?$")
+    profile: str
+
+
+class Workspaces(_Model):
+    staging: WorkspaceSettings
+    prod: WorkspaceSettings
+
+
+class ServicePrincipalNames(_Model):
+    staging: str = Field(min_length=1)
+    prod: str = Field(min_length=1)
+
+
+class DatabricksSettings(_Model):
+    cloud: Literal["aws", "azure", "gcp"]
+    sp_mode: Literal["account", "workspace"]
+    account: AccountSettings
+    workspaces: Workspaces
+    service_principals: ServicePrincipalNames
+    sp_visible_timeout: int = Field(ge=0, le=3600)
+
+    def workspace(self, env: str) -> WorkspaceSettings:
+        return getattr(self.workspaces, env)
+
+
+class Catalogs(_Model):
+    dev: str = Field(min_length=1)
+    staging: str = Field(min_length=1)
+    prod: str = Field(min_length=1)
+    test: str = Field(min_length=1)
+
+
+class BatchInference(_Model):
+    input_table: str
+    output_table: str
+
+
+class UnityCatalogSettings(_Model):
+    catalogs: Catalogs
+    schema_: str = Field(alias="schema", min_length=1)
+    grant_on: Literal["catalog", "schema"]
+    create_missing: bool
+    storage_root: str
+    batch_inference: BatchInference
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def table(self, which: str, target: str) -> str:
+        return getattr(self.batch_inference, which).replace(
+            "{catalog}", getattr(self.catalogs, target)
+        )
+
+
+class SecretsSettings(_Model):
+    token_lifetime_days: int = Field(ge=1, le=730)
+    renew_before_days: int = Field(ge=0, le=365)
+
+
+class CiSettings(_Model):
+    wait_timeout: int = Field(ge=1, le=6 * 3600)
+    poll_min: float = Field(gt=0, le=600)
+    poll_max: float = Field(gt=0, le=3600)
+
+
+class HandoffSettings(_Model):
+    team: str
+    users: tuple[str, ...]
+    title: str = Field(min_length=1)
+
+
+class Settings(_Model):
+    """Everything a task may read, typed and frozen."""
+
+    project: ProjectSettings
+    github: GithubSettings
+    databricks: DatabricksSettings
+    unity_catalog: UnityCatalogSettings
+    secrets: SecretsSettings
+    ci: CiSettings
+    handoff: HandoffSettings
+    state_dir: Path
+
+    @property
+    def project_path(self) -> Path:
+        """Path of the bundle folder (``<dir>/<name>``)."""
+        return self.project.dir / self.project.name
+
+    def catalog(self, target: str) -> str:
+        return getattr(self.unity_catalog.catalogs, target)
+
+    def sp_name(self, env: str) -> str:
+        return getattr(self.databricks.service_principals, env)
+
+    @property
+    def workflow_token_env(self) -> str:
+        return self.github.workflow_token_env
+
+
+# --------------------------------------------------------------------------- loading layers
+
+
+def _check_layer(data: Any, schema: dict, label: str, prefix: str = "") -> None:
+    """Refuse secrets and unknown keys; check that sections are mappings."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: {prefix.rstrip('.')}: expected a mapping of settings")
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if not isinstance(key, str):
+            raise ConfigError(f"{label}: {dotted}: keys must be strings")
+        if SECRET_KEYS.match(key):
+            raise ConfigError(
+                f"{label}: {dotted}: secrets never live in the config file; Databricks auth "
+                "uses ~/.databrickscfg profiles or DATABRICKS_* variables, GitHub uses "
+                "GITHUB_TOKEN/GH_TOKEN, and the WORKFLOW_TOKEN PAT comes from the variable named "
+                "by github.workflow_token_env"
+            )
+        if isinstance(value, str) and CREDENTIAL_VALUE.search(value):
+            raise ConfigError(
+                f"{label}: {dotted}: this value looks like a credential; secrets never live in "
+                "the config file (see the README, Authentication)"
+            )
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(f"{label}: {dotted}: unknown setting (known here: {known})")
+        if isinstance(schema[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{label}: {dotted}: expected a mapping of settings, got {type(value).__name__}"
+                )
+            _check_layer(value, schema[key], label, dotted + ".")
+
+
+def _merge(base: dict, top: dict, sources: dict, label: str, prefix: str = "") -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, sources, label, dotted + ".")
+        else:
+            out[key] = value
+            sources[dotted] = label
+    return out
+
+
+def _env_layer(env: dict, schema: dict, exclude: set[str]) -> tuple[dict, dict[str, str]]:
+    """``MLOPS_SETUP_*`` -> nested dict, resolved against the defaults tree."""
+    layer: dict = {}
+    labels: dict[str, str] = {}
+    for var in sorted(env):
+        if not var.startswith(ENV_PREFIX) or var in exclude:
+            continue
+        rest = var[len(ENV_PREFIX) :].lower()
+        path = _resolve_env_key(rest, schema)
+        if path is None:
+            raise ConfigError(
+                f"environment variable {var}: names no setting (e.g. MLOPS_SETUP_GITHUB_OWNER "
+                "sets github.owner)"
+            )
+        raw = env[var]
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        if value is None:
+            value = ""
+        node = layer
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+        labels[".".join(path)] = f"environment variable {var}"
+    return layer, labels
+
+
+def _resolve_env_key(rest: str, schema: dict) -> list[str] | None:
+    if rest in schema and not isinstance(schema[rest], dict):
+        return [rest]
+    for key in sorted(schema, key=len, reverse=True):
+        if isinstance(schema[key], dict) and rest.startswith(key + "_"):
+            tail = _resolve_env_key(rest[len(key) + 1 :], schema[key])
+            if tail is not None:
+                return [key, *tail]
+    return None
+
+
+def _overrides_layer(overrides: dict[str, Any]) -> dict:
+    layer: dict = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = layer
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return layer
+
+
+def _schema_of(defaults: dict) -> dict:
+    return {k: (_schema_of(v) if isinstance(v, dict) else None) for k, v in defaults.items()}
+
+
+# --------------------------------------------------------------------------- derived values
+
+
+def detect_project_name(project_dir: Path) -> str:
+    """The folder inside ``project_dir`` that holds ``databricks.yml`` (exactly one)."""
+    found = sorted(p.parent.name for p in project_dir.glob("*/databricks.yml"))
+    if not found:
+        raise ConfigError(
+            f"project.dir: {project_dir} is not an MLOps Stacks project (no "
+            "<project>/databricks.yml in it); point project.dir at the generated project's root"
+        )
+    if len(found) > 1:
+        raise ConfigError(
+            f"project.dir: {project_dir} holds several bundles ({', '.join(found)}); "
+            "set project.name to pick one"
+        )
+    return found[0]
+
+
+def _expand(value: Any, project: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{project}", project)
+    if isinstance(value, list):
+        return [_expand(v, project) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, project) for k, v in value.items()}
+    return value
+
+
+def _project_location(merged: dict, base_dir: Path, sources: dict) -> tuple[Path, str]:
+    """The project folder and name; ConfigError if it is not an MLOps Stacks project."""
+    project = merged["project"]
+    raw_dir = project.get("dir")
+    label = sources.get("project.dir", "config")
+    if not isinstance(raw_dir, str) or not raw_dir:
+        raise ConfigError(f"{label}: project.dir: expected a folder path")
+    project_dir = (base_dir / Path(raw_dir).expanduser()).resolve()
+    if not project_dir.is_dir():
+        raise ConfigError(f"{label}: project.dir: {project_dir} does not exist or is not a folder")
+    name = project.get("name") or ""
+    if not name:
+        return project_dir, detect_project_name(project_dir)
+    if not (project_dir / name / "databricks.yml").is_file():
+        raise ConfigError(
+            f"{sources.get('project.name', 'config')}: project.name: {project_dir / name} has no "
+            "databricks.yml; is this an MLOps Stacks project?"
+        )
+    return project_dir, name
+
+
+def _derive(merged: dict, project_dir: Path | str, name: Any) -> dict:
+    """Fill in what defaults to something derived: names, URLs, ``{project}``."""
+    out = _expand(merged, name if isinstance(name, str) else "project")
+    out["project"] = {"dir": str(project_dir), "name": name}
+    gh = out["github"]
+    if isinstance(gh.get("repo"), str) and not gh["repo"]:
+        gh["repo"] = name
+    if isinstance(gh.get("git_url"), str) and not gh["git_url"]:
+        # an empty owner is reported on its own; the URL is only a stand-in until then
+        gh["git_url"] = f"https://github.com/{gh.get('owner') or 'OWNER'}/{gh['repo']}.git"
+    db = out["databricks"]
+    acct = db.get("account", {})
+    if isinstance(acct, dict) and acct.get("host") == "" and db.get("cloud") in ACCOUNT_HOSTS:
+        acct["host"] = ACCOUNT_HOSTS[db["cloud"]]
+    state_dir = out.get("state_dir")
+    if isinstance(state_dir, str) and state_dir and not Path(state_dir).is_absolute():
+        out["state_dir"] = str(project_dir / state_dir)
+    return out
+
+
+def _validate(data: dict, sources: dict) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, sources)) from None
+
+
+def _error_rank(err: Any, sources: dict) -> int:
+    """Report a wrong value the operator gave before a value nobody gave yet."""
+    loc = ".".join(str(p) for p in err["loc"]).replace("schema_", "schema")
+    return 0 if loc in sources else 1
+
+
+def _explain(exc: ValidationError, sources: dict) -> str:
+    err = min(exc.errors(), key=lambda e: _error_rank(e, sources))
+    loc = ".".join(str(p) for p in err["loc"]).replace("schema_", "schema") or "settings"
+    label = sources.get(loc, "config")
+    got = err.get("input")
+    if err["type"] == "missing" or got == "":
+        return f"{label}: {loc}: a value is required; set it in {OPERATOR_FILE} or with a flag"
+    if err["type"] == "string_pattern_mismatch":
+        expected = f"a value matching {err['ctx']['pattern']}"
+    elif err["type"] == "literal_error":
+        expected = f"one of {err['ctx']['expected']}"
+    else:
+        expected = err["msg"][0].lower() + err["msg"][1:]
+        expected = re.sub(r"^input should be ", "", expected)
+    return f"{label}: {loc}: expected {expected} (got {got!r})"
+
+
+def _required(settings: Settings, sources: dict) -> None:
+    if settings.databricks.sp_mode == "account" and not settings.databricks.account.id:
+        raise ConfigError(
+            "config: databricks.account.id: a value is required in account mode (the account "
+            "console shows it); or set databricks.sp_mode: workspace"
+        )
+    if settings.secrets.renew_before_days >= settings.secrets.token_lifetime_days:
+        raise ConfigError(
+            f"{sources.get('secrets.renew_before_days', 'config')}: secrets.renew_before_days: "
+            "expected fewer days than secrets.token_lifetime_days"
+        )
+    if settings.ci.poll_min > settings.ci.poll_max:
+        raise ConfigError(
+            f"{sources.get('ci.poll_min', 'config')}: ci.poll_min: expected at most ci.poll_max"
+        )
+
+
+def operator_file(invoke_config: Any = None, cwd: Path | None = None) -> Path | None:
+    """The operator's file: Invoke's ``-f FILE`` if given, else ./mlops-setup.yaml if present."""
+    runtime = getattr(invoke_config, "_runtime_path", None) if invoke_config is not None else None
+    if runtime:
+        return Path(runtime)
+    candidate = (cwd or Path.cwd()) / OPERATOR_FILE
+    return candidate if candidate.exists() else None
+
+
+def load_settings(
+    invoke_config: Any = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Load, merge and validate every layer; raise :class:`ConfigError` on bad input."""
+    env = dict(os.environ if env is None else env)
+    cwd = Path(cwd or Path.cwd())
+    defaults = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
+    schema = _schema_of(defaults)
+    sources: dict[str, str] = {}
+    merged = defaults
+    path = config_file or operator_file(invoke_config, cwd)
+    base_dir = cwd
+    if path is not None:
+        label = str(path)
+        layer = read_yaml(path, label)
+        _check_layer(layer, schema, label)
+        merged = _merge(merged, layer, sources, label)
+        base_dir = (cwd / path).parent
+    env_layer, env_labels = _env_layer(env, schema, exclude=set())
+    _check_layer(env_layer, schema, "environment")
+    for key, label in env_labels.items():
+        sources[key] = label
+    merged = _merge(merged, env_layer, {}, "environment")
+    if overrides:
+        flags = _overrides_layer(overrides)
+        _check_layer(flags, schema, "task flags")
+        merged = _merge(merged, flags, sources, "task flag")
+    # Types first (naming the file and key), then the project folder, then derived values.
+    _validate(_derive(merged, base_dir, merged["project"].get("name") or "project"), sources)
+    project_dir, name = _project_location(merged, base_dir, sources)
+    settings = _validate(_derive(merged, project_dir, name), sources)
+    _required(settings, sources)
+    return settings

@@ -1,0 +1,128 @@
+"""``invoke demo``: the whole runbook, offline, on the bundled example project.
+
+What is real: the tool's code, git (against a local bare repository standing in for the GitHub
+remote), the config loader, the output. What is replayed: every GitHub and Databricks API call,
+from the cassette ``tests/cassettes/test_demo/test_demo.yaml`` (composed from the public API
+references; see the README). No credentials are read: the demo sets fake ones in its own
+process, and ignores ``~/.databrickscfg``.
+
+The demo pins the clock, the git author and the commit dates, so its commits have the same SHAs
+as when the cassette was made; and it never sleeps (waits are replayed polls).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from invoke import Exit, task
+
+ROOT = Path(__file__).resolve().parent.parent
+CASSETTE_DIR = ROOT / "tests" / "cassettes" / "test_demo"
+CASSETTE = "test_demo.yaml"
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+PROJECT = "my_mlops_project"
+
+# Stand-ins, not credentials: they only satisfy the clients' "is auth configured" checks.
+DEMO_ENV = {
+    "GITHUB_TOKEN": "demo-github-token",
+    "DATABRICKS_TOKEN": "demo-databricks-token",
+    "WORKFLOW_TOKEN": "demo-workflow-pat",
+    "GIT_AUTHOR_NAME": "Platform Engineer",
+    "GIT_AUTHOR_EMAIL": "platform@example.com",
+    "GIT_AUTHOR_DATE": "2026-03-02T09:00:00+00:00",
+    "GIT_COMMITTER_NAME": "Platform Engineer",
+    "GIT_COMMITTER_EMAIL": "platform@example.com",
+    "GIT_COMMITTER_DATE": "2026-03-02T09:00:00+00:00",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def demo_config(root: Path, upstream: Path) -> dict[str, Any]:
+    """The demo's settings: config/example.yaml, pointed at the temporary project."""
+    import yaml
+
+    data = yaml.safe_load((ROOT / "config" / "example.yaml").read_text())
+    data.setdefault("project", {})["dir"] = str(root)
+    data.setdefault("github", {})["git_url"] = str(upstream)
+    return data
+
+
+@contextlib.contextmanager
+def demo_environment(workdir: Path, *, with_cicd: bool = False) -> Iterator[Path]:
+    """Example project + bare upstream + config in ``workdir``; fake env; returns workdir."""
+    import yaml
+
+    from .example import write_example_project
+
+    root = write_example_project(workdir / PROJECT, PROJECT, with_cicd=with_cicd)
+    upstream = workdir / "upstream.git"
+    subprocess.run(
+        ["git", "init", "--quiet", "--bare", "--initial-branch=master", str(upstream)], check=True
+    )
+    (workdir / "mlops-setup.yaml").write_text(
+        yaml.safe_dump(demo_config(root, upstream), sort_keys=False)
+    )
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(("DATABRICKS_", "GITHUB_", "GH_", "MLOPS_SETUP_", "GIT_")):
+            del os.environ[name]
+    os.environ.update(DEMO_ENV)
+    os.environ["DATABRICKS_CONFIG_FILE"] = str(workdir / "no-databrickscfg")
+    try:
+        yield workdir
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def demo_steps() -> list[Any]:
+    """Every step the demo runs, in the guide's order."""
+    from .sections import repo
+
+    return [*repo.STEPS]
+
+
+def run_demo(workdir: Path, *, cassette_dir: Path = CASSETTE_DIR, replay: bool = True) -> int:
+    """Run every step in ``workdir`` (see :func:`demo_environment`); return the exit code."""
+    from .backoff import RecordingSleep
+    from .session import Runtime, load_session, run_in_session, use_runtime
+
+    runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
+    with use_runtime(runtime), _player(cassette_dir, replay):
+        session = load_session()
+        for step in demo_steps():
+            run_in_session(session, step, dry_run=False)
+    return 0
+
+
+@contextlib.contextmanager
+def _player(cassette_dir: Path, replay: bool) -> Iterator[None]:
+    if not replay:
+        yield
+        return
+    from . import replay as replay_mod
+
+    if not (cassette_dir / CASSETTE).exists():
+        raise Exit(f"demo: the recorded run {cassette_dir / CASSETTE} is missing", code=1)
+    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(CASSETTE):
+        yield
+
+
+@task
+def demo(c):
+    """Run the whole guide offline on the example project (replayed APIs, real git)."""
+    from .session import failures_as_exit
+
+    with tempfile.TemporaryDirectory(prefix="mlops-setup-demo-") as tmp:
+        print(f"demo: example project {PROJECT} in a temporary folder; APIs replayed, git real")
+        with demo_environment(Path(tmp)) as workdir, failures_as_exit():
+            run_demo(workdir)
+        print("demo: done; nothing outside the temporary folder was touched")

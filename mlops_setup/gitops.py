@@ -1,0 +1,77 @@
+"""git, run for real, for one project.
+
+Every command gets the run's environment (tests and the demo pin author and dates there, so
+commit SHAs are reproducible) and, for commands that talk to the remote, the auth header from
+:meth:`mlops_setup.clients.Clients.git_env`: never a token in ``.git/config`` or the URL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+from .changes import SetupError
+
+
+class GitFailed(SetupError):
+    def __init__(self, args: tuple[str, ...], code: int, stderr: str, page: str) -> None:
+        detail = (stderr or "").strip().splitlines()
+        last = detail[-1] if detail else f"exit code {code}"
+        super().__init__(
+            f"git {' '.join(args[:2])} failed: {last}",
+            fix="check the remote URL and that your GitHub token may push to the repo",
+            page=page,
+        )
+
+
+class Git:
+    def __init__(self, session: Any, page: str = "repo.md") -> None:
+        self.session = session
+        self.root = session.settings.project.dir
+        self.page = page
+
+    def env(self, remote: bool = False) -> dict[str, str]:
+        env = {**os.environ, **self.session.env, "GIT_TERMINAL_PROMPT": "0"}
+        if remote:
+            env.update(self.session.clients.git_env())
+        return env
+
+    def _run(self, args: tuple[str, ...], remote: bool) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["git", "-C", str(self.root), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(remote),
+            check=False,
+        )
+
+    def run(self, *args: str, remote: bool = False, check: bool = True) -> str:
+        done = self._run(args, remote)
+        if check and done.returncode != 0:
+            raise GitFailed(args, done.returncode, done.stderr, self.page)
+        return done.stdout.strip()
+
+    def succeeds(self, *args: str) -> bool:
+        return self._run(args, remote=False).returncode == 0
+
+    def rev(self, ref: str) -> str | None:
+        out = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
+        return out or None
+
+    def remote_url(self, remote: str) -> str | None:
+        return self.run("remote", "get-url", remote, check=False) or None
+
+    def is_ancestor(self, a: str, b: str) -> bool:
+        return self.succeeds("merge-base", "--is-ancestor", a, b)
+
+    def related(self, a: str, b: str) -> bool:
+        return self.succeeds("merge-base", a, b)
+
+    def fetch(self, remote: str, branch: str) -> str | None:
+        """Fetch from ``remote``; return the SHA of its ``branch``, or None if it has none."""
+        self.run("fetch", "--quiet", "--no-tags", "--prune", remote, remote=True)
+        return self.rev(f"refs/remotes/{remote}/{branch}")
+
+    def current_branch(self) -> str | None:
+        return self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False) or None

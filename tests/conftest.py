@@ -1,0 +1,280 @@
+"""Shared fixtures: the example project, a local bare ``upstream``, the fake API, the CLI.
+
+Modes:
+
+* default: API calls replay from ``tests/cassettes/<module>/<test>.yaml`` (vcrpy, record mode
+  none, network blocked); git runs for real against a local bare repository.
+* ``--compose``: the cassettes are rebuilt from the in-process fake API (``tests/fakeapi``).
+* ``--record-mode=rewrite`` with real credentials in the environment: recorded from a sandbox
+  (see the README, "Cassettes").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mlops_setup import replay  # noqa: E402
+from mlops_setup.backoff import RecordingSleep  # noqa: E402
+from mlops_setup.example import write_example_project  # noqa: E402
+from mlops_setup.session import Runtime, use_runtime  # noqa: E402
+from tests.fakeapi import FakeAPI, World  # noqa: E402
+
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+# Credential-shaped fakes, built at run time so no credential-like literal sits in the source;
+# the leak checks look for exactly these in cassettes, output and .git/config.
+FAKE_GITHUB_TOKEN = "ghp_" + "Fake0GitHub0Token0For0Tests00000000"[:36].ljust(36, "0")
+FAKE_DATABRICKS_TOKEN = "dapi" + "0123456789abcdef" * 2
+FAKE_WORKFLOW_PAT = "github_pat_" + "FakeWorkflowPat0" * 4
+FAKE_VALUES = (FAKE_GITHUB_TOKEN, FAKE_DATABRICKS_TOKEN, FAKE_WORKFLOW_PAT)
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Platform Engineer",
+    "GIT_AUTHOR_EMAIL": "platform@example.com",
+    "GIT_AUTHOR_DATE": "2026-03-02T09:00:00+00:00",
+    "GIT_COMMITTER_NAME": "Platform Engineer",
+    "GIT_COMMITTER_EMAIL": "platform@example.com",
+    "GIT_COMMITTER_DATE": "2026-03-02T09:00:00+00:00",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+BASE_CONFIG = {
+    "github": {"owner": "acme", "owner_type": "org"},
+    "databricks": {
+        "account": {"id": "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"},
+        "workspaces": {
+            "staging": {"host": "https://staging.cloud.databricks.com"},
+            "prod": {"host": "https://prod.cloud.databricks.com"},
+        },
+    },
+    "handoff": {"team": "acme/data-science"},
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--compose",
+        action="store_true",
+        help="rebuild the cassettes from the in-process fake API (tests/fakeapi)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--compose"):
+        config.option.disable_recording = True
+
+
+def pytest_recording_configure(config: pytest.Config, vcr) -> None:
+    vcr.register_matcher("json_body", replay.json_body_matcher)
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict:
+    return replay.vcr_kwargs()
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> RecordingSleep:
+    """Nothing in a test sleeps: client retries and our waits record their delays instead."""
+    sleeper = RecordingSleep()
+    import time
+
+    monkeypatch.setattr(time, "sleep", sleeper)
+    return sleeper
+
+
+@pytest.fixture
+def world() -> World:
+    """State of the fake API; only consulted with --compose."""
+    return World()
+
+
+@pytest.fixture(autouse=True)
+def fake_api(request: pytest.FixtureRequest, world: World, monkeypatch: pytest.MonkeyPatch):
+    """With --compose, answer HTTP from the fake and write the test's cassette afterwards."""
+    if not request.config.getoption("--compose") or not list(request.node.iter_markers("vcr")):
+        yield None
+        return
+    import urllib3.connectionpool
+
+    api = FakeAPI(world)
+
+    def make_request(pool, conn, method, url, body=None, headers=None, **kwargs):
+        return api.make_request(pool, conn, method, url, body, headers, **kwargs)
+
+    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "_make_request", make_request)
+    yield api
+    cassette_dir = request.getfixturevalue("vcr_cassette_dir")
+    name = request.getfixturevalue("default_cassette_name")
+    api.save(os.path.join(cassette_dir, f"{name}.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def all_played(vcr):
+    """A cassette interaction the code never asked for is a claim nobody checked: fail."""
+    yield vcr
+    if vcr is not None and vcr.record_mode == "none" and len(vcr):
+        unplayed = [
+            f"{req.method} {req.uri}"
+            for index, (req, _) in enumerate(vcr.data)
+            if not vcr.play_counts[index]
+        ]
+        assert not unplayed, f"cassette interactions never requested: {unplayed}"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """No real credential or profile of the machine reaches a test; fakes instead."""
+    for name in list(os.environ):
+        if name.startswith(("DATABRICKS_", "GITHUB_", "GH_", "MLOPS_SETUP_", "GIT_")):
+            monkeypatch.delenv(name)
+    env = {
+        "GITHUB_TOKEN": FAKE_GITHUB_TOKEN,
+        "DATABRICKS_TOKEN": FAKE_DATABRICKS_TOKEN,
+        "DATABRICKS_CONFIG_FILE": str(tmp_path / "no-databrickscfg"),
+        "WORKFLOW_TOKEN": FAKE_WORKFLOW_PAT,
+        **GIT_ENV,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@dataclass
+class Project:
+    """A generated MLOps Stacks project, its bare upstream, and the operator's config file."""
+
+    root: Path
+    upstream: Path
+    config_file: Path
+    workdir: Path
+    name: str = "my_mlops_project"
+
+    def write_config(self, **sections) -> Path:
+        data = _deep_merge(yaml.safe_load(self.config_file.read_text()), sections)
+        self.config_file.write_text(yaml.safe_dump(data, sort_keys=False))
+        return self.config_file
+
+    def git(self, *args: str, cwd: Path | None = None) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd or self.root, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    def upstream_git(self, *args: str) -> str:
+        return self.git("--git-dir", str(self.upstream), *args, cwd=self.workdir)
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def make_project(base: Path, *, with_cicd: bool = False, config: dict | None = None) -> Project:
+    workdir = base / "work"
+    workdir.mkdir(parents=True)
+    root = write_example_project(workdir / "my_mlops_project", with_cicd=with_cicd)
+    upstream = workdir / "upstream.git"
+    subprocess.run(
+        ["git", "init", "--quiet", "--bare", "--initial-branch=master", str(upstream)], check=True
+    )
+    data = _deep_merge(
+        BASE_CONFIG, {"project": {"dir": str(root)}, "github": {"git_url": str(upstream)}}
+    )
+    data = _deep_merge(data, config or {})
+    config_file = workdir / "mlops-setup.yaml"
+    config_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    return Project(root=root, upstream=upstream, config_file=config_file, workdir=workdir)
+
+
+@pytest.fixture
+def project(tmp_path: Path, clean_env) -> Project:
+    return make_project(tmp_path)
+
+
+@pytest.fixture
+def runtime(project: Project, no_sleep: RecordingSleep):
+    """Fixed clock, recorded sleeps, the project's folder as working directory."""
+    with use_runtime(Runtime(sleep=no_sleep, now=lambda: NOW, cwd=str(project.workdir))) as rt:
+        yield rt
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> CliResult:
+    """Run ``invoke ARGS`` in-process against this repo's tasks.py, capturing output."""
+    from invoke import Program
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    old = os.getcwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                Program(binary="invoke").run(["invoke", "--search-root", str(ROOT), *args])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        os.chdir(old)
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli(project: Project, runtime):
+    """``cli("repo.create", "--dry-run")`` runs the task in the project's working dir."""
+
+    def call(*args: str) -> CliResult:
+        return run_cli(*args, cwd=project.workdir)
+
+    return call
+
+
+def mutating(vcr_or_api) -> list[str]:
+    """Method + path of every mutating request the test made (replay or compose)."""
+    return [f"{m} {u}" for m, u in requests_made(vcr_or_api) if m not in ("GET", "HEAD")]
+
+
+def requests_made(vcr_or_api) -> list[tuple[str, str]]:
+    if vcr_or_api is None:
+        return []
+    if isinstance(vcr_or_api, FakeAPI):
+        return [(req["method"], req["uri"]) for req, _ in vcr_or_api.interactions]
+    played = []
+    for index, (req, _) in enumerate(vcr_or_api.data):
+        played.extend([(req.method, req.uri)] * vcr_or_api.play_counts[index])
+    return played
+
+
+@pytest.fixture
+def http(request: pytest.FixtureRequest, vcr, fake_api):
+    """The HTTP exchanges of this test, in either mode: ``http()`` -> [(method, uri)]."""
+
+    def made() -> list[tuple[str, str]]:
+        return requests_made(fake_api if fake_api is not None else vcr)
+
+    return made

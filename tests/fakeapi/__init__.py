@@ -1,0 +1,228 @@
+"""An in-process stand-in for the GitHub and Databricks REST APIs, used only to COMPOSE cassettes.
+
+No real workspace or GitHub org can be reached from here, so our cassettes are composed: the
+real client libraries (PyGithub, databricks-sdk) run against this fake, which answers from a
+small stateful model written from the public API references, and every exchange is written to
+the test's cassette in vcrpy's format. A normal test run never touches this module's handlers:
+it replays the cassette with vcrpy (``record_mode=none``, network blocked).
+
+* ``pytest --compose`` (see ``tests/conftest.py``): rebuild the cassettes from this fake.
+* ``pytest --record-mode=rewrite`` with real credentials: record them from a real sandbox.
+
+The fake sits where vcrpy sits, below urllib3's retry loop (``HTTPConnectionPool._make_request``),
+so a composed 429/503 exercises the clients' own retries exactly as a replay will.
+
+Handlers live in the modules of this package by API area (``github_repos``, ``databricks_iam``,
+...). Each registers routes with :func:`route` and keeps its state in ``world.gh`` (GitHub) or
+``world.db`` (Databricks), plain dicts described in that module's docstring. Every composed
+body must pass ``tests/conformance.py`` (GitHub's OpenAPI schema, the SDK's dataclasses).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+GITHUB_HOSTS = ("api.github.com",)
+# Request headers worth keeping in a cassette; the rest (User-Agent with the machine's versions,
+# auth) would only make cassettes differ between machines.
+KEPT_HEADERS = ("accept", "content-type")
+NOW = "2026-03-02T09:00:00Z"
+NOW_EPOCH = 1772442000  # NOW as seconds since the epoch
+
+
+@dataclass
+class Request:
+    method: str
+    uri: str
+    host: str
+    path: str
+    query: dict[str, str]
+    body: bytes | None
+    headers: dict[str, str]
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class World:
+    """The fake's state: ``gh`` for GitHub, ``db`` for Databricks, ``now`` for timestamps."""
+
+    gh: dict[str, Any] = field(default_factory=dict)
+    db: dict[str, Any] = field(default_factory=dict)
+    now: str = NOW
+    # (method, path regex) -> list of canned replies served first, in order (faults, delays).
+    queued: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
+
+    def queue(self, method: str, path_regex: str, *replies: Reply) -> None:
+        """Serve ``replies`` (in order) to the next matching requests, before the model does."""
+        self.queued.setdefault((method, path_regex), []).extend(replies)
+
+
+Handler = Callable[[World, Request], Reply]
+ROUTES: list[tuple[str, str, re.Pattern[str], Handler]] = []
+
+
+def route(method: str, api: str, pattern: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` for ``method`` on ``pattern`` (a path regex) of ``api``."""
+
+    def register(handler: Handler) -> Handler:
+        ROUTES.append((method, api, re.compile(f"^{pattern}$"), handler))
+        return handler
+
+    return register
+
+
+def _load_handlers() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def github_error(status: int, message: str, **extra: Any) -> Reply:
+    doc = "https://docs.github.com/rest"
+    return Reply(status, {"message": message, "documentation_url": doc, **extra})
+
+
+def databricks_error(status: int, code: str, message: str) -> Reply:
+    return Reply(status, {"error_code": code, "message": message})
+
+
+def scim_error(status: int, detail: str) -> Reply:
+    return Reply(
+        status,
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+            "detail": detail,
+            "status": str(status),
+        },
+    )
+
+
+class FakeAPI:
+    """Answers requests from the model and keeps the exchanges for the cassette."""
+
+    def __init__(self, world: World | None = None) -> None:
+        _load_handlers()
+        self.world = world or World()
+        self.interactions: list[tuple[dict, dict]] = []
+
+    def handle(self, method: str, uri: str, body: Any, headers: dict[str, str]) -> Reply:
+        parts = urlsplit(uri)
+        raw = body.encode() if isinstance(body, str) else body
+        if hasattr(raw, "read"):
+            raw = raw.read()
+        req = Request(
+            method=method,
+            uri=uri,
+            host=parts.hostname or "",
+            path=parts.path,
+            query={k: v[-1] for k, v in parse_qs(parts.query).items()},
+            body=raw or None,
+            headers=dict(headers or {}),
+        )
+        api = "github" if req.host in GITHUB_HOSTS else "databricks"
+        for (q_method, q_regex), replies in self.world.queued.items():
+            if q_method == method and replies and re.fullmatch(q_regex, req.path):
+                return replies.pop(0)
+        for r_method, r_api, pattern, handler in ROUTES:
+            if r_method != method or r_api != api:
+                continue
+            match = pattern.match(req.path)
+            if match:
+                req.params = match.groupdict()
+                return handler(self.world, req)
+        if api == "github":
+            return github_error(404, "Not Found")
+        return databricks_error(
+            404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {req.path}'"
+        )
+
+    # ------------------------------------------------------------------ urllib3-level hook
+    def make_request(
+        self,
+        pool: Any,
+        conn: Any,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Replacement for ``HTTPConnectionPool._make_request``: answer from the model."""
+        from urllib3.response import HTTPResponse
+
+        default_port = {"https": 443, "http": 80}[pool.scheme]
+        netloc = pool.host if pool.port in (None, default_port) else f"{pool.host}:{pool.port}"
+        uri = f"{pool.scheme}://{netloc}{url}"
+        if hasattr(body, "read"):
+            body = body.read()
+        reply = self.handle(method, uri, body, dict(headers or {}))
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode()
+        out_headers = {"Content-Type": "application/json; charset=utf-8"} if payload else {}
+        out_headers.update(reply.headers)
+        self.interactions.append(
+            (
+                {"method": method, "uri": uri, "body": body, "headers": dict(headers or {})},
+                {
+                    "status": {"code": reply.status, "message": HTTPStatus(reply.status).phrase},
+                    "headers": {k: [v] for k, v in out_headers.items()},
+                    "body": {"string": payload.decode()},
+                },
+            )
+        )
+        return HTTPResponse(
+            body=io.BytesIO(payload),
+            headers=out_headers,
+            status=reply.status,
+            reason=HTTPStatus(reply.status).phrase,
+            preload_content=kwargs.get("preload_content", True),
+            decode_content=kwargs.get("decode_content", True),
+            request_method=method,
+            request_url=uri,
+            enforce_content_length=True,
+        )
+
+    def save(self, path: str) -> None:
+        """Write the exchanges as a vcrpy cassette, scrubbed exactly as a real recording is."""
+        from pathlib import Path
+
+        from vcr.request import Request as VcrRequest
+        from vcr.serialize import serialize
+        from vcr.serializers import yamlserializer
+
+        from mlops_setup import replay
+
+        requests, responses = [], []
+        for req, resp in self.interactions:
+            body = req["body"]
+            if isinstance(body, bytes):
+                body = body.decode()
+            headers = {k: v for k, v in req["headers"].items() if k.lower() in KEPT_HEADERS}
+            vreq = VcrRequest(req["method"], req["uri"], replay.scrub_text(body), headers)
+            requests.append(vreq)
+            stored = json.loads(json.dumps(resp))
+            stored["body"]["string"] = replay.scrub_text(stored["body"]["string"])
+            responses.append(stored)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        text = serialize({"requests": requests, "responses": responses}, yamlserializer)
+        Path(path).write_text(text, encoding="utf-8")

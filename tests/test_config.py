@@ -1,0 +1,193 @@
+"""The one config loader: layering, derived values, and one clear line for each bad input."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from mlops_setup.config import ConfigError, load_settings
+from tests.conftest import run_cli
+
+
+def load(project, **kw):
+    return load_settings(cwd=project.workdir, **kw)
+
+
+def test_defaults_and_derived_values(project):
+    s = load(project)
+    assert s.project.name == "my_mlops_project"
+    assert s.project.dir == project.root
+    assert s.github.repo == "my_mlops_project"
+    assert s.github.default_branch == "master"
+    assert s.github.release_branch == "release"
+    assert s.github.remote == "upstream"
+    assert s.github.first_commit_paths == (
+        "README.md",
+        "docs",
+        ".gitignore",
+        "my_mlops_project/resources/README.md",
+    )
+    assert s.databricks.account.host == "https://accounts.cloud.databricks.com"
+    assert s.sp_name("prod") == "prod-my_mlops_project"
+    assert s.catalog("test") == "test"
+    assert s.unity_catalog.schema_ == "my_mlops_project"
+    assert s.unity_catalog.table("input_table", "prod") == (
+        "prod.my_mlops_project.feature_store_inference_input"
+    )
+    assert s.state_dir == project.root / ".mlops-setup"
+    with pytest.raises(Exception, match="frozen"):
+        s.github.owner = "someone-else"
+
+
+def test_layers_later_wins(project, monkeypatch):
+    project.write_config(github={"visibility": "internal", "default_branch": "trunk"})
+    monkeypatch.setenv("MLOPS_SETUP_GITHUB_DEFAULT_BRANCH", "main")
+    monkeypatch.setenv("MLOPS_SETUP_SECRETS_TOKEN_LIFETIME_DAYS", "30")
+    s = load(project, overrides={"github.visibility": "public"})
+    assert s.github.default_branch == "main"  # env beats file
+    assert s.github.visibility == "public"  # flag beats file
+    assert s.secrets.token_lifetime_days == 30  # env value read as YAML scalar
+
+
+def test_explicit_file_beats_working_directory_file(project, tmp_path):
+    other = tmp_path / "other.yaml"
+    data = yaml.safe_load(project.config_file.read_text())
+    data["github"]["owner"] = "globex"
+    other.write_text(yaml.safe_dump(data))
+    assert load(project, config_file=other).github.owner == "globex"
+
+
+BAD_FILES = [
+    ("github: [\n", r"mlops-setup\.yaml: invalid YAML at line 2"),
+    ("- a\n- b\n", r"mlops-setup\.yaml: expected a mapping of settings at the top, got list"),
+    ("github: {colour: blue}\n", r"mlops-setup\.yaml: github\.colour: unknown setting"),
+    ("nonsense: 1\n", r"mlops-setup\.yaml: nonsense: unknown setting"),
+    ("github: {visibility: secret}\n", r"github\.visibility: expected one of 'private'"),
+    ("ci: {wait_timeout: soon}\n", r"ci\.wait_timeout: expected a valid integer"),
+    ("github: {owner: ''}\n", r"github\.owner: a value is required"),
+    ("github: {token: abc}\n", r"github\.token: secrets never live in the config file"),
+    ("databricks: {account: {secret: x}}\n", r"databricks\.account\.secret: secrets never"),
+    ("handoff: {team: dapi" + "0" * 32 + "}\n", r"handoff\.team: this value looks like a cred"),
+    ("databricks: 7\n", r"databricks: expected a mapping of settings, got int"),
+    ("project: {dir: nowhere}\n", r"project\.dir: .*nowhere does not exist"),
+    ("project: {name: other}\n", r"project\.name: .*other has no databricks\.yml"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_FILES)
+def test_bad_file_is_one_clear_line(project, text, message):
+    base = yaml.safe_load(project.config_file.read_text())
+    if text.startswith(("github: [", "- a")):
+        project.config_file.write_text(text)
+    else:
+        patch = yaml.safe_load(text)
+        merged = {**base, **{k: v for k, v in patch.items() if not isinstance(v, dict)}}
+        for key, value in patch.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                merged[key] = {**base[key], **value}
+            elif isinstance(value, dict):
+                merged[key] = value
+        project.config_file.write_text(yaml.safe_dump(merged))
+    with pytest.raises(ConfigError, match=message) as err:
+        load(project)
+    assert "\n" not in str(err.value)
+
+
+def test_not_an_mlops_stacks_project(project, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    project.write_config(project={"dir": str(empty)})
+    with pytest.raises(ConfigError, match="is not an MLOps Stacks project"):
+        load(project)
+
+
+def test_unreadable_file(project):
+    project.config_file.chmod(0)
+    try:
+        if project.config_file.stat().st_uid == 0:
+            pytest.skip("root reads any file")
+    finally:
+        pass
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load(project)
+
+
+def test_unknown_environment_variable(project, monkeypatch):
+    monkeypatch.setenv("MLOPS_SETUP_GITHUB_OWNR", "x")
+    with pytest.raises(ConfigError, match="MLOPS_SETUP_GITHUB_OWNR: names no setting"):
+        load(project)
+
+
+def test_bad_task_flag_value(project):
+    with pytest.raises(ConfigError, match=r"task flag: github\.visibility: expected one of"):
+        load(project, overrides={"github.visibility": "loud"})
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("github: [\n", "invalid YAML"),
+        ("github: {token: abc}\n", "secrets never live"),
+        ("github: {visibility: loud}\n", "github.visibility"),
+    ],
+)
+def test_cli_exit_code_2_without_traceback(cli, project, content, message, http):
+    bad = project.workdir / "bad.yaml"
+    bad.write_text(content)
+    result = cli("-f", str(bad), "repo.create")
+    assert result.code == 2
+    assert message in result.err
+    assert "Traceback" not in result.err + result.out
+    assert http() == []  # no API call was made
+    assert not (project.root / ".git").exists()  # and no git command
+
+
+def test_cli_missing_file_named_with_f(cli, project):
+    result = cli("-f", str(project.workdir / "missing.yaml"), "repo.init")
+    assert result.code == 2
+    assert "missing.yaml: file not found" in result.err
+
+
+def test_list_and_help_do_not_import_heavy_sdks():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import sys\n"
+        "from invoke import Program\n"
+        "for argv in (['--list'], ['--help', 'repo.create']):\n"
+        "    try:\n"
+        "        Program(binary='invoke').run(['invoke', '--search-root', sys.argv[1], *argv])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('databricks', 'github', 'git', 'pydantic', 'vcr', 'requests')]\n"
+        "print('HEAVY', sorted(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True
+    )
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]
+
+
+def test_every_task_and_flag_is_documented():
+    result = run_cli("--list")
+    assert result.code == 0
+    from invoke import Collection
+
+    import tasks
+
+    def walk(coll: Collection, prefix: str = ""):
+        for name, task in coll.tasks.items():
+            yield prefix + name, task
+        for name, sub in coll.collections.items():
+            yield from walk(sub, f"{prefix}{name}.")
+
+    for name, task in walk(tasks.ns):
+        assert task.__doc__ and task.__doc__.strip(), f"{name} has no docstring"
+        assert name in result.out
+        documented = set(task.help)
+        flags = set(list(task.argspec(task.body).parameters)[1:])
+        assert flags <= documented, f"{name}: undocumented flags {flags - documented}"
