@@ -69,6 +69,7 @@ class Clients:
     def github(self) -> Github:
         from github import Auth, Github, GithubRetry
 
+        _quiet_pygithub()
         return Github(
             auth=Auth.Token(github_token(self.env)),
             base_url=self.settings.github.api_url,
@@ -147,6 +148,19 @@ class Clients:
                 GIT_CONFIG_VALUE_0=f"Authorization: Basic {base64.b64encode(pair).decode()}",
             )
         return env
+
+
+def _quiet_pygithub() -> None:
+    """PyGithub attaches a stderr handler at INFO to its logger on import, so every retried
+    request prints a line of its own. We report failures ourselves; its records still propagate
+    to the root logger for anyone who configures logging."""
+    import logging
+
+    logger = logging.getLogger("github")
+    for handler in list(logger.handlers):
+        if type(handler) is logging.StreamHandler:
+            logger.removeHandler(handler)
+    logger.setLevel(logging.WARNING)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,8 +16,8 @@ from .changes import SetupError
 
 class GitFailed(SetupError):
     def __init__(self, args: tuple[str, ...], code: int, stderr: str, page: str) -> None:
-        detail = (stderr or "").strip().splitlines()
-        last = detail[-1] if detail else f"exit code {code}"
+        detail = [ln for ln in (stderr or "").strip().splitlines() if not ln.startswith("hint:")]
+        last = detail[0] if detail else f"exit code {code}"
         super().__init__(
             f"git {' '.join(args[:2])} failed: {last}",
             fix="check the remote URL and that your GitHub token may push to the repo",

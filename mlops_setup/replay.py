@@ -98,6 +98,8 @@ def make_vcr(cassette_dir: str) -> Any:
     """A VCR that only plays back (the demo)."""
     import vcr
 
-    player = vcr.VCR(cassette_library_dir=cassette_dir, record_mode="none", **vcr_kwargs())
+    kwargs = vcr_kwargs()
+    kwargs.pop("allow_playback_repeats")  # a use_cassette() option; False is its default
+    player = vcr.VCR(cassette_library_dir=cassette_dir, record_mode="none", **kwargs)
     player.register_matcher("json_body", json_body_matcher)
     return player

@@ -103,7 +103,13 @@ def world() -> World:
 
 
 @pytest.fixture(autouse=True)
-def fake_api(request: pytest.FixtureRequest, world: World, monkeypatch: pytest.MonkeyPatch):
+def fake_api(
+    request: pytest.FixtureRequest,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    vcr_cassette_dir: str,
+    default_cassette_name: str,
+):
     """With --compose, answer HTTP from the fake and write the test's cassette afterwards."""
     if not request.config.getoption("--compose") or not list(request.node.iter_markers("vcr")):
         yield None
@@ -117,9 +123,7 @@ def fake_api(request: pytest.FixtureRequest, world: World, monkeypatch: pytest.M
 
     monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "_make_request", make_request)
     yield api
-    cassette_dir = request.getfixturevalue("vcr_cassette_dir")
-    name = request.getfixturevalue("default_cassette_name")
-    api.save(os.path.join(cassette_dir, f"{name}.yaml"))
+    api.save(os.path.join(vcr_cassette_dir, f"{default_cassette_name}.yaml"))
 
 
 @pytest.fixture(autouse=True)
@@ -254,9 +258,9 @@ def cli(project: Project, runtime):
     return call
 
 
-def mutating(vcr_or_api) -> list[str]:
-    """Method + path of every mutating request the test made (replay or compose)."""
-    return [f"{m} {u}" for m, u in requests_made(vcr_or_api) if m not in ("GET", "HEAD")]
+def mutating(made: list[tuple[str, str]]) -> list[str]:
+    """``METHOD URI`` of every mutating request in ``made`` (what the ``http`` fixture gives)."""
+    return [f"{m} {u}" for m, u in made if m not in ("GET", "HEAD")]
 
 
 def requests_made(vcr_or_api) -> list[tuple[str, str]]:

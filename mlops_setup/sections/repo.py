@@ -257,6 +257,13 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
         )
     remote_sha = git.fetch(s.remote, s.default_branch)
     local_sha = git.rev("HEAD")
+    if remote_sha is not None and local_sha is None:
+        raise SetupError(
+            f"{s.remote}/{s.default_branch} already has commits, so the local first commit would "
+            "start a history unrelated to it; the GitHub repo was not empty",
+            fix="use a new, empty repo, or clone it and copy the project in; we never force-push",
+            page=PAGE,
+        )
     dirty = git.run("status", "--porcelain", "--untracked-files=all", "--", *paths)
     if local_sha is None or dirty:
         what = "first commit" if local_sha is None else "changes to"

@@ -1,0 +1,159 @@
+"""Fake GitHub: accounts and repositories (guide section "Create a hosted Git repo").
+
+State in ``world.gh``:
+
+* ``accounts``: {login: "Organization" | "User"}; default ``{"acme": "Organization"}``
+* ``me``: login of the token's owner; default ``"platform-engineer"``
+* ``repos``: {"owner/name": {"private": bool, "default_branch": str, "id": int}}
+* ``create_denied``: owners in which the token may not create repos (403)
+* ``repo_forbidden``: repos the token may not read (403 on GET)
+"""
+
+from __future__ import annotations
+
+from tests import github_samples as samples
+from tests.fakeapi import Reply, World, github_error, route
+
+NAME = r"[A-Za-z0-9._-]+"
+
+
+def accounts(world: World) -> dict:
+    return world.gh.setdefault("accounts", {"acme": "Organization"})
+
+
+def repos(world: World) -> dict:
+    return world.gh.setdefault("repos", {})
+
+
+def add_repo(world: World, full_name: str, *, private: bool = True, default_branch: str = "master"):
+    repos(world)[full_name] = {
+        "private": private,
+        "default_branch": default_branch,
+        "id": 700001 + len(repos(world)),
+    }
+
+
+def repo_body(world: World, full_name: str) -> dict:
+    owner, name = full_name.split("/")
+    info = repos(world)[full_name]
+    return samples.full_repository(
+        owner,
+        name,
+        id=info["id"],
+        private=info["private"],
+        default_branch=info["default_branch"],
+        owner_type=accounts(world).get(owner, "Organization"),
+    )
+
+
+def public_user(login: str, kind: str) -> dict:
+    body = samples.simple_user(login, type=kind)
+    body.update(
+        {
+            "name": login,
+            "company": None,
+            "blog": "",
+            "location": None,
+            "email": None,
+            "hireable": None,
+            "bio": None,
+            "public_repos": 3,
+            "public_gists": 0,
+            "followers": 0,
+            "following": 0,
+            "created_at": "2020-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+    )
+    return body
+
+
+def organization_full(login: str) -> dict:
+    url = f"{samples.API_URL}/orgs/{login}"
+    return {
+        "login": login,
+        "id": 1001,
+        "node_id": "O_kwDO00001001",
+        "url": url,
+        "repos_url": f"{url}/repos",
+        "events_url": f"{url}/events",
+        "hooks_url": f"{url}/hooks",
+        "issues_url": f"{url}/issues",
+        "members_url": f"{url}/members{{/member}}",
+        "public_members_url": f"{url}/public_members{{/member}}",
+        "avatar_url": "https://avatars.githubusercontent.com/u/1001?v=4",
+        "description": None,
+        "html_url": f"https://github.com/{login}",
+        "has_organization_projects": True,
+        "has_repository_projects": True,
+        "public_repos": 3,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "type": "Organization",
+        "created_at": "2020-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "archived_at": None,
+    }
+
+
+@route("GET", "github", rf"/repos/(?P<owner>{NAME})/(?P<repo>{NAME})")
+def get_repo(world: World, req) -> Reply:
+    full_name = f"{req.params['owner']}/{req.params['repo']}"
+    if full_name in world.gh.get("repo_forbidden", ()):
+        return github_error(403, "Resource not accessible by personal access token")
+    if full_name not in repos(world):
+        return github_error(404, "Not Found")
+    return Reply(200, repo_body(world, full_name))
+
+
+@route("GET", "github", rf"/users/(?P<login>{NAME})")
+def get_account(world: World, req) -> Reply:
+    kind = accounts(world).get(req.params["login"])
+    if kind is None:
+        return github_error(404, "Not Found")
+    return Reply(200, public_user(req.params["login"], kind))
+
+
+@route("GET", "github", rf"/orgs/(?P<org>{NAME})")
+def get_org(world: World, req) -> Reply:
+    if accounts(world).get(req.params["org"]) != "Organization":
+        return github_error(404, "Not Found")
+    return Reply(200, organization_full(req.params["org"]))
+
+
+@route("GET", "github", r"/user")
+def get_me(world: World, req) -> Reply:
+    me = world.gh.get("me", "platform-engineer")
+    return Reply(200, public_user(me, "User"))
+
+
+def _create(world: World, owner: str, body: dict) -> Reply:
+    if owner in world.gh.get("create_denied", ()):
+        return github_error(403, "You need admin access to the organization to create a repo")
+    full_name = f"{owner}/{body['name']}"
+    if full_name in repos(world):
+        return github_error(
+            422,
+            "Repository creation failed.",
+            errors=[
+                {
+                    "resource": "Repository",
+                    "code": "custom",
+                    "field": "name",
+                    "message": "name already exists on this account",
+                }
+            ],
+        )
+    add_repo(world, full_name, private=body.get("private", body.get("visibility") != "public"))
+    return Reply(201, repo_body(world, full_name))
+
+
+@route("POST", "github", rf"/orgs/(?P<org>{NAME})/repos")
+def create_org_repo(world: World, req) -> Reply:
+    return _create(world, req.params["org"], req.json)
+
+
+@route("POST", "github", r"/user/repos")
+def create_user_repo(world: World, req) -> Reply:
+    return _create(world, world.gh.get("me", "platform-engineer"), req.json)

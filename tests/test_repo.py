@@ -1,0 +1,177 @@
+"""Guide section "Create a hosted Git repo": repo.create, repo.init, repo.push."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAKE_VALUES, mutating
+from tests.fakeapi import github_repos
+
+DOC_PATHS = [
+    ".gitignore",
+    "README.md",
+    "docs/images/mlops-setup-flow.png",
+    "docs/images/mlops-stacks-summary.png",
+    "docs/ml-pull-request.md",
+    "docs/mlops-setup.md",
+    "my_mlops_project/resources/README.md",
+]
+
+
+def change_lines(output: str) -> list[str]:
+    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
+
+
+@pytest.mark.vcr
+def test_fresh_setup_creates_repo_and_pushes_docs(cli, project, world, http):
+    result = cli("repo")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == [
+        "create GitHub repo acme/my_mlops_project (private, in organisation)",
+        "init git repository in my_mlops_project (branch master)",
+        "add remote upstream -> upstream.git",
+        "exclude /.mlops-setup/ from git (the tool's local journal, in .git/info/exclude)",
+        "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md "
+        "(first commit on master)",
+        "push master to upstream (upstream.git)",
+    ]
+    assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
+    # exactly the doc paths are on master upstream, nothing else of the project
+    files = project.upstream_git("ls-tree", "-r", "--name-only", "master").splitlines()
+    assert files == DOC_PATHS
+    git_config = (project.root / ".git" / "config").read_text()
+    assert not any(v in git_config for v in FAKE_VALUES)
+    assert "extraheader" not in git_config.lower()
+
+
+@pytest.mark.vcr
+def test_rerun_changes_nothing(cli, project, world, http):
+    first = cli("repo")
+    assert first.code == 0, first.err
+    sent_before = len(mutating(http()))
+    head = project.upstream_git("rev-parse", "master")
+    second = cli("repo")
+    assert second.code == 0, second.err
+    assert change_lines(second.out) == []
+    assert "repo.push: nothing to change" in second.out
+    assert len(mutating(http())) == sent_before  # no mutating request on the re-run
+    assert project.upstream_git("rev-parse", "master") == head
+    assert project.git("rev-list", "--count", "HEAD") == "1"
+
+
+@pytest.mark.vcr
+def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
+    plan = cli("repo.create", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert mutating(http()) == []
+    assert not (project.root / ".git").exists()
+    applied = cli("repo.create")
+    assert change_lines(plan.out) == change_lines(applied.out) != []
+    assert "dry run, 1 change would be made" in plan.out
+
+
+@pytest.mark.vcr
+def test_existing_repo_is_left_alone(cli, project, world, http):
+    github_repos.add_repo(world, "acme/my_mlops_project", private=False)
+    result = cli("repo.create")
+    assert result.code == 0, result.err
+    assert "ok  GitHub repo acme/my_mlops_project exists (public)" in result.out
+    assert "is public but the config asks for private; left as it is" in result.out
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_permission_denied_is_explained(cli, project, world, http):
+    world.gh["create_denied"] = {"acme"}
+    result = cli("repo.create")
+    assert result.code == 1
+    assert "GitHub refused to create acme/my_mlops_project (403)" in result.err
+    assert "ask an owner of acme for the right to create repositories" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_init_refuses_to_repoint_a_remote(cli, project):
+    project.git("init", "--quiet", "--initial-branch=master")
+    project.git("remote", "add", "upstream", "https://github.com/someone/else.git")
+    result = cli("repo.init")
+    assert result.code == 1
+    assert "remote upstream points at https://github.com/someone/else.git" in result.err
+    assert project.git("remote", "get-url", "upstream") == "https://github.com/someone/else.git"
+
+
+def test_init_refuses_a_credential_in_the_remote_url(cli, project):
+    project.git("init", "--quiet", "--initial-branch=master")
+    project.git("remote", "add", "upstream", "https://x:secretvalue@github.com/acme/r.git")
+    result = cli("repo.init")
+    assert result.code == 1
+    assert "credential inside its URL" in result.err
+    assert "secretvalue" not in result.err + result.out
+
+
+def _init_and_commit(cli, project):
+    assert cli("repo.init").code == 0
+    assert cli("repo.push").code == 0
+
+
+def test_push_is_never_forced(cli, project, tmp_path):
+    _init_and_commit(cli, project)
+    other = tmp_path / "other"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
+    (other / "CHANGELOG.md").write_text("someone else's commit\n")
+    project.git("add", "CHANGELOG.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "other", cwd=other)
+    project.git("push", "--quiet", "origin", "master", cwd=other)
+    upstream_head = project.upstream_git("rev-parse", "master")
+    (project.root / "README.md").write_text("changed locally\n")
+    result = cli("repo.push")
+    assert result.code == 1
+    assert "a push would not be a fast-forward" in result.err
+    assert "never force-push" in result.err
+    assert project.upstream_git("rev-parse", "master") == upstream_head
+
+
+def test_unrelated_history_is_reported(cli, project, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    project.git("init", "--quiet", "--initial-branch=master", cwd=other)
+    (other / "x").write_text("x\n")
+    project.git("add", "x", cwd=other)
+    project.git("commit", "--quiet", "-m", "unrelated", cwd=other)
+    project.git("push", "--quiet", str(project.upstream), "master", cwd=other)
+    assert cli("repo.init").code == 0
+    result = cli("repo.push")
+    assert result.code == 1
+    assert "the GitHub repo was not empty" in result.err
+    assert not (project.root / ".git" / "refs" / "heads" / "master").exists()  # nothing committed
+
+
+def test_push_commits_only_the_doc_paths(cli, project):
+    _init_and_commit(cli, project)
+    tracked = project.git("ls-files").splitlines()
+    assert tracked == DOC_PATHS
+    assert "my_mlops_project/databricks.yml" not in tracked
+    (project.root / "docs" / "mlops-setup.md").write_text("edited\n")
+    result = cli("repo.push")
+    assert change_lines(result.out) == [
+        "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md "
+        "(changes to on master)",
+        "push master to upstream (upstream.git)",
+    ]
+
+
+def test_token_reaches_git_only_through_the_environment(project, runtime):
+    from mlops_setup.session import load_session
+
+    session = load_session()
+    https = session.settings.model_copy(
+        update={
+            "github": session.settings.github.model_copy(
+                update={"git_url": "https://github.com/acme/my_mlops_project.git"}
+            )
+        }
+    )
+    session.clients.settings = https
+    env = session.clients.git_env()
+    assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+    assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
+    assert FAKE_VALUES[0] not in env["GIT_CONFIG_VALUE_0"]  # base64, never the raw token
