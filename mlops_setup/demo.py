@@ -96,7 +96,7 @@ def run_demo(workdir: Path, *, cassette_dir: Path = CASSETTE_DIR, replay: bool =
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
-    with use_runtime(runtime), _player(cassette_dir, replay):
+    with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
         for step in demo_steps():
             run_in_session(session, step, dry_run=False)
@@ -104,7 +104,7 @@ def run_demo(workdir: Path, *, cassette_dir: Path = CASSETTE_DIR, replay: bool =
 
 
 @contextlib.contextmanager
-def _player(cassette_dir: Path, replay: bool) -> Iterator[None]:
+def _player(cassette_dir: Path, replay: bool, upstream: Path) -> Iterator[None]:
     if not replay:
         yield
         return
@@ -112,7 +112,10 @@ def _player(cassette_dir: Path, replay: bool) -> Iterator[None]:
 
     if not (cassette_dir / CASSETTE).exists():
         raise Exit(f"demo: the recorded run {cassette_dir / CASSETTE} is missing", code=1)
-    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(CASSETTE):
+    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(CASSETTE) as cassette:
+        effects = replay_mod.GitEffects.load(str(cassette_dir / CASSETTE), str(upstream))
+        if effects is not None:
+            effects.attach(cassette)
         yield
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-PLACEHOLDER = "REDACTED"
+PLACEHOLDER = "<scrubbed>"
 SECRET_FIELDS = frozenset(
     {"token_value", "secret", "access_token", "client_secret", "encrypted_value", "password"}
 )
@@ -103,3 +103,128 @@ def make_vcr(cassette_dir: str) -> Any:
     player = vcr.VCR(cassette_library_dir=cassette_dir, record_mode="none", **kwargs)
     player.register_matcher("json_body", json_body_matcher)
     return player
+
+
+# --------------------------------------------------------------------------- server-side git
+#
+# Some API calls change the repository on GitHub's side: merging a pull request, creating a
+# branch through the refs API, a workflow pushing a branch. In tests and in the demo a local
+# bare repository stands in for GitHub's copy, so those changes must happen there too, in
+# replay as when the cassette was composed. They are kept beside the cassette
+# (``<cassette>.git.yaml``: after which interaction, which operation, its arguments) and
+# replayed by :class:`GitEffects`. Dates and authors are fixed, so the SHAs come out the same
+# as the ones the cassette's responses name.
+
+EFFECTS_SUFFIX = ".git.yaml"
+SERVER_GIT_ENV = {
+    "GIT_AUTHOR_NAME": "GitHub",
+    "GIT_AUTHOR_EMAIL": "noreply@github.com",
+    "GIT_AUTHOR_DATE": "2026-03-02T09:30:00+00:00",
+    "GIT_COMMITTER_NAME": "GitHub",
+    "GIT_COMMITTER_EMAIL": "noreply@github.com",
+    "GIT_COMMITTER_DATE": "2026-03-02T09:30:00+00:00",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def _server_git(git_dir: str, *args: str, stdin: str | None = None, env: dict | None = None) -> str:
+    import os
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "--git-dir", str(git_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, **SERVER_GIT_ENV, **(env or {})},
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"server-side git {' '.join(args[:2])} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def server_git(git_dir: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Apply one server-side change to the bare repository; return what GitHub would report.
+
+    Operations:
+
+    * ``update_ref`` {ref, sha}: create or move ``refs/heads/<ref>``.
+    * ``delete_ref`` {ref}.
+    * ``commit_files`` {branch, parent, files: {path: text}, message}: a commit on top of the
+      ``parent`` branch with those files added or replaced, stored as ``branch``. -> {sha}
+    * ``merge`` {base, head, message, method}: merge ``head`` into ``base`` (``merge``: a merge
+      commit; ``squash``/``rebase``: one commit with the merged tree). -> {sha}
+    """
+    import tempfile
+
+    if op == "update_ref":
+        _server_git(git_dir, "update-ref", f"refs/heads/{args['ref']}", args["sha"])
+        return {}
+    if op == "delete_ref":
+        _server_git(git_dir, "update-ref", "-d", f"refs/heads/{args['ref']}")
+        return {}
+    if op == "commit_files":
+        parent = _server_git(git_dir, "rev-parse", f"refs/heads/{args['parent']}")
+        with tempfile.TemporaryDirectory() as tmp:
+            index = {"GIT_INDEX_FILE": f"{tmp}/index"}
+            _server_git(git_dir, "read-tree", parent, env=index)
+            for path, text in sorted(args["files"].items()):
+                blob = _server_git(git_dir, "hash-object", "-w", "--stdin", stdin=text)
+                _server_git(
+                    git_dir,
+                    "update-index",
+                    "--add",
+                    "--cacheinfo",
+                    f"100644,{blob},{path}",
+                    env=index,
+                )
+            tree = _server_git(git_dir, "write-tree", env=index)
+        sha = _server_git(git_dir, "commit-tree", tree, "-p", parent, "-m", args["message"])
+        _server_git(git_dir, "update-ref", f"refs/heads/{args['branch']}", sha)
+        return {"sha": sha}
+    if op == "merge":
+        base = _server_git(git_dir, "rev-parse", f"refs/heads/{args['base']}")
+        head = _server_git(git_dir, "rev-parse", args["head"])
+        tree = _server_git(git_dir, "merge-tree", "--write-tree", base, head).splitlines()[0]
+        parents = (
+            ["-p", base, "-p", head] if args.get("method", "merge") == "merge" else ["-p", base]
+        )
+        sha = _server_git(git_dir, "commit-tree", tree, *parents, "-m", args["message"])
+        _server_git(git_dir, "update-ref", f"refs/heads/{args['base']}", sha)
+        return {"sha": sha}
+    raise ValueError(f"unknown server-side git operation {op!r}")
+
+
+class GitEffects:
+    """Replays a cassette's server-side git changes after the interactions that caused them."""
+
+    def __init__(self, git_dir: str, effects: list[dict[str, Any]]) -> None:
+        self.git_dir = git_dir
+        self.pending = sorted(effects, key=lambda e: e["after"])
+        self.played = 0
+
+    @classmethod
+    def load(cls, cassette_path: str, git_dir: str) -> GitEffects | None:
+        from pathlib import Path
+
+        import yaml
+
+        side = Path(str(cassette_path).removesuffix(".yaml") + EFFECTS_SUFFIX)
+        if not side.exists():
+            return None
+        return cls(git_dir, yaml.safe_load(side.read_text()) or [])
+
+    def attach(self, cassette: Any) -> None:
+        """Wrap ``cassette.play_response`` so each effect runs right after its interaction."""
+        original = cassette.play_response
+
+        def play_response(request: Any) -> Any:
+            response = original(request)
+            self.played += 1
+            while self.pending and self.pending[0]["after"] <= self.played:
+                effect = self.pending.pop(0)
+                server_git(self.git_dir, effect["op"], effect["args"])
+            return response
+
+        cassette.play_response = play_response

@@ -127,7 +127,19 @@ def fake_api(
 
 
 @pytest.fixture(autouse=True)
-def all_played(vcr):
+def git_effects(vcr, world, vcr_cassette_dir, default_cassette_name):
+    """In replay, make the server-side git changes the cassette's composition made."""
+    if vcr is not None and vcr.record_mode == "none":
+        path = os.path.join(vcr_cassette_dir, f"{default_cassette_name}.yaml")
+        effects = replay.GitEffects.load(path, str(world.gh.get("git_dir", "")))
+        if effects is not None:
+            assert world.gh.get("git_dir"), "this cassette changes git: set world.gh['git_dir']"
+            effects.attach(vcr)
+    return vcr
+
+
+@pytest.fixture(autouse=True)
+def all_played(vcr, git_effects):
     """A cassette interaction the code never asked for is a claim nobody checked: fail."""
     yield vcr
     if vcr is not None and vcr.record_mode == "none" and len(vcr):
@@ -210,8 +222,10 @@ def make_project(base: Path, *, with_cicd: bool = False, config: dict | None = N
 
 
 @pytest.fixture
-def project(tmp_path: Path, clean_env) -> Project:
-    return make_project(tmp_path)
+def project(tmp_path: Path, clean_env, world: World) -> Project:
+    made = make_project(tmp_path)
+    world.gh["git_dir"] = str(made.upstream)  # the bare repo stands in for GitHub's copy
+    return made
 
 
 @pytest.fixture

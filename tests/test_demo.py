@@ -12,8 +12,9 @@ from tests.conftest import FAKE_VALUES, ROOT
 
 
 @pytest.mark.vcr
-def test_demo(tmp_path, capsys, clean_env):
+def test_demo(tmp_path, capsys, clean_env, world):
     """Composes (--compose) or replays the cassette that `invoke demo` plays."""
+    world.gh["git_dir"] = str(tmp_path / "upstream.git")
     with demo.demo_environment(tmp_path) as workdir:
         assert demo.run_demo(workdir, replay=False) == 0
     out = capsys.readouterr().out

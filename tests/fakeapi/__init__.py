@@ -73,6 +73,19 @@ class World:
     now: str = NOW
     # (method, path regex) -> list of canned replies served first, in order (faults, delays).
     queued: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
+    # Server-side git changes made so far (see mlops_setup.replay.server_git); the FakeAPI
+    # sets ``requests_seen`` so each effect records which interaction caused it.
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    requests_seen: int = 0
+
+    def server_git(self, op: str, **args: Any) -> dict[str, Any]:
+        """Change the bare repo standing in for GitHub's copy (``gh["git_dir"]``), and note it
+        so that replays make the same change after the same interaction."""
+        from mlops_setup.replay import server_git
+
+        result = server_git(str(self.gh["git_dir"]), op, args)
+        self.effects.append({"after": self.requests_seen, "op": op, "args": args})
+        return result
 
     def queue(self, method: str, path_regex: str, *replies: Reply) -> None:
         """Serve ``replies`` (in order) to the next matching requests, before the model does."""
@@ -176,6 +189,7 @@ class FakeAPI:
         uri = f"{pool.scheme}://{netloc}{url}"
         if hasattr(body, "read"):
             body = body.read()
+        self.world.requests_seen = len(self.interactions) + 1
         reply = self.handle(method, uri, body, dict(headers or {}))
         payload = b"" if reply.body is None else json.dumps(reply.body).encode()
         out_headers = {"Content-Type": "application/json; charset=utf-8"} if payload else {}
@@ -226,3 +240,10 @@ class FakeAPI:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         text = serialize({"requests": requests, "responses": responses}, yamlserializer)
         Path(path).write_text(text, encoding="utf-8")
+        side = Path(path.removesuffix(".yaml") + replay.EFFECTS_SUFFIX)
+        if self.world.effects:
+            import yaml
+
+            side.write_text(yaml.safe_dump(self.world.effects, sort_keys=False), encoding="utf-8")
+        else:
+            side.unlink(missing_ok=True)

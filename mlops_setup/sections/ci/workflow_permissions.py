@@ -1,0 +1,19 @@
+"""ci.workflow-permissions: not built yet."""
+
+from __future__ import annotations
+
+from invoke import Exit, task
+
+from ...session import DRY_RUN_HELP
+
+
+@task(name="workflow-permissions", help={"dry_run": DRY_RUN_HELP})
+def workflow_permissions(c, dry_run=False):
+    """Not built yet: exits with an error."""
+    raise Exit(
+        "ci.workflow-permissions is not built yet; do this step by hand (see the guide)",
+        1,
+    )
+
+
+STEPS = ()

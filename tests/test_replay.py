@@ -1,0 +1,77 @@
+"""Server-side git effects: what GitHub does to the repo, made reproducibly on the bare repo."""
+
+from __future__ import annotations
+
+import subprocess
+
+from mlops_setup.replay import GitEffects, server_git
+
+
+def bare_with_master(tmp_path, name="up.git"):
+    git_dir = tmp_path / name
+    subprocess.run(
+        ["git", "init", "-q", "--bare", "--initial-branch=master", str(git_dir)], check=True
+    )
+    server_git(str(git_dir), "update_ref", {"ref": "master", "sha": _root_commit(git_dir)})
+    return git_dir
+
+
+def _root_commit(git_dir):
+    from mlops_setup.replay import _server_git
+
+    tree = _server_git(str(git_dir), "mktree", stdin="")
+    return _server_git(str(git_dir), "commit-tree", tree, "-m", "root")
+
+
+def test_commit_and_merge_are_reproducible(tmp_path):
+    shas = []
+    for name in ("a.git", "b.git"):
+        git_dir = bare_with_master(tmp_path, name)
+        head = server_git(
+            str(git_dir),
+            "commit_files",
+            {
+                "branch": "feature",
+                "parent": "master",
+                "files": {"x/y.yml": "on: push\n"},
+                "message": "add y",
+            },
+        )["sha"]
+        merged = server_git(
+            str(git_dir),
+            "merge",
+            {"base": "master", "head": "feature", "message": "Merge", "method": "merge"},
+        )["sha"]
+        shas.append((head, merged))
+        files = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", "master"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert files.split() == ["x/y.yml"]
+    assert shas[0] == shas[1]
+
+
+def test_effects_run_after_their_interaction(tmp_path):
+    git_dir = bare_with_master(tmp_path)
+    master = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "rev-parse", "master"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    effects = GitEffects(
+        str(git_dir), [{"after": 2, "op": "update_ref", "args": {"ref": "release", "sha": master}}]
+    )
+
+    class Cassette:
+        def play_response(self, request):
+            return request
+
+    cassette = Cassette()
+    effects.attach(cassette)
+    cassette.play_response("first")
+    assert not (git_dir / "refs" / "heads" / "release").exists()
+    cassette.play_response("second")
+    assert (git_dir / "refs" / "heads" / "release").read_text().strip() == master
