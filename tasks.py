@@ -7,12 +7,12 @@ PyGithub and pydantic only inside the code that needs them.
 from invoke import Collection
 
 from mlops_setup import demo
-from mlops_setup.sections import ci, repo
+from mlops_setup.sections import ci, code, deploy, handoff, release, repo
 from mlops_setup.yamlfile import install_invoke_hook
 
 install_invoke_hook()
 
 ns = Collection()
-for section in (repo, ci):
+for section in (repo, ci, code, release, deploy, handoff):
     ns.add_collection(section.ns)
 ns.add_task(demo.demo)
