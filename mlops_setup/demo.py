@@ -18,6 +18,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +91,45 @@ def demo_steps() -> list[Any]:
     return [*repo.STEPS]
 
 
-def run_demo(workdir: Path, *, cassette_dir: Path = CASSETTE_DIR, replay: bool = True) -> int:
-    """Run every step in ``workdir`` (see :func:`demo_environment`); return the exit code."""
+@dataclass
+class Transcript:
+    """What one step printed in the demo: its dry run (``plan``) or its run (``apply``)."""
+
+    step: str
+    phase: str
+    text: str
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    cassette_dir: Path = CASSETTE_DIR,
+    replay: bool = True,
+    transcript: list[Transcript] | None = None,
+) -> int:
+    """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
+    real thing, as an operator would. Each block of output is echoed to stdout and, if given,
+    appended to ``transcript`` (the runbook embeds these). Returns the exit code."""
+    import io
+    import sys
+
     from .backoff import RecordingSleep
+    from .console import Console
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
         for step in demo_steps():
-            run_in_session(session, step, dry_run=False)
+            for phase in ("plan", "apply"):
+                buffer = io.StringIO()
+                session.out = Console(stream=buffer, err=buffer)
+                try:
+                    run_in_session(session, step, dry_run=phase == "plan")
+                finally:
+                    sys.stdout.write(buffer.getvalue())
+                    if transcript is not None:
+                        transcript.append(Transcript(step.name, phase, buffer.getvalue()))
     return 0
 
 
