@@ -68,6 +68,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
+    # Set when the step cannot finish until a person or a run acts (a review, a workflow run);
+    # ``setup.status`` reports the step as "waiting" with this text.
+    waiting: str = ""
 
     def add(
         self,

@@ -1,0 +1,119 @@
+"""Benchmark: startup, demo cost, HTTP requests of a full setup, re-run mutations, memory.
+
+Run: ``.venv/bin/python bench/benchmark.py [--runs 5]``. Prints one table (medians of
+``--runs`` runs for the timings). Not a test: numbers depend on the machine; the ratios are what
+to compare. Targets: list ratio <= 1.3, demo ratio <= 1.5, re-run mutations 0.
+
+* ``invoke --list`` here vs bare Invoke listing a one-task tasks.py (same interpreter).
+* ``invoke demo`` wall time vs ``python -c "import databricks.sdk, github, git"``: the floor of
+  any tool built on these libraries.
+* Requests of a full ``setup.all`` and of its re-run, counted by running the real code against
+  the in-process fake API of the tests (``tests/fakeapi``) on a fresh example project.
+* Peak memory (max RSS) of the demo process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, int]:
+    """Median wall seconds of ``cmd`` over ``runs`` runs, and its largest max RSS (KiB)."""
+    times, peak = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - start)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+        proc.stderr.close()
+        peak = max(peak, usage.ru_maxrss)
+    return statistics.median(times), peak
+
+
+def count_requests() -> dict[str, int]:
+    """Requests of a fresh full setup and of its re-run, against the tests' fake API."""
+    sys.path.insert(0, str(ROOT))
+    import urllib3.connectionpool
+
+    from mlops_setup import demo, guide
+    from mlops_setup.backoff import RecordingSleep
+    from mlops_setup.console import Console
+    from mlops_setup.session import Runtime, load_session, use_runtime
+    from tests.fakeapi import FakeAPI, World
+
+    world = World()
+    api = FakeAPI(world)
+    original = urllib3.connectionpool.HTTPConnectionPool._make_request
+
+    def make_request(pool, conn, method, url, body=None, headers=None, **kwargs):
+        return api.make_request(pool, conn, method, url, body, headers, **kwargs)
+
+    counts: dict[str, int] = {}
+    urllib3.connectionpool.HTTPConnectionPool._make_request = make_request
+    try:
+        with tempfile.TemporaryDirectory() as tmp, demo.demo_environment(Path(tmp)) as workdir:
+            world.gh["git_dir"] = str(workdir / "upstream.git")
+            runtime = Runtime(sleep=RecordingSleep(), now=lambda: demo.NOW, cwd=str(workdir))
+            with use_runtime(runtime):
+                for run in ("first", "rerun"):
+                    start = len(api.interactions)
+                    session = load_session()
+                    session.out = Console(stream=open(os.devnull, "w"))  # noqa: SIM115
+                    guide.run_all(session, dry_run=False)
+                    made = [req["method"] for req, _ in api.interactions[start:]]
+                    counts[f"{run}_reads"] = sum(m in ("GET", "HEAD") for m in made)
+                    counts[f"{run}_mutations"] = sum(m not in ("GET", "HEAD") for m in made)
+    finally:
+        urllib3.connectionpool.HTTPConnectionPool._make_request = original
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    invoke = [PY, "-m", "invoke"]
+    with tempfile.TemporaryDirectory() as bare:
+        Path(bare, "tasks.py").write_text(
+            "from invoke import task\n\n\n@task\ndef hello(c):\n    'Say hello.'\n"
+        )
+        t_bare, _ = timed([*invoke, "--list"], Path(bare), args.runs)
+    t_list, _ = timed([*invoke, "--list"], ROOT, args.runs)
+    t_floor, _ = timed([PY, "-c", "import databricks.sdk, github, git"], ROOT, args.runs)
+    t_demo, peak = timed([*invoke, "demo"], ROOT, args.runs)
+    counts = count_requests()
+    rows = [
+        ("invoke --list (this repo)", f"{t_list * 1000:.0f} ms"),
+        ("invoke --list (bare, one task)", f"{t_bare * 1000:.0f} ms"),
+        ("list ratio (target <= 1.3)", f"{t_list / t_bare:.2f}"),
+        ("invoke demo", f"{t_demo * 1000:.0f} ms"),
+        ("import databricks.sdk, github, git", f"{t_floor * 1000:.0f} ms"),
+        ("demo ratio (target <= 1.5)", f"{t_demo / t_floor:.2f}"),
+        ("full setup: reads", str(counts["first_reads"])),
+        ("full setup: mutations", str(counts["first_mutations"])),
+        ("re-run: reads", str(counts["rerun_reads"])),
+        ("re-run: mutations (target 0)", str(counts["rerun_mutations"])),
+        ("demo peak memory (max RSS)", f"{peak / 1024:.0f} MiB"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(
+        f"{'measure'.ljust(width)}  value   (median of {args.runs} runs, {sys.version.split()[0]})"
+    )
+    for name, value in rows:
+        print(f"{name.ljust(width)}  {value}")
+
+
+if __name__ == "__main__":
+    main()
