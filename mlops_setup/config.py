@@ -359,12 +359,15 @@ def _derive(merged: dict, project_dir: Path | str, name: Any) -> dict:
     if isinstance(gh.get("repo"), str) and not gh["repo"]:
         gh["repo"] = name
     if isinstance(gh.get("git_url"), str) and not gh["git_url"]:
-        # an empty owner is reported on its own; the URL is only a stand-in until then
-        gh["git_url"] = f"https://github.com/{gh.get('owner') or 'OWNER'}/{gh['repo']}.git"
+        # a bad owner or repo is reported on its own; the URL is only a stand-in until then
+        owner, repo = gh.get("owner"), gh.get("repo")
+        if isinstance(owner, str) and isinstance(repo, str):
+            gh["git_url"] = f"https://github.com/{owner or 'OWNER'}/{repo}.git"
     db = out["databricks"]
     acct = db.get("account", {})
-    if isinstance(acct, dict) and acct.get("host") == "" and db.get("cloud") in ACCOUNT_HOSTS:
-        acct["host"] = ACCOUNT_HOSTS[db["cloud"]]
+    cloud = db.get("cloud")
+    if isinstance(acct, dict) and acct.get("host") == "" and isinstance(cloud, str):
+        acct["host"] = ACCOUNT_HOSTS.get(cloud, "")
     state_dir = out.get("state_dir")
     if isinstance(state_dir, str) and state_dir and not Path(state_dir).is_absolute():
         out["state_dir"] = str(project_dir / state_dir)

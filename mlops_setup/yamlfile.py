@@ -14,6 +14,10 @@ class ConfigError(Exception):
 
     exit_code = 2
 
+    def __init__(self, message: str) -> None:
+        # One line, whatever the operator's values contain (a path or value with a newline).
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
+
 
 def read_yaml(path: Path, label: str) -> dict:
     """The mapping in ``path``; ConfigError naming ``label`` for any problem."""
