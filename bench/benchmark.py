@@ -45,8 +45,6 @@ def timed(cmd: list[str], cwd: Path, runs: int) -> tuple[float, int]:
 def count_requests() -> dict[str, int]:
     """Requests of a fresh full setup and of its re-run, against the tests' fake API."""
     sys.path.insert(0, str(ROOT))
-    import urllib3.connectionpool
-
     from mlops_setup import demo, guide
     from mlops_setup.backoff import RecordingSleep
     from mlops_setup.console import Console
@@ -55,28 +53,24 @@ def count_requests() -> dict[str, int]:
 
     world = World()
     api = FakeAPI(world)
-    original = urllib3.connectionpool.HTTPConnectionPool._make_request
-
-    def make_request(pool, conn, method, url, body=None, headers=None, **kwargs):
-        return api.make_request(pool, conn, method, url, body, headers, **kwargs)
-
     counts: dict[str, int] = {}
-    urllib3.connectionpool.HTTPConnectionPool._make_request = make_request
-    try:
-        with tempfile.TemporaryDirectory() as tmp, demo.demo_environment(Path(tmp)) as workdir:
-            world.gh["git_dir"] = str(workdir / "upstream.git")
-            runtime = Runtime(sleep=RecordingSleep(), now=lambda: demo.NOW, cwd=str(workdir))
-            with use_runtime(runtime):
-                for run in ("first", "rerun"):
-                    start = len(api.interactions)
-                    session = load_session()
-                    session.out = Console(stream=open(os.devnull, "w"))  # noqa: SIM115
-                    guide.run_all(session, dry_run=False)
-                    made = [req["method"] for req, _ in api.interactions[start:]]
-                    counts[f"{run}_reads"] = sum(m in ("GET", "HEAD") for m in made)
-                    counts[f"{run}_mutations"] = sum(m not in ("GET", "HEAD") for m in made)
-    finally:
-        urllib3.connectionpool.HTTPConnectionPool._make_request = original
+    with (
+        api.serving(),
+        tempfile.TemporaryDirectory() as tmp,
+        demo.demo_environment(Path(tmp)) as workdir,
+        open(os.devnull, "w") as devnull,
+    ):
+        world.gh["git_dir"] = str(workdir / "upstream.git")
+        runtime = Runtime(sleep=RecordingSleep(), now=lambda: demo.NOW, cwd=str(workdir))
+        with use_runtime(runtime):
+            for run in ("first", "rerun"):
+                start = len(api.interactions)
+                session = load_session()
+                session.out = Console(stream=devnull)
+                guide.run_all(session, dry_run=False)
+                made = [req["method"] for req, _ in api.interactions[start:]]
+                counts[f"{run}_reads"] = sum(m in ("GET", "HEAD") for m in made)
+                counts[f"{run}_mutations"] = sum(m not in ("GET", "HEAD") for m in made)
     return counts
 
 

@@ -114,15 +114,9 @@ def fake_api(
     if not request.config.getoption("--compose") or not list(request.node.iter_markers("vcr")):
         yield None
         return
-    import urllib3.connectionpool
-
     api = FakeAPI(world)
-
-    def make_request(pool, conn, method, url, body=None, headers=None, **kwargs):
-        return api.make_request(pool, conn, method, url, body, headers, **kwargs)
-
-    monkeypatch.setattr(urllib3.connectionpool.HTTPConnectionPool, "_make_request", make_request)
-    yield api
+    with api.serving():
+        yield api
     api.save(os.path.join(vcr_cassette_dir, f"{default_cassette_name}.yaml"))
 
 

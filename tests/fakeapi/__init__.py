@@ -20,12 +20,13 @@ body must pass ``tests/conformance.py`` (GitHub's OpenAPI schema, the SDK's data
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import json
 import pkgutil
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -215,6 +216,24 @@ class FakeAPI:
             request_url=uri,
             enforce_content_length=True,
         )
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[FakeAPI]:
+        """Answer every HTTP request of this process from the fake while inside the block."""
+        import urllib3.connectionpool
+
+        pool_class = urllib3.connectionpool.HTTPConnectionPool
+        original = pool_class._make_request
+        api = self
+
+        def make_request(pool, conn, method, url, body=None, headers=None, **kwargs):
+            return api.make_request(pool, conn, method, url, body, headers, **kwargs)
+
+        pool_class._make_request = make_request
+        try:
+            yield self
+        finally:
+            pool_class._make_request = original
 
     def save(self, path: str) -> None:
         """Write the exchanges as a vcrpy cassette, scrubbed exactly as a real recording is."""
