@@ -87,6 +87,8 @@ class Clients:
     def _db_config(self, host: str, profile: str, **extra: Any) -> Any:
         from databricks.sdk.config import Config
 
+        _quiet_databricks()
+
         kwargs: dict[str, Any] = {
             "host": host,
             "http_timeout_seconds": 60,
@@ -148,6 +150,17 @@ class Clients:
                 GIT_CONFIG_VALUE_0=f"Authorization: Basic {base64.b64encode(pair).decode()}",
             )
         return env
+
+
+def _quiet_databricks() -> None:
+    """The SDK warns when a host serves no /.well-known/databricks-config; with no logging
+    configured Python would print that on stderr at every run. Records still propagate to
+    whatever logging the operator configures."""
+    import logging
+
+    logger = logging.getLogger("databricks.sdk")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
 
 
 def _quiet_pygithub() -> None:

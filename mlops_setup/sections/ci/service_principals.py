@@ -1,19 +1,190 @@
-"""ci.service-principals: not built yet."""
+"""ci.service-principals: the guide's "Set up Service Principal".
+
+One service principal per environment (staging, prod), named by
+``databricks.service_principals``, found by that display name:
+
+* ``databricks.sp_mode: account`` (the guide's way; needs account admin): created in the account
+  if missing, then assigned to its environment's workspace with USER permission (an existing
+  assignment, USER or ADMIN, is left as it is). After an assignment this step waits, with bounded
+  backoff (``databricks.sp_visible_timeout``), until the workspace lists the SP, because a
+  just-created principal is invisible there for a while and later steps use it there.
+* ``databricks.sp_mode: workspace`` (for an operator without account access): created directly
+  in its environment's workspace (needs workspace admin); no assignment needed.
+
+Two SPs with the configured name are an error listing both. Application ids are not secret:
+they are printed, and later steps (``ci.permissions``, ``ci.secrets``) get them through
+:func:`mlops_setup.databricks_util.find_service_principal`.
+"""
 
 from __future__ import annotations
 
-from invoke import Exit, task
+from typing import Any
 
-from ...session import DRY_RUN_HELP
+from invoke import task
+
+from ...backoff import WaitTimeout
+from ...changes import Plan, SetupError
+from ...databricks_util import (
+    PAGE_SERVICE_PRINCIPALS,
+    WORKSPACE_SPS,
+    ApiErrors,
+    ServicePrincipalInfo,
+    find_service_principal,
+    remember_service_principal,
+    scim_list,
+    scim_quote,
+    sp_denied_fix,
+    workspace_id,
+)
+from ...session import DRY_RUN_HELP, Session, Step, run_step
+
+PAGE = PAGE_SERVICE_PRINCIPALS
+ENVIRONMENTS = ("staging", "prod")
+ASSIGNED_AS = "USER"
+
+
+def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
+    db = session.settings.databricks
+    plan = Plan("ci.service-principals")
+    for env in ENVIRONMENTS:
+        name = session.settings.sp_name(env)
+        sp = find_service_principal(session, env)
+        if sp is None:
+            where = "in the account" if db.sp_mode == "account" else f"in workspace {env}"
+            plan.add("create", f"SP {name}", _creator(session, plan, env), detail=where)
+        else:
+            plan.keep(f"SP {name} exists (application id {sp.application_id})")
+        if db.sp_mode == "account":
+            _plan_assignment(session, plan, env, name, sp)
+    return plan
+
+
+# ------------------------------------------------------------------------------- creation
+
+
+def _creator(session: Session, plan: Plan, env: str) -> Any:
+    def create() -> str:
+        name = session.settings.sp_name(env)
+        in_account = session.settings.databricks.sp_mode == "account"
+        scope = "account" if in_account else env
+        api = session.clients.account if in_account else session.clients.workspace(env)
+        with ApiErrors(
+            session,
+            scope,
+            f"creating SP {name}",
+            denied_fix=sp_denied_fix(session, env),
+            page=PAGE,
+        ):
+            made = api.service_principals.create(display_name=name, active=True)
+        info = ServicePrincipalInfo(
+            env, name, str(made.id), str(made.application_id), scope, created=True
+        )
+        remember_service_principal(session, info)
+        plan.note(f"SP {name}: application id {info.application_id}")
+        return info.application_id
+
+    return create
+
+
+# ----------------------------------------------------------------------------- assignment
+
+
+def _assignments(session: Session, ws_id: int) -> dict[int, list[str]]:
+    """principal id -> permissions in the workspace (cached per workspace)."""
+
+    def load() -> dict[int, list[str]]:
+        with ApiErrors(
+            session,
+            "account",
+            f"listing the assignments of workspace {ws_id}",
+            denied_fix=sp_denied_fix(session, "staging"),
+            page=PAGE,
+        ):
+            found = session.clients.account.workspace_assignment.list(workspace_id=ws_id)
+        return {
+            int(a.principal.principal_id): [p.value for p in a.permissions or []]
+            for a in found
+            if a.principal is not None and a.principal.principal_id is not None
+        }
+
+    return session.cached(f"databricks.assignments.{ws_id}", load)
+
+
+def _plan_assignment(
+    session: Session, plan: Plan, env: str, name: str, sp: ServicePrincipalInfo | None
+) -> None:
+    ws_id = workspace_id(session, env)
+    if sp is not None:
+        permissions = _assignments(session, ws_id).get(int(sp.id))
+        if permissions:
+            plan.keep(f"SP {name} is in workspace {env} ({', '.join(permissions)})")
+            return
+
+    def assign() -> None:
+        from databricks.sdk.service import iam
+
+        info = find_service_principal(session, env)
+        assert info is not None  # created by the change before this one
+        with ApiErrors(
+            session,
+            "account",
+            f"assigning SP {name} to workspace {env}",
+            denied_fix=sp_denied_fix(session, env),
+            page=PAGE,
+        ):
+            session.clients.account.workspace_assignment.update(
+                workspace_id=ws_id,
+                principal_id=int(info.id),
+                permissions=[iam.WorkspacePermission(ASSIGNED_AS)],
+            )
+        known = session.cache.get(f"databricks.assignments.{ws_id}")
+        if known is not None:
+            known[int(info.id)] = [ASSIGNED_AS]
+        wait_until_visible(session, info)
+
+    plan.add("assign", f"SP {name} to workspace {env}", assign, detail=ASSIGNED_AS)
+
+
+# ---------------------------------------------------------------------------------- waiting
+
+
+def wait_until_visible(session: Session, info: ServicePrincipalInfo) -> None:
+    """Poll ``info.env``'s workspace until it lists the SP; bounded by sp_visible_timeout."""
+    env, name = info.env, info.display_name
+    w = session.clients.workspace(env)
+    query = f"applicationId eq {scim_quote(info.application_id)}"
+
+    def visible() -> bool | None:
+        with ApiErrors(session, env, f"looking for SP {name}", page=PAGE):
+            found = scim_list(w, WORKSPACE_SPS, filter=query, attributes="id,applicationId")
+        return True if found else None
+
+    def waiting(attempt: int, delay: float) -> None:
+        session.out.progress(f"SP {name} not in workspace {env} yet; next look in {delay:.0f}s")
+
+    timeout = session.settings.databricks.sp_visible_timeout
+    try:
+        session.backoff(timeout=timeout, first=1).until(
+            visible, f"SP {name} in workspace {env}", on_wait=waiting
+        )
+    except WaitTimeout as exc:
+        done = "created in the account and " if info.created else ""
+        raise SetupError(
+            f"SP {name} (application id {info.application_id}) is still not visible in "
+            f"workspace {env} after {exc.waited:.0f}s; it was {done}assigned to it ({ASSIGNED_AS})",
+            fix="wait a few minutes, then run `invoke ci.service-principals` again (it finds "
+            "the SP and goes on), or raise databricks.sp_visible_timeout",
+            page=PAGE,
+        ) from None
+
+
+# ------------------------------------------------------------------------------------ tasks
+
+STEP = Step("ci.service-principals", "a service principal per environment", plan_service_principals)
+STEPS = (STEP,)
 
 
 @task(name="service-principals", help={"dry_run": DRY_RUN_HELP})
 def service_principals(c, dry_run=False):
-    """Not built yet: exits with an error."""
-    raise Exit(
-        "ci.service-principals is not built yet; do this step by hand (see the MLOps Setup Guide)",
-        1,
-    )
-
-
-STEPS = ()
+    """Create the staging and prod SPs and add them to their workspaces."""
+    run_step(c, STEP, dry_run=dry_run)

@@ -1,0 +1,179 @@
+"""ci.prerequisites: account admin and workspace admin in staging and prod, checked read-only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+
+from mlops_setup.changes import SetupError
+from tests.conftest import mutating
+from tests.fakeapi import databricks_iam
+
+ACCOUNT_ID = "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
+STAGING = "https://staging.cloud.databricks.com"
+PROD = "https://prod.cloud.databricks.com"
+ACCOUNT = "https://accounts.cloud.databricks.com"
+ME = "/api/2.0/preview/scim/v2/Me"
+USERS = f"/api/2.0/accounts/{ACCOUNT_ID}/scim/v2/Users"
+
+
+def paths(made: list[tuple[str, str]]) -> list[str]:
+    """``METHOD host+path`` of each request, without the query."""
+    return [f"{m} {u.split('?')[0]}" for m, u in made]
+
+
+@pytest.mark.vcr
+def test_admin_everywhere_passes_and_changes_nothing(cli, world, http):
+    result = cli("ci.prerequisites")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "== ci.prerequisites: your rights in the account and the workspaces ==",
+        f"  ok  workspace admin in staging ({STAGING}) as ops@example.com",
+        f"  ok  workspace admin in prod ({PROD}) as ops@example.com",
+        f"  ok  account admin in account {ACCOUNT_ID} as ops@example.com",
+        "ci.prerequisites: nothing to change",
+    ]
+    assert mutating(http()) == []
+    assert paths(http()) == [
+        f"GET {STAGING}/.well-known/databricks-config",
+        f"GET {STAGING}{ME}",
+        f"GET {PROD}/.well-known/databricks-config",
+        f"GET {PROD}{ME}",
+        f"GET {ACCOUNT}/.well-known/databricks-config",
+        f"GET {ACCOUNT}{USERS}",
+    ]
+
+
+@pytest.mark.vcr
+def test_not_account_admin_is_named_and_nothing_changes(cli, world, http):
+    world.db["account_admin"] = False
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert "ok  workspace admin in prod" in result.out
+    err = result.err.splitlines()
+    start = err.index("error: 1 prerequisite missing; nothing was changed")
+    assert err[start : start + 5] == [
+        "error: 1 prerequisite missing; nothing was changed",
+        f"  - account admin ({ACCOUNT}): the account login may not read account users (403)",
+        "    fix: ask an account admin to give ops@example.com the Account admin role, or set "
+        "databricks.sp_mode: workspace",
+        "  fix: get what is listed above, then run `invoke ci.prerequisites` again",
+        "  see: runbook/ci.md#prerequisites",
+    ]
+    assert mutating(http()) == []
+    assert "Traceback" not in result.err
+
+
+@pytest.mark.vcr
+def test_not_workspace_admin_names_each_workspace(cli, world, http):
+    databricks_iam.set_workspace_admin(world, "prod", False)
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert f"ok  workspace admin in staging ({STAGING}) as ops@example.com" in result.out
+    assert f"ok  account admin in account {ACCOUNT_ID}" in result.out
+    assert (
+        f"  - workspace admin in prod ({PROD}): ops@example.com is not in the admins group\n"
+        "    fix: ask a workspace admin of prod to add ops@example.com to `admins`\n"
+    ) in result.err
+    assert "see: runbook/ci.md#prerequisites" in result.err
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_every_missing_right_is_listed_at_once(cli, world, http):
+    databricks_iam.set_workspace_admin(world, "staging", False)
+    databricks_iam.set_workspace_admin(world, "prod", False)
+    world.db["account_admin"] = False
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert "error: 3 prerequisites missing; nothing was changed" in result.err
+    assert "workspace admin in staging" in result.err
+    assert "workspace admin in prod" in result.err
+    assert f"account admin ({ACCOUNT})" in result.err
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_expired_login_has_its_own_message(cli, world, http):
+    world.db["expired"] = {"staging.cloud.databricks.com"}
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert (
+        f"  - workspace staging ({STAGING}): {STAGING} rejected the login while reading who you "
+        "are (401): the credentials are missing, invalid or expired\n"
+        f"    fix: log in again (`databricks auth login --host {STAGING}`), then run again\n"
+    ) in result.err
+    # the other checks still ran and passed
+    assert f"ok  workspace admin in prod ({PROD})" in result.out
+    assert f"ok  account admin in account {ACCOUNT_ID}" in result.out
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_missing_profile_is_named(cli, project, world, http, clean_env):
+    Path(clean_env["DATABRICKS_CONFIG_FILE"]).write_text("[staging-ws]\nhost = " + STAGING + "\n")
+    project.write_config(databricks={"workspaces": {"prod": {"profile": "prod-ws"}}})
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert f"  - workspace prod ({PROD}): cannot authenticate to {PROD} with profile 'prod-ws'" in (
+        result.err
+    )
+    assert f"fix: run `databricks auth login --host {PROD}`" in result.err
+    assert not any(PROD in uri for _, uri in http())  # no request to prod without a login
+
+
+@pytest.mark.vcr
+def test_workspace_mode_needs_no_account_admin(cli, project, world, http):
+    project.write_config(databricks={"sp_mode": "workspace"})
+    world.db["account_admin"] = False
+    result = cli("ci.prerequisites")
+    assert result.code == 0, result.err
+    assert "ok  account admin not needed (databricks.sp_mode: workspace)" in result.out
+    assert not any(ACCOUNT in uri for _, uri in http())
+
+
+def test_unreachable_host_is_explained(project, runtime):
+    from databricks.sdk.errors import PermissionDenied
+
+    from mlops_setup.databricks_util import explain
+    from mlops_setup.session import load_session
+
+    session = load_session()
+    down = requests.ConnectionError("Failed to resolve 'prod.cloud.databricks.com'")
+    try:
+        raise TimeoutError("Timed out after 0:05:00") from down  # how the SDK gives up
+    except TimeoutError as exc:
+        error = explain(exc, session, "prod", "reading who you are", denied_fix="", page="x")
+    assert isinstance(error, SetupError)
+    assert error.message == f"cannot reach {PROD} while reading who you are"
+    assert (
+        error.fix == "check databricks.workspaces.prod.host in your config, and your network or VPN"
+    )
+    denied = explain(
+        PermissionDenied("no"), session, "account", "listing", denied_fix="ask X", page="p"
+    )
+    assert (denied.message, denied.fix, denied.page) == (
+        "the account refused listing (403)",
+        "ask X",
+        "p",
+    )
+    assert explain(ValueError("other"), session, "prod", "x", denied_fix="", page="") is None
+
+
+def test_a_404_can_be_named_by_the_caller(project, runtime):
+    from databricks.sdk.errors import NotFound
+
+    from mlops_setup.databricks_util import ApiErrors, account_not_found
+    from mlops_setup.session import load_session
+
+    session = load_session()
+    with (
+        pytest.raises(SetupError) as caught,
+        ApiErrors(session, "account", "listing", not_found=account_not_found(session)),
+    ):
+        raise NotFound("Account not found")
+    assert caught.value.message == f"{ACCOUNT} knows no account {ACCOUNT_ID} (404)"
+    with pytest.raises(NotFound), ApiErrors(session, "account", "listing"):
+        raise NotFound("passes through without not_found")
