@@ -453,7 +453,11 @@ def load_settings(
         _check_layer(layer, schema, label)
         merged = _merge(merged, layer, sources, label)
         base_dir = (cwd / path).parent
-    env_layer, env_labels = _env_layer(env, schema, exclude=set())
+    # The PAT's own variable may carry our prefix; it is a secret, not a setting.
+    github = merged.get("github")
+    pat_var = github.get("workflow_token_env") if isinstance(github, dict) else None
+    exclude = {pat_var} if isinstance(pat_var, str) and pat_var else set()
+    env_layer, env_labels = _env_layer(env, schema, exclude=exclude)
     _check_layer(env_layer, schema, "environment")
     for key, label in env_labels.items():
         sources[key] = label

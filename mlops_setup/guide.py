@@ -36,8 +36,20 @@ def guide_steps() -> list[Any]:
     from .sections import ci, code, deploy, handoff, release, repo
 
     first = list(ci.prerequisites.STEPS)  # read-only: check the rights before changing anything
-    rest = [s for s in ci.STEPS if s not in first]
-    return [*first, *repo.STEPS, *rest, *code.STEPS, *release.STEPS, *deploy.STEPS, *handoff.STEPS]
+    # deploy-cicd.yml runs once the project code is on the default branch (as the guide says);
+    # for a project generated with its workflows, ci.workflows has nothing to do anyway.
+    late = list(ci.workflows.STEPS)
+    rest = [s for s in ci.STEPS if s not in first and s not in late]
+    return [
+        *first,
+        *repo.STEPS,
+        *rest,
+        *code.STEPS,
+        *late,
+        *release.STEPS,
+        *deploy.STEPS,
+        *handoff.STEPS,
+    ]
 
 
 def options_for(step: Any) -> dict[str, Any]:

@@ -121,9 +121,11 @@ def fake_api(
 
 
 @pytest.fixture(autouse=True)
-def git_effects(vcr, world, vcr_cassette_dir, default_cassette_name):
+def git_effects(request, vcr, world, vcr_cassette_dir, default_cassette_name):
     """In replay, make the server-side git changes the cassette's composition made."""
     if vcr is not None and vcr.record_mode == "none":
+        if "project" in request.fixturenames:
+            request.getfixturevalue("project")  # it names the bare repo (world.gh["git_dir"])
         path = os.path.join(vcr_cassette_dir, f"{default_cassette_name}.yaml")
         effects = replay.GitEffects.load(path, str(world.gh.get("git_dir", "")))
         if effects is not None:
