@@ -156,7 +156,7 @@ def _project_params(name: str) -> dict[str, str]:
         "input_cloud": "aws",
         "input_include_feature_store": "no",
         "input_include_models_in_unity_catalog": "yes",
-        "input_inference_table_name": f"{name}.predictions_input",
+        "input_inference_table_name": f"{name}.feature_store_inference_input",
         "input_prod_catalog_name": "prod",
         "input_project_name": name,
         "input_read_user_group": "users",
@@ -1076,7 +1076,7 @@ resources:
             notebook_path: ../deployment/batch_inference/notebooks/BatchInference.py
             base_parameters:
               env: ${{bundle.target}}
-              input_table_name: ${{var.catalog_name}}.{_P}.predictions_input
+              input_table_name: ${{var.catalog_name}}.{_P}.feature_store_inference_input
               output_table_name: ${{var.catalog_name}}.{_P}.predictions
               model_name: ${{var.catalog_name}}.{_P}.${{var.model_name}}
               # git source information of current ML resource deployment

@@ -12,6 +12,7 @@ accept is one the demo can play:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 PLACEHOLDER = "<scrubbed>"
@@ -199,13 +200,14 @@ def server_git(git_dir: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
 class GitEffects:
     """Replays a cassette's server-side git changes after the interactions that caused them."""
 
-    def __init__(self, git_dir: str, effects: list[dict[str, Any]]) -> None:
+    def __init__(self, git_dir: str | Callable[[], str], effects: list[dict[str, Any]]) -> None:
+        # A callable is asked when the first effect runs: tests name the bare repo late.
         self.git_dir = git_dir
         self.pending = sorted(effects, key=lambda e: e["after"])
         self.played = 0
 
     @classmethod
-    def load(cls, cassette_path: str, git_dir: str) -> GitEffects | None:
+    def load(cls, cassette_path: str, git_dir: str | Callable[[], str]) -> GitEffects | None:
         from pathlib import Path
 
         import yaml
@@ -224,7 +226,8 @@ class GitEffects:
             self.played += 1
             while self.pending and self.pending[0]["after"] <= self.played:
                 effect = self.pending.pop(0)
-                server_git(self.git_dir, effect["op"], effect["args"])
+                git_dir = self.git_dir() if callable(self.git_dir) else self.git_dir
+                server_git(git_dir, effect["op"], effect["args"])
             return response
 
         cassette.play_response = play_response

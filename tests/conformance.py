@@ -797,7 +797,7 @@ def _db_schema(cls: type) -> dict[str, tuple[str, str, str | None]]:
     source = inspect.getsource(cls.from_dict)
     schema = {}
     for field, helper, key, arg in re.findall(
-        r'(\w+)=(d\.get|_\w+)\(\s*(?:d,\s*)?"([^"]+)"(?:,\s*(\w+))?', source
+        r'(\w+)=(d\.get|_\w+)\(\s*(?:d,\s*)?"([^"]+)"(?:,\s*([\w.]+))?', source
     ):
         schema[key] = (field, helper, arg if helper != "d.get" else None)
     return schema
@@ -825,6 +825,14 @@ def check_databricks_json(cls: type, document: object, where: str = "$") -> list
     return problems
 
 
+def _resolve(module: object, dotted: str) -> object:
+    """``ClusterSpec`` or ``compute.ClusterSpec`` (another service module) from ``module``."""
+    found: object = module
+    for part in dotted.split("."):
+        found = getattr(found, part, None)
+    return found
+
+
 def _db_walk(cls: type, document: dict, where: str) -> list[str]:
     import enum
 
@@ -840,7 +848,7 @@ def _db_walk(cls: type, document: dict, where: str) -> list[str]:
         field, helper, arg = schema[key]
         if value is None:
             continue
-        target = getattr(module, arg, None) if arg else None
+        target = _resolve(module, arg) if arg else None
         if helper == "_from_dict" and target is not None:
             problems += _db_object(target, value, here)
         elif helper == "_repeated_dict" and target is not None:
@@ -948,7 +956,7 @@ def _lost_keys(cls: type | None, document: object, round_trip: object, where: st
                 continue
             nested = None
             if key in schema and schema[key][2] and module is not None:
-                candidate = getattr(module, schema[key][2], None)
+                candidate = _resolve(module, schema[key][2])
                 nested = candidate if dataclasses.is_dataclass(candidate) else None
             lost += _lost_keys(nested, value, round_trip[key], here)
     elif isinstance(document, list) and isinstance(round_trip, list):

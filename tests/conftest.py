@@ -121,15 +121,18 @@ def fake_api(
 
 
 @pytest.fixture(autouse=True)
-def git_effects(request, vcr, world, vcr_cassette_dir, default_cassette_name):
-    """In replay, make the server-side git changes the cassette's composition made."""
+def git_effects(vcr, world, vcr_cassette_dir, default_cassette_name):
+    """In replay, make the server-side git changes the cassette's composition made (on the
+    bare repo the test names in ``world.gh["git_dir"]``, looked up when the first one runs)."""
     if vcr is not None and vcr.record_mode == "none":
-        if "project" in request.fixturenames:
-            request.getfixturevalue("project")  # it names the bare repo (world.gh["git_dir"])
         path = os.path.join(vcr_cassette_dir, f"{default_cassette_name}.yaml")
-        effects = replay.GitEffects.load(path, str(world.gh.get("git_dir", "")))
-        if effects is not None:
+
+        def git_dir() -> str:
             assert world.gh.get("git_dir"), "this cassette changes git: set world.gh['git_dir']"
+            return str(world.gh["git_dir"])
+
+        effects = replay.GitEffects.load(path, git_dir)
+        if effects is not None:
             effects.attach(vcr)
     return vcr
 

@@ -1,16 +1,529 @@
-"""ci.secrets: not built yet."""
+"""ci.secrets: the guide's "Set secrets for CI/CD" (AWS and GCP).
+
+GitHub Actions secrets of the repo:
+
+* ``STAGING_WORKSPACE_TOKEN`` / ``PROD_WORKSPACE_TOKEN``: a Databricks token minted on behalf of
+  that environment's service principal (``token_management.create_obo_token``) with the lifetime
+  ``secrets.token_lifetime_days``. Its comment names the tool, the repo and the environment
+  (``mlops-setup CI token for acme/my_mlops_project (staging)``): that is how a later run knows
+  the tokens of ours among the SP's tokens, listed with ``created_by_id=<SP id>`` (an on-behalf
+  token counts as made by its SP; under identity federation the SP's SCIM id is the same in the
+  account and the workspace).
+* ``WORKFLOW_TOKEN``: the GitHub PAT (``workflow`` scope; no API can mint one) from the
+  environment variable named by ``github.workflow_token_env``. If it must be written and the
+  variable is empty, the step stops before minting anything.
+
+Re-runs. A secret that exists and is backed by a live token of ours that does not expire within
+``secrets.renew_before_days`` is left alone: no mint, no write. Which token backs a secret comes
+from the journal (the token id we wrote, and when); without a journal entry (another machine ran
+the setup) it is the newest live token of ours created before GitHub last updated the secret.
+``--rotate`` mints new tokens, writes the secrets, and only then revokes the old tokens of ours, so
+CI never holds a revoked token; it also rewrites ``WORKFLOW_TOKEN`` from the variable.
+
+Nothing lost, nothing leaked:
+
+* a token value lives only in memory, from the mint to the secret write (PyGithub seals it with
+  the repo's public key); it is never in a change line, an error, a log or the journal (the SDK's
+  debug log is silenced while minting, and it masks ``token_value`` anyway);
+* the journal (``ci.secrets``) keeps the ids of tokens minted but not yet stored ("in flight");
+  a failed secret write revokes the new token at once; a crash between mint and write leaves the
+  id in the journal, and the next run revokes that token;
+* afterwards each environment has at most one live token of ours: the one in its secret.
+
+Azure uses client secrets of Entra ID service principals (``*_AZURE_SP_*``), which this step
+does not make yet: with ``databricks.cloud: azure`` it says so and exits non-zero.
+"""
 
 from __future__ import annotations
 
-from invoke import Exit, task
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from ...session import DRY_RUN_HELP
+from invoke import task
+
+from ...changes import Plan, SetupError
+from ...session import DRY_RUN_HELP, Session, Step, run_step
+
+PAGE = "ci.md#secrets"
+ENVIRONMENTS = ("staging", "prod")
+SECRET_NAMES = {"staging": "STAGING_WORKSPACE_TOKEN", "prod": "PROD_WORKSPACE_TOKEN"}
+WORKFLOW_SECRET = "WORKFLOW_TOKEN"  # noqa: S105 - a secret name, not a value
+JOURNAL_KEY = "ci.secrets"
+TOOL = "mlops-setup"
+# GitHub's clock and ours differ a little; a secret updated this long after we wrote it was
+# rewritten by someone else.
+CLOCK_SLACK = dt.timedelta(minutes=10)
+ROTATE_HELP = (
+    "Mint new tokens, update the secrets (WORKFLOW_TOKEN too, from its variable), then revoke "
+    "the old tokens."
+)
 
 
-@task(name="secrets", help={"dry_run": DRY_RUN_HELP})
-def secrets(c, dry_run=False):
-    """Not built yet: exits with an error."""
-    raise Exit("ci.secrets is not built yet; do this step by hand (see the MLOps Setup Guide)", 1)
+def token_comment(settings: Any, env: str) -> str:
+    """The comment of our tokens: names the tool, the repo and the environment."""
+    return f"{TOOL} CI token for {settings.github.full_name} ({env})"
 
 
-STEPS = ()
+def short(token_id: str) -> str:
+    return token_id[:8]
+
+
+# ------------------------------------------------------------------------------ the journal
+
+
+class Ledger:
+    """The journal entry of this step: ``{"repo", "stored": {env: {token_id, written_at} |
+    {unknown: true}}, "in_flight": {token_id: env}}``. Ids and times only, never a value."""
+
+    def __init__(self, session: Session) -> None:
+        self.journal = session.journal
+        self.repo = session.settings.github.full_name
+        self.now = session.now
+
+    def _data(self) -> dict[str, Any]:
+        data = self.journal.get(JOURNAL_KEY) or {}
+        if data.get("repo") != self.repo:  # another repo's entries mean nothing here
+            data = {}
+        return {
+            "repo": self.repo,
+            "stored": dict(data.get("stored") or {}),
+            "in_flight": dict(data.get("in_flight") or {}),
+        }
+
+    def _save(self, data: dict[str, Any]) -> None:
+        self.journal.set(JOURNAL_KEY, data)
+
+    def stored(self, env: str) -> dict[str, Any] | None:
+        return self._data()["stored"].get(env)
+
+    def in_flight(self, env: str) -> list[str]:
+        return sorted(t for t, e in self._data()["in_flight"].items() if e == env)
+
+    def minted(self, env: str, token_id: str) -> None:
+        data = self._data()
+        data["in_flight"][token_id] = env
+        self._save(data)
+
+    def written(self, env: str, token_id: str) -> None:
+        data = self._data()
+        data["in_flight"].pop(token_id, None)
+        data["stored"][env] = {"token_id": token_id, "written_at": _iso(self.now())}
+        self._save(data)
+
+    def write_failed(self, env: str) -> None:
+        """The secret may or may not hold the new (revoked) token: trust no old record."""
+        data = self._data()
+        data["stored"][env] = {"unknown": True}
+        self._save(data)
+
+    def adopt(self, env: str, token_id: str, written_at: str) -> None:
+        data = self._data()
+        data["stored"][env] = {"token_id": token_id, "written_at": written_at}
+        self._save(data)
+
+    def gone(self, token_id: str) -> None:
+        """``token_id`` no longer exists: forget it wherever it is recorded."""
+        data = self._data()
+        data["in_flight"].pop(token_id, None)
+        for env, record in list(data["stored"].items()):
+            if record.get("token_id") == token_id:
+                del data["stored"][env]
+        self._save(data)
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# ---------------------------------------------------------------------------- live state
+
+
+@dataclass
+class Token:
+    """One token of ours, as the token-management API lists it (no value, ever)."""
+
+    token_id: str
+    created: dt.datetime
+    expires: dt.datetime | None  # None: never
+
+    @classmethod
+    def from_info(cls, info: Any) -> Token:
+        expires = None
+        if info.expiry_time and info.expiry_time > 0:
+            expires = dt.datetime.fromtimestamp(info.expiry_time / 1000, dt.UTC)
+        created = dt.datetime.fromtimestamp((info.creation_time or 0) / 1000, dt.UTC)
+        return cls(info.token_id, created, expires)
+
+    def live(self, now: dt.datetime) -> bool:
+        return self.expires is None or self.expires > now
+
+    def expiry_text(self) -> str:
+        return "never expires" if self.expires is None else f"expires {self.expires:%Y-%m-%d}"
+
+
+def service_principal(session: Session, env: str) -> Any:
+    """``env``'s service principal (application id and SCIM id); the one lookup this step
+    makes, shared with ci.service-principals through :mod:`mlops_setup.databricks_util`."""
+    from ...databricks_util import find_service_principal
+
+    sp = find_service_principal(session, env)
+    if sp is None:
+        name = session.settings.sp_name(env)
+        raise SetupError(
+            f"service principal {name} does not exist yet, so no token can be minted for it",
+            fix="run `invoke ci.service-principals` first",
+            page=PAGE,
+        )
+    return sp
+
+
+def _tokens_of_ours(session: Session, env: str, sp: Any) -> list[Token]:
+    """Live and expired tokens of ours for ``sp`` in ``env``'s workspace, oldest first."""
+    from ...databricks_util import ApiErrors
+
+    comment = token_comment(session.settings, env)
+    with ApiErrors(
+        session,
+        env,
+        f"listing the tokens of {sp.display_name}",
+        denied_fix=f"ask a workspace admin of {env} to add you to the admins group there "
+        "(only admins may manage the tokens of service principals)",
+        page=PAGE,
+    ):
+        w = session.clients.workspace(env)
+        infos = list(w.token_management.list(created_by_id=int(sp.id)))
+    ours = [Token.from_info(i) for i in infos if i.comment == comment and i.token_id]
+    return sorted(ours, key=lambda t: (t.created, t.token_id))
+
+
+@contextlib.contextmanager
+def _sdk_debug_off() -> Iterator[None]:
+    """No debug log of the SDK while a token value is on the wire (it masks ``token_value``,
+    but we do not rely on that)."""
+    logger = logging.getLogger("databricks.sdk")
+    level = logger.level
+    logger.setLevel(max(level, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+# ------------------------------------------------------------------------------------ plan
+
+
+@dataclass
+class EnvState:
+    env: str
+    sp: Any
+    secret: Any | None  # GitHub's listing entry (name, updated_at) or None
+    live: list[Token]
+    backing: Token | None
+
+
+def _backing(ledger: Ledger, env: str, secret: Any, live: list[Token]) -> Token | None:
+    """The live token of ours that the secret holds, if we can tell; None otherwise."""
+    if secret is None:
+        return None
+    by_id = {t.token_id: t for t in live}
+    record = ledger.stored(env)
+    updated = secret.updated_at
+    if updated is not None and updated.tzinfo is None:
+        updated = updated.replace(tzinfo=dt.UTC)
+    if record:
+        if record.get("unknown") or record.get("token_id") not in by_id:
+            return None
+        if updated and updated > _parse_iso(record["written_at"]) + CLOCK_SLACK:
+            return None  # someone rewrote the secret after us
+        return by_id[record["token_id"]]
+    in_flight = set(ledger.in_flight(env))
+    candidates = [
+        t
+        for t in live
+        if t.token_id not in in_flight and (updated is None or t.created <= updated + CLOCK_SLACK)
+    ]
+    return candidates[-1] if candidates else None
+
+
+def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
+    settings = session.settings
+    plan = Plan("ci.secrets")
+    if settings.databricks.cloud == "azure":
+        raise SetupError(
+            "ci.secrets does not support Azure yet: its workflows read the client secrets of "
+            "Entra ID service principals (STAGING_AZURE_SP_TENANT_ID, ..._APPLICATION_ID, "
+            "..._CLIENT_SECRET), not workspace tokens",
+            fix="set those six secrets and WORKFLOW_TOKEN by hand, as the guide describes",
+            page=PAGE,
+        )
+    repo = _repo(session)
+    existing = {s.name: s for s in repo.get_secrets()}
+    pat_env = settings.workflow_token_env
+    write_pat = rotate or WORKFLOW_SECRET not in existing
+    if write_pat and not session.env.get(pat_env):
+        raise SetupError(
+            f"environment variable {pat_env} is empty, so the {WORKFLOW_SECRET} secret cannot "
+            "be written; nothing was minted",
+            fix=f"create a GitHub personal access token with the `workflow` scope (classic: "
+            f"`repo` and `workflow`; fine-grained: Contents and Workflows read and write on "
+            f"{settings.github.full_name}), export it as {pat_env}, then run again",
+            page=PAGE,
+        )
+    ledger = Ledger(session)
+    now = session.now()
+    renew_before = dt.timedelta(days=settings.secrets.renew_before_days)
+    lifetime_days = settings.secrets.token_lifetime_days
+    states = []
+    for env in ENVIRONMENTS:
+        sp = service_principal(session, env)
+        live = [t for t in _tokens_of_ours(session, env, sp) if t.live(now)]
+        secret = existing.get(SECRET_NAMES[env])
+        backing = _backing(ledger, env, secret, live)
+        states.append(EnvState(env, sp, secret, live, backing))
+        if not dry_run:
+            _tidy_journal(ledger, env, live, backing, secret)
+    held: dict[str, tuple[str, str]] = {}  # env -> (token id, value), mint to secret write
+    for state in states:
+        env, sp, name = state.env, state.sp, SECRET_NAMES[state.env]
+        sp_name = sp.display_name
+        backing = state.backing
+        expiring = (
+            backing is not None
+            and backing.expires is not None
+            and backing.expires - now < renew_before
+        )
+        keep = backing if backing is not None and not expiring and not rotate else None
+        if keep is not None:
+            plan.keep(
+                f"secret {name} holds token {short(keep.token_id)} of SP {sp_name} "
+                f"({keep.expiry_text()})"
+            )
+        else:
+            if expiring:
+                plan.warn(
+                    f"token {short(backing.token_id)} in {name} {backing.expiry_text()}, within "
+                    f"{settings.secrets.renew_before_days} days: replacing it"
+                )
+            elif state.secret is not None and backing is None and not rotate:
+                plan.warn(f"secret {name} exists but no live token of ours backs it: replacing it")
+            plan.add(
+                "mint",
+                f"token for SP {sp_name}",
+                _minter(session, ledger, state, held),
+                detail=f"lifetime {lifetime_days} days",
+                key=f"mint {env}",
+            )
+            plan.add("set", f"secret {name}", _writer(session, ledger, repo, state, held))
+        in_flight = set(ledger.in_flight(env))
+        for token in state.live:
+            if keep is not None and token.token_id == keep.token_id:
+                continue
+            if token.token_id in in_flight:
+                why = "left by an interrupted run"
+            elif backing is not None and token.token_id == backing.token_id:
+                why = "replaced"
+            else:
+                why = "not in the secret"
+            plan.add(
+                "revoke",
+                f"token {short(token.token_id)} of SP {sp_name}",
+                _revoker(session, ledger, env, token.token_id),
+                detail=why,
+            )
+    if write_pat:
+        plan.add(
+            "set",
+            f"secret {WORKFLOW_SECRET}",
+            lambda: _write_pat(session, repo, pat_env),
+            detail=f"from ${pat_env}",
+        )
+    else:
+        plan.keep(f"secret {WORKFLOW_SECRET} exists (--rotate rewrites it from ${pat_env})")
+    return plan
+
+
+def _tidy_journal(
+    ledger: Ledger, env: str, live: list[Token], backing: Token | None, secret: Any
+) -> None:
+    """Forget in-flight ids of tokens that are gone; remember which token backs the secret
+    (and when GitHub says the secret was written, so a later rewrite by someone else shows)."""
+    ids = {t.token_id for t in live}
+    for token_id in ledger.in_flight(env):
+        if token_id not in ids:
+            ledger.gone(token_id)
+    record = ledger.stored(env)
+    if backing is not None and not record:
+        updated = secret.updated_at if secret is not None else None
+        if updated is not None and updated.tzinfo is None:
+            updated = updated.replace(tzinfo=dt.UTC)
+        ledger.adopt(env, backing.token_id, _iso(updated or backing.created))
+
+
+def _repo(session: Session) -> Any:
+    from ..repo import _github_repo
+
+    repo = _github_repo(session)
+    if repo is None:
+        raise SetupError(
+            f"GitHub repo {session.settings.github.full_name} does not exist (or this token "
+            "cannot see it)",
+            fix="run `invoke repo` first",
+            page=PAGE,
+        )
+    return repo
+
+
+# ----------------------------------------------------------------------------------- apply
+
+
+def _minter(
+    session: Session, ledger: Ledger, state: EnvState, held: dict[str, tuple[str, str]]
+) -> Any:
+    def mint() -> str:
+        from databricks.sdk.errors import DatabricksError
+
+        from ...databricks_util import ApiErrors
+
+        settings = session.settings
+        env, sp = state.env, state.sp
+        w = session.clients.workspace(env)
+        try:
+            with (
+                ApiErrors(
+                    session,
+                    env,
+                    f"minting a token for {sp.display_name}",
+                    denied_fix=f"be a workspace admin of {env}, and give {sp.display_name} the "
+                    "`Can Use` token permission (Settings > Advanced > Personal access tokens "
+                    "> Permissions), or run `invoke ci.permissions`",
+                    page=PAGE,
+                ),
+                _sdk_debug_off(),
+            ):
+                made = w.token_management.create_obo_token(
+                    application_id=sp.application_id,
+                    lifetime_seconds=settings.secrets.token_lifetime_days * 86400,
+                    comment=token_comment(settings, env),
+                )
+        except DatabricksError as exc:
+            raise SetupError(
+                f"workspace {env} refused to mint a token for {sp.display_name}: "
+                f"{getattr(exc, 'error_code', '') or type(exc).__name__}",
+                fix="tokens must be enabled in the workspace (Settings > Advanced > Personal "
+                "access tokens) and the SP must be in it (`invoke ci.permissions`)",
+                page=PAGE,
+            ) from None
+        token_id = made.token_info.token_id
+        ledger.minted(env, token_id)  # before anything else can fail
+        held[env] = (token_id, made.token_value or "")
+        return token_id
+
+    return mint
+
+
+def _writer(
+    session: Session, ledger: Ledger, repo: Any, state: EnvState, held: dict[str, tuple[str, str]]
+) -> Any:
+    name = SECRET_NAMES[state.env]
+
+    def write() -> None:
+        from ...session import api_error_text
+
+        env = state.env
+        token_id, value = held.pop(env)
+        try:
+            repo.create_secret(name, value)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the new token must go
+            value = ""
+            ledger.write_failed(env)
+            reason = api_error_text(exc) or type(exc).__name__
+            revoked = _revoke(session, ledger, env, token_id)
+            after = (
+                f"the new token {short(token_id)} was revoked, nothing is left behind"
+                if revoked
+                else f"revoking the new token {short(token_id)} failed too; the next run "
+                "revokes it (its id is in the journal)"
+            )
+            raise SetupError(
+                f"could not store secret {name} ({reason}); {after}",
+                fix="check that your GitHub token may write Actions secrets of the repo "
+                "(classic: `repo` scope; fine-grained: Secrets read and write), then run again",
+                page=PAGE,
+            ) from None
+        value = ""
+        ledger.written(env, token_id)
+
+    return write
+
+
+def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
+    """Delete ``token_id``; True when it is gone (also when it was gone already)."""
+    from databricks.sdk.errors import DatabricksError, NotFound
+
+    if not token_id:
+        return False
+    try:
+        session.clients.workspace(env).token_management.delete(token_id)
+    except NotFound:
+        pass
+    except DatabricksError:
+        return False
+    ledger.gone(token_id)
+    return True
+
+
+def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
+    def revoke() -> None:
+        from databricks.sdk.errors import NotFound
+
+        from ...databricks_util import ApiErrors
+
+        with (
+            ApiErrors(
+                session,
+                env,
+                f"revoking token {short(token_id)}",
+                denied_fix=f"ask a workspace admin of {env} to add you to the admins group there",
+                page=PAGE,
+            ),
+            contextlib.suppress(NotFound),
+        ):
+            session.clients.workspace(env).token_management.delete(token_id)
+        ledger.gone(token_id)
+
+    return revoke
+
+
+def _write_pat(session: Session, repo: Any, pat_env: str) -> None:
+    from ...session import api_error_text
+
+    try:
+        repo.create_secret(WORKFLOW_SECRET, session.env.get(pat_env, ""))
+    except Exception as exc:  # noqa: BLE001 - reported in one line, never with the value
+        reason = api_error_text(exc) or type(exc).__name__
+        raise SetupError(
+            f"could not store secret {WORKFLOW_SECRET} ({reason})",
+            fix="check that your GitHub token may write Actions secrets of the repo, then run "
+            "again",
+            page=PAGE,
+        ) from None
+
+
+# ------------------------------------------------------------------------------------ task
+
+STEP = Step("ci.secrets", "the GitHub Actions secrets CI/CD reads", plan_secrets)
+STEPS = (STEP,)
+
+
+@task(name="secrets", help={"dry_run": DRY_RUN_HELP, "rotate": ROTATE_HELP})
+def secrets(c, dry_run=False, rotate=False):
+    """Store the SP tokens and the workflow PAT as GitHub Actions secrets."""
+    run_step(c, STEP, dry_run=dry_run, rotate=rotate)

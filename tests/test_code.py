@@ -1,0 +1,172 @@
+"""Guide section "Merge a PR with your initial ML code": code.pr (``invoke code``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlops_setup.example import project_files
+from tests.conftest import mutating
+from tests.fakeapi import github_pulls
+from tests.test_repo import DOC_PATHS
+
+REPO = "acme/my_mlops_project"
+API = f"https://api.github.com/repos/{REPO}"
+WEB = f"https://github.com/{REPO}"
+CHECKS = [("unit_tests", "success"), ("staging", "success"), ("prod", "success")]
+ML_FILES = len(project_files("my_mlops_project", with_cicd=False)) - len(DOC_PATHS)
+FRESH = [
+    "create branch add-ml-code from master",
+    f"commit the ML code on add-ml-code ({ML_FILES} files)",
+    "push add-ml-code to upstream",
+    "open PR add-ml-code -> master",
+]
+MERGE = [
+    "merge PR add-ml-code -> master (merge)",
+    "update local master from upstream (and check out master)",
+]
+
+
+def change_lines(output: str) -> list[str]:
+    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
+
+
+def repo_pushed(cli) -> None:
+    result = cli("repo")
+    assert result.code == 0, result.err
+
+
+def github_mutations(http) -> list[str]:
+    return [m for m in mutating(http()) if "api.github.com" in m and "/orgs/" not in m]
+
+
+@pytest.mark.vcr
+def test_fresh_project_is_committed_checked_and_merged(cli, project, world, http, no_sleep):
+    repo_pushed(cli)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=1)
+    result = cli("code", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == FRESH + MERGE
+    head = project.git("rev-parse", "add-ml-code")
+    assert result.out.splitlines()[1:-1] == [
+        f"  +   {FRESH[0]}",
+        f"  +   {FRESH[1]}",
+        f"  +   {FRESH[2]}",
+        f"  +   {FRESH[3]}",
+        f"  PR #1 opened: {WEB}/pull/1",
+        f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 0 passed, 3 running (next check in 5s)",
+        f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 3 passed",
+        f"  +   {MERGE[0]}",
+        f"  +   {MERGE[1]}",
+    ]
+    assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
+    assert no_sleep.calls == [5]
+    # master, locally and upstream, holds the ML code; the working tree is on master and clean
+    assert project.git("symbolic-ref", "--short", "HEAD") == "master"
+    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+    on_master = project.upstream_git("ls-tree", "-r", "--name-only", "master").splitlines()
+    assert "my_mlops_project/databricks.yml" in on_master
+    assert not any(p.startswith(".mlops-setup") for p in on_master)
+    assert project.git("status", "--porcelain") == ""
+
+
+@pytest.mark.vcr
+def test_finished_section_rerun_sends_no_mutating_request(cli, project, world, http):
+    repo_pushed(cli)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
+    assert cli("code", "--merge").code == 0
+    sent = len(mutating(http()))
+    upstream = project.upstream_git("rev-parse", "master")
+    again = cli("code", "--merge")
+    assert again.code == 0, again.err
+    assert again.out.splitlines() == [
+        "== code.pr: the pull request with the ML code ==",
+        f"  ok  ML code merged into master in PR #1: {WEB}/pull/1",
+        "  ok  local master is up to date with upstream",
+        "code.pr: nothing to change",
+    ]
+    assert len(mutating(http())) == sent
+    assert project.upstream_git("rev-parse", "master") == upstream
+
+
+@pytest.mark.vcr
+def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
+    repo_pushed(cli)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
+    sent = len(mutating(http()))
+    plan = cli("code", "--merge", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert len(mutating(http())) == sent
+    assert project.git("symbolic-ref", "--short", "HEAD") == "master"
+    assert project.git("branch", "--list", "add-ml-code") == ""
+    applied = cli("code", "--merge")
+    assert applied.code == 0, applied.err
+    assert change_lines(plan.out) == change_lines(applied.out) == FRESH + MERGE
+    assert "code.pr: dry run, 6 changes would be made" in plan.out
+
+
+@pytest.mark.vcr
+def test_failing_checks_are_listed_and_nothing_is_merged(cli, project, world, http):
+    repo_pushed(cli)
+    github_pulls.set_checks(
+        world, "add-ml-code", [("unit_tests", "failure"), ("staging", "success")], pending=1
+    )
+    result = cli("code", "--merge")
+    assert result.code == 1
+    head = project.git("rev-parse", "add-ml-code")
+    assert result.err.splitlines() == [
+        f"error: checks on PR #1 ({head[:7]}): 2 checks: 1 passed, 1 failed",
+        f"  failed: unit_tests (failure): {WEB}/actions/runs/30433642/job/21000001",
+        "  fix: fix what the failing checks report and push to the same branch; a re-run waits "
+        "for the checks on the new head (3 change(s) before this one were applied; a re-run "
+        "resumes here)",
+        "  see: runbook/code.md#pr",
+    ]
+    assert github_mutations(http) == [f"POST {API}/pulls"]
+    assert project.upstream_git("ls-tree", "--name-only", "master", "my_mlops_project/") == (
+        "my_mlops_project/resources"
+    )
+
+
+@pytest.mark.vcr
+def test_required_review_stops_then_a_rerun_resumes(cli, project, world, http):
+    repo_pushed(cli)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
+    github_pulls.protect(world, REPO, "master", reviews=1)
+    waiting = cli("code", "--merge")
+    assert waiting.code == 3
+    assert waiting.err.splitlines()[0] == (
+        f"error: waiting for review: PR #1 needs 1 approving review, has 0: {WEB}/pull/1"
+    )
+    assert "fix: run again once it is approved: it resumes at the merge" in waiting.err
+    assert github_mutations(http) == [f"POST {API}/pulls"]
+    github_pulls.add_review(world, REPO, 1, "team-lead")
+    resumed = cli("code", "--merge")
+    assert resumed.code == 0, resumed.err
+    head = project.git("rev-parse", "add-ml-code")
+    assert change_lines(resumed.out) == [
+        f"merge PR #1 add-ml-code -> master (merge, head {head[:7]})",
+        MERGE[1],
+    ]
+    assert f"ok  PR #1 add-ml-code -> master is open: {WEB}/pull/1" in resumed.out
+    assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
+    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+
+
+@pytest.mark.vcr
+def test_local_master_behind_upstream_is_fast_forwarded_first(cli, project, world, http, tmp_path):
+    repo_pushed(cli)
+    # meanwhile a pull request (the CI/CD one, say) was merged into master on GitHub
+    other = tmp_path / "other"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
+    (other / "CHANGELOG.md").write_text("merged on GitHub\n")
+    project.git("add", "CHANGELOG.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "Merged on GitHub", cwd=other)
+    project.git("push", "--quiet", "origin", "master", cwd=other)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
+    result = cli("code")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == ["update local master from upstream (fast-forward)", *FRESH]
+    assert "merge it once the checks pass: `invoke code --merge`" in result.out
+    # the branch starts from GitHub's master, so the pull request carries only the ML code
+    assert project.git("merge-base", "--is-ancestor", "upstream/master", "add-ml-code") == ""
+    assert github_mutations(http) == [f"POST {API}/pulls"]
