@@ -18,7 +18,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ def demo_config(root: Path, upstream: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def demo_environment(workdir: Path, *, with_cicd: bool = False) -> Iterator[Path]:
+def demo_environment(workdir: Path, *, with_cicd: bool = True) -> Iterator[Path]:
     """Example project + bare upstream + config in ``workdir``; fake env; returns workdir."""
     import yaml
 
@@ -85,10 +85,10 @@ def demo_environment(workdir: Path, *, with_cicd: bool = False) -> Iterator[Path
 
 
 def demo_steps() -> list[Any]:
-    """Every step the demo runs, in the guide's order."""
-    from .sections import repo
+    """Every step the demo runs: the whole guide, in the order ``setup.all`` runs it."""
+    from .guide import guide_steps
 
-    return [*repo.STEPS]
+    return guide_steps()
 
 
 @dataclass
@@ -98,6 +98,7 @@ class Transcript:
     step: str
     phase: str
     text: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def run_demo(
@@ -115,21 +116,23 @@ def run_demo(
 
     from .backoff import RecordingSleep
     from .console import Console
+    from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
         for step in demo_steps():
+            options = options_for(step)
             for phase in ("plan", "apply"):
                 buffer = io.StringIO()
                 session.out = Console(stream=buffer, err=buffer)
                 try:
-                    run_in_session(session, step, dry_run=phase == "plan")
+                    run_in_session(session, step, dry_run=phase == "plan", **options)
                 finally:
                     sys.stdout.write(buffer.getvalue())
                     if transcript is not None:
-                        transcript.append(Transcript(step.name, phase, buffer.getvalue()))
+                        transcript.append(Transcript(step.name, phase, buffer.getvalue(), options))
     return 0
 
 

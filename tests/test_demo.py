@@ -9,12 +9,21 @@ import pytest
 
 from mlops_setup import demo
 from tests.conftest import FAKE_VALUES, ROOT
+from tests.fakeapi import github_pulls
 
 
 @pytest.mark.vcr
 def test_demo(tmp_path, capsys, clean_env, world):
     """Composes (--compose) or replays the cassette that `invoke demo` plays."""
     world.gh["git_dir"] = str(tmp_path / "upstream.git")
+    # the ML code PR runs the project's pull_request workflows: bundle-ci, run-tests
+    checks = [
+        ("staging", "success"),
+        ("prod", "success"),
+        ("unit_tests", "success"),
+        ("integration_test", "success"),
+    ]
+    github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
     with demo.demo_environment(tmp_path) as workdir:
         assert demo.run_demo(workdir, replay=False) == 0
     out = capsys.readouterr().out
