@@ -78,7 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_recording_configure(config: pytest.Config, vcr) -> None:
-    vcr.register_matcher("json_body", replay.json_body_matcher)
+    vcr.register_matcher("request", replay.request_matcher)
 
 
 @pytest.fixture(scope="module")
