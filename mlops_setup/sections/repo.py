@@ -249,13 +249,20 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
         raise SetupError(f"no remote {s.remote}", fix="run `invoke repo.init`", page=PAGE)
     paths = _first_commit_paths(settings)
     branch = git.current_branch()
+    remote_sha = git.fetch(s.remote, s.default_branch)
     if branch != s.default_branch:
+        # Later steps work on other branches (code.pr's add-ml-code): once the local default
+        # branch is on GitHub, this step is done, whatever branch the project is on now.
+        local_default = git.rev(f"refs/heads/{s.default_branch}")
+        if local_default and remote_sha and git.is_ancestor(local_default, remote_sha):
+            plan.keep(f"{_paths_label(settings)} committed on {s.default_branch}")
+            plan.keep(f"{s.remote}/{s.default_branch} has it (the project is on branch {branch})")
+            return plan
         raise SetupError(
             f"the project is on branch {branch or '(detached HEAD)'}, not {s.default_branch}",
             fix=f"`git checkout {s.default_branch}` and run again",
             page=PAGE,
         )
-    remote_sha = git.fetch(s.remote, s.default_branch)
     local_sha = git.rev("HEAD")
     if remote_sha is not None and local_sha is None:
         raise SetupError(
