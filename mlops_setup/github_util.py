@@ -167,11 +167,18 @@ def dispatch_workflow(
         raise SetupError(
             f"GitHub accepted the dispatch of {name} but listed no new run within "
             f"{exc.waited:.0f}s",
-            fix="look at the Actions tab of the repo; a re-run waits for a run in progress "
-            "instead of starting another",
+            fix=f"look for it at {_workflow_page(workflow, name)}; a re-run waits for a run in "
+            "progress instead of starting another",
             page=page,
         ) from None
     return Dispatched(run, "listing")
+
+
+def _workflow_page(workflow: Any, name: str) -> str:
+    """The Actions page listing the runs of ``workflow`` (its ``html_url`` is the file's)."""
+    html = getattr(workflow, "html_url", "") or ""
+    repo = html.split("/blob/", 1)[0] if "/blob/" in html else ""
+    return f"{repo}/actions/workflows/{name}" if repo else "the Actions tab of the repo"
 
 
 def _workflow_file(workflow: Any) -> str:
@@ -201,8 +208,10 @@ def wait_for_run(
     ``completed``, with bounded backoff and one progress line per poll; return it.
 
     Gives up after ``timeout`` seconds (default ``ci.wait_timeout``) with a :class:`SetupError`
-    that names the run's URL; the run itself goes on on GitHub. Whether it succeeded is the
-    caller's question: see ``run.conclusion`` and :func:`run_failure`.
+    that names the run's URL; the run itself goes on on GitHub. A run still ``waiting`` then is
+    held by a deployment protection rule (a required reviewer, a wait timer): that is a
+    :class:`Waiting` (exit 3) asking for the approval. Whether it succeeded is the caller's
+    question: see ``run.conclusion`` and :func:`run_failure`.
     """
     from .backoff import WaitTimeout
 
@@ -221,6 +230,14 @@ def wait_for_run(
     try:
         session.backoff(timeout=timeout).until(check, what, on_wait=on_wait)
     except WaitTimeout as exc:
+        if state["status"] == "waiting":
+            raise Waiting(
+                f"{what} is waiting for approval (a deployment protection rule holds it); "
+                f"still waiting after {exc.waited:.0f}s: {run.html_url}",
+                fix=f"approve it at {run.html_url} (Review deployments), or ask a required "
+                "reviewer to; then run again: it waits for this run instead of starting another",
+                page=page,
+            ) from None
         raise SetupError(
             f"{what} did not finish within {exc.waited:.0f}s (still {state['status']})",
             fix=f"follow it at {run.html_url}; a re-run waits for it instead of starting "

@@ -1,28 +1,127 @@
-"""Faults that cut across sections: API rate limits and retries, with nothing lost or leaked.
+"""The fault matrix: every fault we inject, the test that injects it, and what must happen.
 
-The per-section faults (SP not yet visible, secret write failing after a mint, merge 405/409,
-non-fast-forward push, ...) live in that section's tests; ``FAULT_MATRIX`` below lists every
-fault we inject and the test that injects it, and ``test_fault_matrix_is_complete`` keeps the
-list honest: each named test must exist.
+``FAULT_MATRIX`` (at the end) is the one table: fault -> (test, expected outcome). Faults that a
+section's own tests already cover completely (the outcome, and that nothing was lost or leaked)
+point there; the others are injected here. ``test_fault_matrix_is_complete`` keeps the table
+honest: every test it names exists and either replays a composed cassette (``vcr``) or runs git
+for real, and every cassette is there.
+
+Each fault test asserts four things: the exit code and message; that every wait stayed inside
+its bound (the sum of the sleeps ``no_sleep`` recorded; replay never sleeps); that nothing
+leaked (no credential of ``tests/conftest.py`` in the output); and that nothing was lost or
+doubled (no duplicate resource, no orphaned token, no overwritten commit), usually by a re-run
+that resumes and then finds nothing to do.
+
+Faults are injected into the fake API while composing (``pytest --compose``): a queued reply
+(``world.queue``), fake state, or, where a request must be carried out and its answer lost, a
+handler wrapped by :func:`lose_answer`. The composed cassette then replays the same exchange.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
+from tests import fakeapi
+from tests import github_samples as samples
 from tests.conftest import FAKE_VALUES, mutating
-from tests.fakeapi import Reply
+from tests.fakeapi import Reply, databricks_error, databricks_iam, github_actions, github_error
+from tests.fakeapi import databricks_uc as uc_fake
+from tests.test_ci_permissions import ALL_FIVE_LIST, FRESH_CHANGES, exchanges, with_sps
+from tests.test_ci_workflows import code_on_master, dispatches
 
 TESTS = Path(__file__).parent
+CASSETTES = TESTS / "cassettes"
+
+REPO = "acme/my_mlops_project"
+API = f"https://api.github.com/repos/{REPO}"
+WEB = f"https://github.com/{REPO}"
+ACCOUNT_ID = "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
+ACCOUNT = f"https://accounts.cloud.databricks.com/api/2.0/accounts/{ACCOUNT_ID}"
+ACCOUNT_SPS = f"/api/2.0/accounts/{ACCOUNT_ID}/scim/v2/ServicePrincipals"
+STAGING = "https://staging.cloud.databricks.com"
+PROD = "https://prod.cloud.databricks.com"
+UC = "/api/2.1/unity-catalog"
+STAGING_ID, PROD_ID = 1234567890123456, 6543210987654321  # workspace ids
+FIRST_ID, SECOND_ID = "7001000000000001", "7001000000000002"  # SP ids the fake gives
+STAGING_SP, PROD_SP = "staging-my_mlops_project", "prod-my_mlops_project"
+STAGING_APP = databricks_iam.application_id(STAGING_SP)
+RUN = github_actions.FIRST_RUN_ID
+RUN_URL = f"{WEB}/actions/runs/{RUN}"
+SDK_RETRY_BUDGET = 300  # Config(retry_timeout_seconds=...) in mlops_setup/clients.py
 
 SECONDARY_LIMIT = {
     "message": "You have exceeded a secondary rate limit. Please wait a few minutes before you "
     "try again.",
     "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
 }
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def change_lines(output: str) -> list[str]:
+    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
+
+
+def progress(output: str) -> list[str]:
+    return [line.strip()[3:].strip() for line in output.splitlines() if line.strip()[:2] == ".."]
+
+
+def assert_nothing_leaked(*results) -> None:
+    for result in results:
+        for value in FAKE_VALUES:
+            assert value not in result.out + result.err
+        assert "Traceback" not in result.err
+
+
+def no_jitter(monkeypatch) -> None:
+    """The SDK sleeps ``Retry-After + random()``; without the random part the recorded sleep
+    is exactly what the server asked for."""
+    monkeypatch.setattr("databricks.sdk.retries.random", lambda: 0.0)
+
+
+def lose_answer(monkeypatch, method: str, path: str, reply: Reply) -> None:
+    """The next ``method`` request to ``path`` is carried out by the fake (its state changes),
+    but its answer is lost on the way back: the client gets ``reply`` (a gateway timeout, say).
+    Only matters while composing; the cassette then holds ``reply``."""
+    fakeapi._load_handlers()
+    pending = [reply]
+
+    def wrap(handler):
+        def answer_lost(world, req):
+            answer = handler(world, req)
+            return pending.pop() if pending else answer
+
+        return answer_lost
+
+    routes = [
+        (m, api, pattern, wrap(handler) if m == method and pattern.match(path) else handler)
+        for m, api, pattern, handler in fakeapi.ROUTES
+    ]
+    monkeypatch.setattr(fakeapi, "ROUTES", routes)
+
+
+def empty_scim_list() -> Reply:
+    return Reply(
+        200,
+        {
+            "totalResults": 0,
+            "itemsPerPage": 0,
+            "startIndex": 1,
+            "schemas": [databricks_iam.LIST_SCHEMA],
+        },
+    )
+
+
+def sps_named(world, name: str) -> list[dict]:
+    return [sp for sp in world.db.get("service_principals", []) if sp["displayName"] == name]
+
+
+# ---------------------------------------------------------------------------- rate limits
 
 
 @pytest.mark.vcr
@@ -39,24 +138,542 @@ def test_github_secondary_rate_limit_without_retry_after(cli, world, http, no_sl
     assert not any(v in result.out + result.err for v in FAKE_VALUES)
 
 
-# fault -> "test module::test name" that injects it and checks nothing was lost or leaked
-FAULT_MATRIX = {
-    "GitHub secondary rate limit without Retry-After": (
-        "test_faults.py::test_github_secondary_rate_limit_without_retry_after"
+@pytest.mark.vcr
+def test_databricks_429_with_retry_after_is_honoured(
+    cli, world, http, no_sleep, monkeypatch, vcr, fake_api
+):
+    """A throttled grant (429, Retry-After: 7): the SDK waits exactly that long and sends it
+    again; the grant is made once and a re-run finds nothing to do."""
+    with_sps(world)
+    world.queue(
+        "PATCH",
+        f"{UC}/permissions/catalog/staging",
+        Reply(
+            429,
+            {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "Too many requests. Retry later."},
+            headers={"Retry-After": "7"},
+        ),
+    )
+    no_jitter(monkeypatch)
+    result = cli("ci.permissions")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == FRESH_CHANGES  # each change shown, and made, once
+    assert no_sleep.calls == [7]  # the server's Retry-After, and nothing else slept
+    assert sum(no_sleep.calls) <= SDK_RETRY_BUDGET
+    assert mutating(http()) == [
+        f"POST {STAGING}{UC}/schemas",
+        f"POST {PROD}{UC}/schemas",
+        f"POST {STAGING}{UC}/schemas",
+        f"PATCH {STAGING}{UC}/permissions/catalog/staging",  # 429: not carried out
+        f"PATCH {STAGING}{UC}/permissions/catalog/staging",
+        f"PATCH {PROD}{UC}/permissions/catalog/prod",
+        f"PATCH {STAGING}{UC}/permissions/catalog/test",
+    ]
+    throttled, granted = [
+        (sent, answer)
+        for uri, sent, answer in exchanges(vcr, fake_api, "PATCH")
+        if uri.endswith("/catalog/staging")
+    ]
+    assert throttled[0] == granted[0]  # the very same request, sent again
+    assert throttled[1]["error_code"] == "REQUEST_LIMIT_EXCEEDED"
+    held = [a for a in granted[1]["privilege_assignments"] if a["principal"] == STAGING_APP]
+    assert [sorted(a["privileges"]) for a in held] == [sorted(ALL_FIVE_LIST)]
+    again = cli("ci.permissions")
+    assert again.code == 0, again.err
+    assert "ci.permissions: nothing to change" in again.out
+    assert len(mutating(http())) == 7
+    assert_nothing_leaked(result, again)
+
+
+@pytest.mark.vcr
+def test_databricks_503_on_create_is_retried_and_makes_one_sp(
+    cli, world, http, no_sleep, monkeypatch, fake_api
+):
+    """503 (no Retry-After) on creating an SP: the SDK waits its default second and sends it
+    again; exactly one SP per environment exists afterwards."""
+    world.queue(
+        "POST",
+        ACCOUNT_SPS,
+        databricks_error(503, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable."),
+    )
+    no_jitter(monkeypatch)
+    result = cli("ci.service-principals")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == [
+        f"create SP {STAGING_SP} (in the account)",
+        f"assign SP {STAGING_SP} to workspace staging (USER)",
+        f"create SP {PROD_SP} (in the account)",
+        f"assign SP {PROD_SP} to workspace prod (USER)",
+    ]
+    assert no_sleep.calls == [1]  # the SDK's default when a 503 names no Retry-After
+    assert sum(no_sleep.calls) <= SDK_RETRY_BUDGET
+    assert mutating(http()) == [
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",  # 503: not carried out
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",
+        f"PUT {ACCOUNT}/workspaces/{STAGING_ID}/permissionassignments/principals/{FIRST_ID}",
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",
+        f"PUT {ACCOUNT}/workspaces/{PROD_ID}/permissionassignments/principals/{SECOND_ID}",
+    ]
+    # a re-run finds one SP per name (two would be an error listing both) and changes nothing
+    again = cli("ci.service-principals")
+    assert again.code == 0, again.err
+    assert "ci.service-principals: nothing to change" in again.out
+    assert len(mutating(http())) == 5
+    if fake_api is not None:  # composing: the fake's account holds exactly one of each
+        assert len(sps_named(world, STAGING_SP)) == len(sps_named(world, PROD_SP)) == 1
+    assert_nothing_leaked(result, again)
+
+
+# ------------------------------------------------------------------ service principals
+
+
+def gateway_timeout() -> Reply:
+    return databricks_error(504, "DEADLINE_EXCEEDED", "The request timed out at the gateway.")
+
+
+@pytest.mark.vcr
+def test_sp_create_that_timed_out_but_succeeded_is_found_and_used(
+    cli, world, http, no_sleep, monkeypatch, fake_api
+):
+    """The account made the staging SP, but the answer was a 504: the step looks the SP up by
+    name, uses it and goes on; no second SP is created, now or on a re-run."""
+    lose_answer(monkeypatch, "POST", ACCOUNT_SPS, gateway_timeout())
+    result = cli("ci.service-principals")
+    assert result.code == 0, result.err
+    assert (
+        f">   SP {STAGING_SP}: the create failed with 504 (DeadlineExceeded), but the SP was "
+        f"made: using it (application id {STAGING_APP})"
+    ) in result.out
+    assert mutating(http()) == [
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",  # made, answered 504
+        f"PUT {ACCOUNT}/workspaces/{STAGING_ID}/permissionassignments/principals/{FIRST_ID}",
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",
+        f"PUT {ACCOUNT}/workspaces/{PROD_ID}/permissionassignments/principals/{SECOND_ID}",
+    ]
+    assert no_sleep.calls == []  # a 504 is not retried blindly: that could make a second SP
+    again = cli("ci.service-principals")
+    assert again.code == 0, again.err
+    assert "ci.service-principals: nothing to change" in again.out
+    assert len(mutating(http())) == 4
+    if fake_api is not None:
+        assert len(sps_named(world, STAGING_SP)) == len(sps_named(world, PROD_SP)) == 1
+    assert_nothing_leaked(result, again)
+
+
+@pytest.mark.vcr
+def test_sp_create_that_timed_out_but_succeeded_is_found_by_name_on_rerun(
+    cli, world, http, no_sleep, monkeypatch, fake_api
+):
+    """As above, but the account does not list the new SP yet when the step looks: it stops,
+    saying the SP may exist; the re-run finds it by name and only assigns it."""
+    lose_answer(monkeypatch, "POST", ACCOUNT_SPS, gateway_timeout())
+    # the plan's two lookups (nothing there yet), then the look after the 504 (not listed yet)
+    world.queue("GET", ACCOUNT_SPS, empty_scim_list(), empty_scim_list(), empty_scim_list())
+    failed = cli("ci.service-principals")
+    assert failed.code == 1
+    assert failed.err.splitlines() == [
+        f"error: creating SP {STAGING_SP} failed with 504 (DeadlineExceeded) and the SP is not "
+        "listed (yet); the create may still have been carried out",
+        "  fix: run `invoke ci.service-principals` again: it looks the SP up by name first and "
+        "creates no second one",
+        "  see: runbook/ci.md#service-principals",
+    ]
+    assert mutating(http()) == [f"POST {ACCOUNT}/scim/v2/ServicePrincipals"]
+    again = cli("ci.service-principals")
+    assert again.code == 0, again.err
+    assert f"ok  SP {STAGING_SP} exists (application id {STAGING_APP})" in again.out
+    assert change_lines(again.out) == [
+        f"assign SP {STAGING_SP} to workspace staging (USER)",
+        f"create SP {PROD_SP} (in the account)",
+        f"assign SP {PROD_SP} to workspace prod (USER)",
+    ]
+    creates = [m for m in mutating(http()) if m.endswith("/scim/v2/ServicePrincipals")]
+    assert len(creates) == 2  # one per environment, none doubled
+    assert "nothing to change" in cli("ci.service-principals").out
+    if fake_api is not None:
+        assert len(sps_named(world, STAGING_SP)) == 1
+    assert no_sleep.calls == []
+    assert_nothing_leaked(failed, again)
+
+
+@pytest.mark.vcr
+def test_sp_not_yet_visible_in_the_workspace_nor_in_unity_catalog(
+    cli, project, world, http, no_sleep, fake_api
+):
+    """New SPs show up late, in the workspace and in Unity Catalog: bounded waits, then one
+    SP, one assignment and one accepted grant each; re-runs change nothing."""
+    project.write_config(databricks={"sp_visible_timeout": 30})
+    world.db["sp_visible_after"] = 2  # the workspace lists a new SP from its 3rd lookup on
+    world.db["uc_unknown"] = {STAGING_APP: 2}  # Unity Catalog refuses the first 2 grants
+    sps = cli("ci.service-principals")
+    assert sps.code == 0, sps.err
+    assert progress(sps.out) == [
+        f"SP {STAGING_SP} not in workspace staging yet; next look in 1s",
+        f"SP {STAGING_SP} not in workspace staging yet; next look in 2s",
+        f"SP {PROD_SP} not in workspace prod yet; next look in 1s",
+        f"SP {PROD_SP} not in workspace prod yet; next look in 2s",
+    ]
+    grants = cli("ci.permissions")
+    assert grants.code == 0, grants.err
+    assert change_lines(grants.out) == FRESH_CHANGES
+    assert progress(grants.out) == [
+        f"Unity Catalog does not know SP {STAGING_SP} yet; next try in 1s",
+        f"Unity Catalog does not know SP {STAGING_SP} yet; next try in 2s",
+    ]
+    # three bounded waits, each well inside databricks.sp_visible_timeout
+    assert no_sleep.calls == [1, 2, 1, 2, 1, 2]
+    assert all(sum(no_sleep.calls[i : i + 2]) <= 30 for i in (0, 2, 4))
+    patch_staging = f"PATCH {STAGING}{UC}/permissions/catalog/staging"
+    assert mutating(http()) == [
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",
+        f"PUT {ACCOUNT}/workspaces/{STAGING_ID}/permissionassignments/principals/{FIRST_ID}",
+        f"POST {ACCOUNT}/scim/v2/ServicePrincipals",
+        f"PUT {ACCOUNT}/workspaces/{PROD_ID}/permissionassignments/principals/{SECOND_ID}",
+        f"POST {STAGING}{UC}/schemas",
+        f"POST {PROD}{UC}/schemas",
+        f"POST {STAGING}{UC}/schemas",
+        *[patch_staging] * 3,  # refused twice (principal unknown), then granted
+        f"PATCH {PROD}{UC}/permissions/catalog/prod",
+        f"PATCH {STAGING}{UC}/permissions/catalog/test",
+    ]
+    for task in ("ci.service-principals", "ci.permissions"):
+        again = cli(task)
+        assert again.code == 0, again.err
+        assert f"{task}: nothing to change" in again.out
+    assert len(mutating(http())) == 12
+    if fake_api is not None:
+        assert len(sps_named(world, STAGING_SP)) == 1
+        assert sorted(uc_fake.grants_on(world, "catalog", "staging")[STAGING_APP]) == sorted(
+            ALL_FIVE_LIST
+        )
+    assert_nothing_leaked(sps, grants)
+
+
+# ------------------------------------------------------------------------------ workflows
+
+
+@pytest.mark.vcr
+def test_workflow_that_never_starts_is_given_up_then_resumed(
+    cli, project, world, http, no_sleep, fake_api
+):
+    """GitHub accepts the dispatch but lists no run within the bound: a clear error with the
+    workflow's Actions page; the re-run finds the run once it is listed and waits for it
+    instead of dispatching a second one."""
+    code_on_master(cli, project)
+    project.write_config(ci={"wait_timeout": 60})
+    world.gh["dispatch_rejects_run_details"] = True  # the run must be found by listing
+    runs_of_workflow = rf"/repos/{REPO}/actions/workflows/[^/]+/runs"
+    # the listing before the dispatch, then the five looks of a 60 s wait: no run
+    world.queue("GET", runs_of_workflow, *[Reply(200, samples.workflow_runs_list())] * 6)
+    result = cli("ci.workflows")
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        "error: GitHub accepted the dispatch of deploy-cicd.yml but listed no new run within 60s",
+        f"  fix: look for it at {WEB}/actions/workflows/deploy-cicd.yml; a re-run waits for a "
+        "run in progress instead of starting another",
+        "  see: runbook/ci.md#workflows",
+    ]
+    assert progress(result.out) == [
+        f"waiting for GitHub to list the run of deploy-cicd.yml (next look in {s}s)"
+        for s in (5, 10, 20, 25)
+    ]
+    assert no_sleep.calls == [5, 10, 20, 25]
+    assert sum(no_sleep.calls) <= 60  # ci.wait_timeout
+    again = cli("ci.workflows")
+    assert again.code == 0, again.err
+    assert progress(again.out)[0] == (
+        f"deploy-cicd.yml run {RUN} is already queued, waiting for it: {RUN_URL}"
+    )
+    assert f"ok  PR #1 opened by deploy-cicd.yml run {RUN}: {WEB}/pull/1" in again.out
+    # one run: the first dispatch (with return_run_details) was refused and started nothing
+    assert len(dispatches(http)) == 2
+    assert change_lines(again.out) == []
+    if fake_api is not None:
+        assert list(github_actions.runs(world)) == [RUN]
+    assert_nothing_leaked(result, again)
+
+
+@pytest.mark.vcr
+def test_run_waiting_for_approval_is_reported_then_resumed(
+    cli, project, world, http, no_sleep, monkeypatch
+):
+    """The dispatched run is held for a deployment review (status ``waiting``): a bounded wait,
+    then exit 3 with the run's URL; once approved, the re-run waits for that same run."""
+    code_on_master(cli, project)
+    project.write_config(ci={"wait_timeout": 60})
+    approval = {"pending": True}
+    advance = github_actions._advance
+
+    def held_until_approved(world, run):
+        if approval["pending"]:
+            run["status"] = "waiting"
+            return
+        advance(world, run)
+
+    monkeypatch.setattr(github_actions, "_advance", held_until_approved)
+    held = cli("ci.workflows")
+    assert held.code == 3
+    assert held.err.splitlines() == [
+        f"error: deploy-cicd.yml run {RUN} is waiting for approval (a deployment protection "
+        f"rule holds it); still waiting after 60s: {RUN_URL}",
+        f"  fix: approve it at {RUN_URL} (Review deployments), or ask a required reviewer to; "
+        "then run again: it waits for this run instead of starting another",
+        "  see: runbook/ci.md#workflows",
+    ]
+    assert progress(held.out)[1:] == [
+        f"deploy-cicd.yml run {RUN}: waiting (next check in {s}s)" for s in (5, 10, 20, 25)
+    ]
+    assert no_sleep.calls == [5, 10, 20, 25]
+    assert sum(no_sleep.calls) <= 60  # ci.wait_timeout
+    approval["pending"] = False  # a reviewer approves the deployment
+    resumed = cli("ci.workflows")
+    assert resumed.code == 0, resumed.err
+    assert progress(resumed.out)[0] == (
+        f"deploy-cicd.yml run {RUN} is already waiting, waiting for it: {RUN_URL}"
+    )
+    assert f"ok  PR #1 opened by deploy-cicd.yml run {RUN}: {WEB}/pull/1" in resumed.out
+    assert len(dispatches(http)) == 1  # the same run, never a second dispatch
+    assert_nothing_leaked(held, resumed)
+
+
+# -------------------------------------------------------------------------------- merging
+
+
+@pytest.mark.vcr
+def test_merge_refused_with_405_is_waiting_then_resumed(cli, project, world, http, no_sleep):
+    """GitHub refuses the merge (405, not mergeable): exit 3, GitHub's reason and the PR's
+    URL, nothing merged; the re-run merges the same PR without dispatching again."""
+    code_on_master(cli, project)
+    world.queue(
+        "PUT", rf"/repos/{REPO}/pulls/1/merge", github_error(405, "Pull Request is not mergeable")
+    )
+    master = project.upstream_git("rev-parse", "master")
+    blocked = cli("ci.workflows", "--merge")
+    assert blocked.code == 3
+    assert blocked.err.splitlines()[:2] == [
+        "error: GitHub will not merge PR #1 yet (405): Pull Request is not mergeable",
+        f"  fix: get it ready at {WEB}/pull/1 (approve it, or ask an admin to adjust the "
+        "protection of master), then run again: it resumes at the merge (1 change(s) before "
+        "this one were applied; a re-run resumes here)",
+    ]
+    assert project.upstream_git("rev-parse", "master") == master  # nothing merged
+    resumed = cli("ci.workflows", "--merge")
+    assert resumed.code == 0, resumed.err
+    assert project.upstream_git("rev-parse", "master") != master
+    assert len(dispatches(http)) == 1
+    assert [m for m in mutating(http()) if m.endswith("/merge")] == [f"PUT {API}/pulls/1/merge"] * 2
+    assert no_sleep.calls == [5, 10]  # only the wait for the deploy-cicd.yml run, bounded
+    assert_nothing_leaked(blocked, resumed)
+
+
+@pytest.mark.vcr
+def test_merge_refused_with_409_merges_nothing_then_resumes(cli, project, world, http, no_sleep):
+    """The head moved between the check and the merge (409): nothing merged, exit 1; the re-run
+    merges the PR at its current head without dispatching again."""
+    code_on_master(cli, project)
+    world.queue(
+        "PUT",
+        rf"/repos/{REPO}/pulls/1/merge",
+        github_error(409, "Head branch was modified. Review and try the merge again."),
+    )
+    master = project.upstream_git("rev-parse", "master")
+    failed = cli("ci.workflows", "--merge")
+    assert failed.code == 1
+    first = failed.err.splitlines()[0]
+    assert first.startswith("error: the head of PR #1 moved after it was checked (we checked ")
+    assert first.endswith("); nothing was merged")
+    assert project.upstream_git("rev-parse", "master") == master
+    resumed = cli("ci.workflows", "--merge")
+    assert resumed.code == 0, resumed.err
+    (line,) = change_lines(resumed.out)
+    assert line.startswith("merge PR #1 add-cicd-for-my_mlops_project-")
+    assert no_sleep.calls == [5, 10]  # only the wait for the deploy-cicd.yml run, bounded
+    assert project.upstream_git("rev-parse", "master") != master
+    assert len(dispatches(http)) == 1
+    assert_nothing_leaked(failed, resumed)
+
+
+# ----------------------------------------------------------------------------------- git
+
+
+def test_non_fast_forward_push_is_refused_and_nothing_is_lost(cli, project, tmp_path, no_sleep):
+    """Someone pushed to master meanwhile: repo.push refuses (never forces), keeps the local
+    edit, and after the fast-forward the guide asks for, pushes both."""
+    assert cli("repo.init").code == 0
+    assert cli("repo.push").code == 0
+    other = tmp_path / "other"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
+    (other / "CHANGELOG.md").write_text("someone else's commit\n")
+    project.git("add", "CHANGELOG.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "other", cwd=other)
+    project.git("push", "--quiet", "origin", "master", cwd=other)
+    theirs = project.upstream_git("rev-parse", "master")
+    (project.root / "README.md").write_text("changed locally\n")
+    refused = cli("repo.push")
+    assert refused.code == 1
+    assert "a push would not be a fast-forward" in refused.err
+    assert "we never force-push" in refused.err
+    assert project.upstream_git("rev-parse", "master") == theirs  # their commit kept
+    assert (project.root / "README.md").read_text() == "changed locally\n"  # ours kept
+    project.git("pull", "--quiet", "--ff-only", "upstream", "master")
+    pushed = cli("repo.push")
+    assert pushed.code == 0, pushed.err
+    assert project.upstream_git("merge-base", "--is-ancestor", theirs, "master") == ""
+    assert project.upstream_git("show", "master:README.md") == "changed locally"
+    git_config = (project.root / ".git" / "config").read_text()
+    assert not any(v in git_config for v in FAKE_VALUES)
+    assert no_sleep.calls == []
+    assert_nothing_leaked(refused, pushed)
+
+
+# ---------------------------------------------------------------------------------- rights
+
+
+@pytest.mark.vcr
+def test_missing_rights_stop_setup_all_before_any_change(cli, project, world, http, no_sleep):
+    """Not account admin: ``setup.all`` names the missing right and stops at its first step,
+    before any mutating request and before any local git change."""
+    world.db["account_admin"] = False
+    result = cli("setup.all")
+    assert result.code == 1
+    assert "error: 1 prerequisite missing; nothing was changed" in result.err
+    assert (
+        "  - account admin (https://accounts.cloud.databricks.com): the account login may not "
+        "read account users (403)"
+    ) in result.err
+    assert "ask an account admin to give ops@example.com the Account admin role" in result.err
+    assert mutating(http()) == []
+    assert not (project.root / ".git").exists()  # repo.init did not run
+    assert project.upstream_git("for-each-ref") == ""  # nothing pushed
+    assert no_sleep.calls == []  # a missing right is not waited for
+    assert_nothing_leaked(result)
+
+
+# ------------------------------------------------------------------------- the fault matrix
+
+# fault -> ("test module::test name" that injects it, the outcome it asserts). Every test
+# asserts the exit code and message, the bound of any wait, and that nothing leaked or was lost.
+FAULT_MATRIX: dict[str, tuple[str, str]] = {
+    "Databricks 429 with Retry-After": (
+        "test_faults.py::test_databricks_429_with_retry_after_is_honoured",
+        "SDK sleeps exactly Retry-After, resends; grant made once; re-run changes nothing",
     ),
-    "non-fast-forward push (never forced)": "test_repo.py::test_push_is_never_forced",
-    "GitHub repo with unrelated history": "test_repo.py::test_unrelated_history_is_reported",
-    "no right to create the repo": "test_repo.py::test_permission_denied_is_explained",
+    "Databricks 503 on a mutating call": (
+        "test_faults.py::test_databricks_503_on_create_is_retried_and_makes_one_sp",
+        "SDK retries after 1 s; exactly one SP per environment; re-run changes nothing",
+    ),
+    "GitHub secondary rate limit without Retry-After": (
+        "test_faults.py::test_github_secondary_rate_limit_without_retry_after",
+        "PyGithub waits 60 s once, retries; repo created once",
+    ),
+    "SP not yet visible (workspace and Unity Catalog)": (
+        "test_faults.py::test_sp_not_yet_visible_in_the_workspace_nor_in_unity_catalog",
+        "bounded waits (sp_visible_timeout); one SP, assignment, grant each; re-runs no-op",
+    ),
+    "SP never becomes visible": (
+        "test_ci_service_principals.py::test_sp_that_never_shows_up_is_reported_with_what_was_done",
+        "exit 1 after sp_visible_timeout naming what was done; a re-run resumes",
+    ),
+    "token minted, then the secret write fails": (
+        "test_ci_secrets.py::test_failed_secret_write_revokes_the_new_token",
+        "exit 1; the new token revoked at once; journal clean; re-run mints again",
+    ),
+    "crash between mint and secret write": (
+        "test_ci_secrets.py::test_crash_between_mint_and_write_is_cleaned_up_next_run",
+        "journal holds the token id (no value); the next run revokes the orphan",
+    ),
+    "SP create timed out but succeeded (listed at once)": (
+        "test_faults.py::test_sp_create_that_timed_out_but_succeeded_is_found_and_used",
+        "504 not retried; SP found by name and used; no second SP",
+    ),
+    "SP create timed out but succeeded (listed late)": (
+        "test_faults.py::test_sp_create_that_timed_out_but_succeeded_is_found_by_name_on_rerun",
+        "exit 1 saying it may exist; re-run finds it by name, only assigns; no second SP",
+    ),
+    "merge refused (405)": (
+        "test_faults.py::test_merge_refused_with_405_is_waiting_then_resumed",
+        "exit 3 with GitHub's reason and the PR URL; nothing merged; re-run merges",
+    ),
+    "merge blocked by branch protection (405)": (
+        "test_ci_workflows.py::test_merge_blocked_by_protection_is_reported_and_resumed",
+        "exit 3 naming the required review; re-run after approval merges",
+    ),
+    "merge head moved (409)": (
+        "test_faults.py::test_merge_refused_with_409_merges_nothing_then_resumes",
+        "exit 1, nothing merged; re-run merges the current head; one dispatch",
+    ),
+    "non-fast-forward push": (
+        "test_faults.py::test_non_fast_forward_push_is_refused_and_nothing_is_lost",
+        "exit 1, never forced; both commits kept; pushes after a fast-forward",
+    ),
+    "GitHub repo with unrelated history": (
+        "test_repo.py::test_unrelated_history_is_reported",
+        "exit 1 before any commit",
+    ),
+    "missing rights caught before any change": (
+        "test_faults.py::test_missing_rights_stop_setup_all_before_any_change",
+        "setup.all exits 1 at ci.prerequisites; no mutating request, no git change",
+    ),
+    "no right to create the repo": (
+        "test_repo.py::test_permission_denied_is_explained",
+        "exit 1 naming whom to ask",
+    ),
+    "workflow never starts (dispatch accepted, no run listed)": (
+        "test_faults.py::test_workflow_that_never_starts_is_given_up_then_resumed",
+        "exit 1 after ci.wait_timeout with the Actions URL; re-run waits for the run",
+    ),
+    "workflow run waits for approval": (
+        "test_faults.py::test_run_waiting_for_approval_is_reported_then_resumed",
+        "exit 3 after ci.wait_timeout with the run URL; re-run waits for the same run",
+    ),
+    "workflow run does not finish in time": (
+        "test_ci_workflows.py::test_run_that_does_not_finish_in_time_is_given_up_then_resumed",
+        "exit 1 after ci.wait_timeout with the run URL; re-run waits, no second dispatch",
+    ),
+    "grants of other principals untouched": (
+        "test_ci_permissions.py::test_other_principals_grants_survive",
+        "only add for our SP, never remove; the other principal's grants as they were",
+    ),
 }
 
 
-def _test_names(module: Path) -> set[str]:
+def _functions(module: Path) -> dict[str, ast.FunctionDef]:
     tree = ast.parse(module.read_text())
-    return {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def _marked_vcr(func: ast.FunctionDef) -> bool:
+    return any(
+        re.fullmatch(r"pytest\.mark\.vcr(\(.*\))?", ast.unparse(d), re.DOTALL)
+        for d in func.decorator_list
+    )
+
+
+def _runs_git(func: ast.FunctionDef) -> bool:
+    """Calls ``project.git(...)``/``project.upstream_git(...)``: git for real, no cassette."""
+    return any(
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("git", "upstream_git")
+        for node in ast.walk(func)
+    )
 
 
 def test_fault_matrix_is_complete():
-    for fault, where in FAULT_MATRIX.items():
+    for fault, (where, outcome) in FAULT_MATRIX.items():
+        assert outcome, f"{fault}: no expected outcome"
         module, name = where.split("::")
-        assert (TESTS / module).exists(), f"{fault}: {module} missing"
-        assert name in _test_names(TESTS / module), f"{fault}: {where} missing"
+        path = TESTS / module
+        assert path.exists(), f"{fault}: {module} missing"
+        func = _functions(path).get(name)
+        assert func is not None, f"{fault}: {where} missing"
+        if _marked_vcr(func):
+            cassette = CASSETTES / module.removesuffix(".py") / f"{name}.yaml"
+            assert cassette.exists(), f"{fault}: {where} has no cassette ({cassette.name})"
+        else:
+            assert _runs_git(func), f"{fault}: {where} neither replays a cassette nor runs git"
+    # every fault test of this module is in the table
+    listed = {where for where, _ in FAULT_MATRIX.values()}
+    for name in _functions(Path(__file__)):
+        if name.startswith("test_") and name != "test_fault_matrix_is_complete":
+            assert f"test_faults.py::{name}" in listed, f"{name} is not in FAULT_MATRIX"

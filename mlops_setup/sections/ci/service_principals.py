@@ -11,6 +11,10 @@ One service principal per environment (staging, prod), named by
 * ``databricks.sp_mode: workspace`` (for an operator without account access): created directly
   in its environment's workspace (needs workspace admin); no assignment needed.
 
+A create that failed in a way it may have been carried out all the same (a 504 or 500, or the
+SDK's retries running out) is followed by a lookup by name: found, that SP is used; not found,
+the step stops saying so, and a re-run looks it up first. Never a second SP with the name.
+
 Two SPs with the configured name are an error listing both. Application ids are not secret:
 they are printed, and later steps (``ci.permissions``, ``ci.secrets``) get them through
 :func:`mlops_setup.databricks_util.find_service_principal`.
@@ -75,7 +79,17 @@ def _creator(session: Session, plan: Plan, env: str) -> Any:
             denied_fix=sp_denied_fix(session, env),
             page=PAGE,
         ):
-            made = api.service_principals.create(display_name=name, active=True)
+            try:
+                made = api.service_principals.create(display_name=name, active=True)
+            except Exception as exc:
+                if not _may_have_been_made(exc):
+                    raise
+                info = _made_after_all(session, env, name, exc)
+                plan.note(
+                    f"SP {name}: the create failed with {_error_name(exc)}, but the SP was made: "
+                    f"using it (application id {info.application_id})"
+                )
+                return info.application_id
         info = ServicePrincipalInfo(
             env, name, str(made.id), str(made.application_id), scope, created=True
         )
@@ -84,6 +98,42 @@ def _creator(session: Session, plan: Plan, env: str) -> Any:
         return info.application_id
 
     return create
+
+
+def _may_have_been_made(exc: BaseException) -> bool:
+    """A create that failed this way may have been carried out all the same: a gateway timeout
+    or server error after the request arrived, or the SDK's retries (of 429, 503, timeouts and
+    connection errors) running out."""
+    from databricks.sdk.errors import DeadlineExceeded, InternalError, TemporarilyUnavailable
+
+    return isinstance(exc, DeadlineExceeded | InternalError | TemporarilyUnavailable | TimeoutError)
+
+
+def _error_name(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "a timeout (the SDK's retries ran out)"
+    kinds = {"DeadlineExceeded": 504, "InternalError": 500, "TemporarilyUnavailable": 503}
+    return f"{kinds.get(type(exc).__name__, '5xx')} ({type(exc).__name__})"
+
+
+def _made_after_all(session: Session, env: str, name: str, exc: BaseException) -> Any:
+    """After a create that may have gone through, look the SP up by name again (never create a
+    second one): found, it is ours; not found, the error says a re-run looks again first."""
+    session.cache.pop(f"databricks.sp.{env}", None)  # the plan's "not there" is stale now
+    found = find_service_principal(session, env)
+    if found is None:
+        raise SetupError(
+            f"creating SP {name} failed with {_error_name(exc)} and the SP is not listed (yet); "
+            "the create may still have been carried out",
+            fix="run `invoke ci.service-principals` again: it looks the SP up by name first and "
+            "creates no second one",
+            page=PAGE,
+        ) from None
+    info = ServicePrincipalInfo(
+        env, found.display_name, found.id, found.application_id, found.scope, created=True
+    )
+    remember_service_principal(session, info)
+    return info
 
 
 # ----------------------------------------------------------------------------- assignment
