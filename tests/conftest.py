@@ -271,6 +271,11 @@ def cli(project: Project, runtime):
     return call
 
 
+def change_lines(output: str) -> list[str]:
+    """The change lines of a task's output (``+`` applied, ``~`` dry run), without the mark."""
+    return [ln.strip()[1:].strip() for ln in output.splitlines() if ln.strip()[:1] in ("+", "~")]
+
+
 def mutating(made: list[tuple[str, str]]) -> list[str]:
     """``METHOD URI`` of every mutating request in ``made`` (what the ``http`` fixture gives)."""
     return [f"{m} {u}" for m, u in made if m not in ("GET", "HEAD")]

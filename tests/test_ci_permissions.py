@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import mutating
+from tests.conftest import change_lines, mutating
 from tests.fakeapi import databricks_iam, databricks_uc
 from tests.fakeapi.databricks_iam import application_id
 
@@ -20,10 +20,6 @@ STAGING_APP, PROD_APP = application_id(STAGING_SP), application_id(PROD_SP)
 SCHEMA = "my_mlops_project"
 ALL_FIVE = "USE_CATALOG, USE_SCHEMA, MODIFY, CREATE_MODEL, CREATE_TABLE"
 ALL_FIVE_LIST = ["USE_CATALOG", "USE_SCHEMA", "MODIFY", "CREATE_MODEL", "CREATE_TABLE"]
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def warnings(output: str) -> list[str]:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import FAKE_VALUES, mutating
+from tests.conftest import FAKE_VALUES, change_lines, mutating
 from tests.fakeapi import databricks_iam, databricks_tokens, github_error, github_repos
 
 REPO = "acme/my_mlops_project"
@@ -32,10 +32,6 @@ FRESH_REQUESTS = [
     f"PUT {GH}/PROD_WORKSPACE_TOKEN",
     f"PUT {GH}/WORKFLOW_TOKEN",
 ]
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def seed(world) -> None:

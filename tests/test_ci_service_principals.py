@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import mutating
+from tests.conftest import change_lines, mutating
 from tests.fakeapi import databricks_iam
 from tests.fakeapi.databricks_iam import application_id
 
@@ -19,10 +19,6 @@ STAGING_SP, PROD_SP = "staging-my_mlops_project", "prod-my_mlops_project"
 STAGING_APP, PROD_APP = application_id(STAGING_SP), application_id(PROD_SP)
 # ids the fake gives the first and second SP
 FIRST_ID, SECOND_ID = "7001000000000001", "7001000000000002"
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def sent_bodies(vcr, fake_api, method: str) -> list[tuple[str, dict]]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import mutating
+from tests.conftest import change_lines, mutating
 from tests.fakeapi import github_repos
 
 REPO = "acme/my_mlops_project"
@@ -15,10 +15,6 @@ SET_LINE = (
     f"set workflow permissions of {REPO} "
     "(read and write; Actions may create and approve pull requests)"
 )
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def journal(project) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_setup.example import PROJECT_WORKFLOWS, project_files
-from tests.conftest import mutating
+from tests.conftest import change_lines, mutating
 from tests.fakeapi import github_error, github_pulls, github_repos
 
 REPO = "acme/my_mlops_project"
@@ -17,10 +17,6 @@ DISPATCH = "dispatch deploy-cicd.yml on master (project_name=my_mlops_project)"
 MERGE_NEW = "merge the PR deploy-cicd.yml opens -> master (merge)"
 POST_DISPATCH = f"POST {API}/actions/workflows/{{wid}}/dispatches"
 WORKFLOWS = PROJECT_WORKFLOWS("my_mlops_project")
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def code_on_master(cli, project) -> None:

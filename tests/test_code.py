@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_setup.example import project_files
-from tests.conftest import mutating
+from tests.conftest import change_lines, mutating
 from tests.fakeapi import github_pulls
 from tests.test_repo import DOC_PATHS
 
@@ -24,10 +24,6 @@ MERGE = [
     "merge PR add-ml-code -> master (merge)",
     "update local master from upstream (and check out master)",
 ]
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def repo_pushed(cli) -> None:

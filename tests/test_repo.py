@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FAKE_VALUES, mutating
+from tests.conftest import FAKE_VALUES, change_lines, mutating
 from tests.fakeapi import github_repos
 
 DOC_PATHS = [
@@ -16,10 +16,6 @@ DOC_PATHS = [
     "docs/mlops-setup.md",
     "my_mlops_project/resources/README.md",
 ]
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 @pytest.mark.vcr

@@ -42,13 +42,14 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-import subprocess
 import zlib
 from urllib.parse import unquote
 
 from tests import github_samples as samples
 from tests.fakeapi import NOW_EPOCH, Reply, World, github_error, route
-from tests.fakeapi.github_repos import NAME, repos
+from tests.fakeapi.github_repos import NAME, git, repos
+from tests.fakeapi.github_repos import full_name as _full
+from tests.fakeapi.github_repos import missing_repo as _missing
 
 REPO = rf"/repos/(?P<owner>{NAME})/(?P<repo>{NAME})"
 FIRST_RUN_ID = 30433642
@@ -56,26 +57,6 @@ DEPLOY_CICD = ".github/workflows/deploy-cicd.yml"
 # A fixed Curve25519 key pair for the repo's Actions secrets (the fake opens what it receives).
 KEY_SEED = bytes(range(32))
 KEY_ID = "568250167242549743"
-
-
-def _full(req) -> str:
-    return f"{req.params['owner']}/{req.params['repo']}"
-
-
-def _missing(world: World, req) -> Reply | None:
-    if _full(req) not in repos(world):
-        return github_error(404, "Not Found")
-    return None
-
-
-def git(world: World, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "--git-dir", str(world.gh["git_dir"]), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def default_branch(world: World, full: str) -> str:

@@ -27,28 +27,19 @@ pushes start (default success after 2 polls).
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 from tests import github_samples as samples
 from tests.fakeapi import Reply, World, github_error, route
 from tests.fakeapi.github_repos import NAME, repos
+from tests.fakeapi.github_repos import git as repo_git
 
 REPO = rf"/repos/(?P<owner>{NAME})/(?P<repo>{NAME})"
 
 
 def git(world: World, *args: str, check: bool = True) -> str:
-    """Read the bare repository standing in for GitHub's copy."""
-    done = subprocess.run(
-        ["git", "--git-dir", str(world.gh["git_dir"]), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"},
-        check=False,
-    )
-    if check and done.returncode != 0:
-        raise RuntimeError(f"fake GitHub: git {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout.strip() if done.returncode == 0 else ""
+    """Read or change the bare repository standing in for GitHub's copy; failures raise."""
+    return repo_git(world, *args, check=check)
 
 
 def resolve(world: World, name: str) -> str | None:

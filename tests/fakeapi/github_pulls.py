@@ -34,34 +34,14 @@ State in ``world.gh``:
 
 from __future__ import annotations
 
-import subprocess
-
 from tests import github_samples as samples
 from tests.fakeapi import Reply, World, github_error, route
-from tests.fakeapi.github_repos import NAME, repos
+from tests.fakeapi.github_repos import NAME, git
+from tests.fakeapi.github_repos import full_name as _full
+from tests.fakeapi.github_repos import missing_repo as _missing
 
 REPO = rf"/repos/(?P<owner>{NAME})/(?P<repo>{NAME})"
 BOT = "github-actions[bot]"
-
-
-def _full(req) -> str:
-    return f"{req.params['owner']}/{req.params['repo']}"
-
-
-def _missing(world: World, req) -> Reply | None:
-    if _full(req) not in repos(world):
-        return github_error(404, "Not Found")
-    return None
-
-
-def git(world: World, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "--git-dir", str(world.gh["git_dir"]), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def branch_sha(world: World, branch: str) -> str:

@@ -11,10 +11,40 @@ State in ``world.gh``:
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 from tests import github_samples as samples
 from tests.fakeapi import Reply, World, github_error, route
 
 NAME = r"[A-Za-z0-9._-]+"
+
+
+def full_name(req) -> str:
+    """``owner/repo`` of a request under ``/repos/{owner}/{repo}``."""
+    return f"{req.params['owner']}/{req.params['repo']}"
+
+
+def missing_repo(world: World, req) -> Reply | None:
+    """404 as GitHub answers for a repo that does not exist, or None."""
+    if full_name(req) not in repos(world):
+        return github_error(404, "Not Found")
+    return None
+
+
+def git(world: World, *args: str, check: bool = False) -> str:
+    """Run git on the bare repository standing in for GitHub's copy (``gh["git_dir"]``);
+    its output, or "" when it fails (unless ``check``)."""
+    done = subprocess.run(
+        ["git", "--git-dir", str(world.gh["git_dir"]), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"},
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"fake GitHub: git {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def accounts(world: World) -> dict:
