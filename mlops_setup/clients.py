@@ -146,7 +146,9 @@ class Clients:
             pair = f"x-access-token:{github_token(self.env)}".encode()
             env.update(
                 GIT_CONFIG_COUNT="1",
-                GIT_CONFIG_KEY_0="http.extraHeader",
+                # scoped to the repo's URL: git sends it to that URL only, never to a redirect
+                # target or another remote
+                GIT_CONFIG_KEY_0=f"http.{url}.extraHeader",
                 GIT_CONFIG_VALUE_0=f"Authorization: Basic {base64.b64encode(pair).decode()}",
             )
         return env

@@ -25,10 +25,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from .yamlfile import ConfigError, read_yaml
 
@@ -59,6 +59,16 @@ ENVIRONMENTS = ("staging", "prod")
 # --------------------------------------------------------------------------- the typed model
 
 
+def _no_credentials(url: str) -> str:
+    """URLs carry no ``user:password@``: a credential there ends up in .git/config and logs."""
+    if re.match(r"^[a-z+]+://[^/@\s]+@", url, re.IGNORECASE):
+        raise ValueError("a URL without a user or password in it (secrets never live in config)")
+    return url
+
+
+Url = Annotated[str, AfterValidator(_no_credentials)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
 
@@ -76,8 +86,8 @@ class GithubSettings(_Model):
     default_branch: str = Field(min_length=1)
     release_branch: str = Field(min_length=1)
     remote: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    git_url: str = Field(min_length=1)
-    api_url: str = Field(pattern=r"^https?://")
+    git_url: Url = Field(min_length=1)
+    api_url: Url = Field(pattern=r"^https?://")
     workflow_token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     first_commit_paths: tuple[str, ...] = Field(min_length=1)
     merge_method: Literal["merge", "squash", "rebase"]
@@ -93,13 +103,13 @@ class GithubSettings(_Model):
 
 
 class AccountSettings(_Model):
-    host: str = Field(pattern=r"^https://")
+    host: Url = Field(pattern=r"^https://")
     id: str
     profile: str
 
 
 class WorkspaceSettings(_Model):
-    host: str = Field(pattern=r"^https://[^/\s]+/?$")
+    host: Url = Field(pattern=r"^https://[^/\s@]+/?$")
     profile: str
 
 
@@ -394,6 +404,8 @@ def _explain(exc: ValidationError, sources: dict) -> str:
     got = err.get("input")
     if err["type"] == "missing" or got == "":
         return f"{label}: {loc}: a value is required; set it in {OPERATOR_FILE} or with a flag"
+    if err["type"] == "value_error":  # our own validators; the value may be a secret
+        return f"{label}: {loc}: expected {err['msg'].removeprefix('Value error, ')}"
     if err["type"] == "string_pattern_mismatch":
         expected = f"a value matching {err['ctx']['pattern']}"
     elif err["type"] == "literal_error":

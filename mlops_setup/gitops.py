@@ -8,10 +8,28 @@ commit SHAs are reproducible) and, for commands that talk to the remote, the aut
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from .changes import SetupError
+
+CREDENTIAL_IN_URL = re.compile(r"^[a-z+]+://[^/@]+@", re.IGNORECASE)
+
+
+def same_url(a: str, b: str) -> bool:
+    """Do two remote URLs name the same repository (``.git``, case, ssh form, local paths)?"""
+
+    def norm(u: str) -> str:
+        u = u.strip().rstrip("/")
+        u = re.sub(r"\.git$", "", u)
+        u = re.sub(r"^git@github\.com:", "https://github.com/", u)
+        if "://" not in u:
+            u = str(Path(u).resolve())
+        return u.lower()
+
+    return norm(a) == norm(b)
 
 
 class GitFailed(SetupError):
@@ -47,10 +65,26 @@ class Git:
         )
 
     def run(self, *args: str, remote: bool = False, check: bool = True) -> str:
+        if remote:
+            self.check_remote()
         done = self._run(args, remote)
         if check and done.returncode != 0:
             raise GitFailed(args, done.returncode, done.stderr, self.page)
         return done.stdout.strip()
+
+    def check_remote(self) -> None:
+        """Talk to the remote only if it is the configured repository: the GitHub token goes
+        with every such command, and must never go to a URL someone slipped into .git/config."""
+        settings = self.session.settings.github
+        url = self.remote_url(settings.remote)
+        if url is None or not same_url(url, settings.git_url) or CREDENTIAL_IN_URL.match(url):
+            shown = "no such remote" if url is None else re.sub(r"//[^/@]+@", "//***@", url)
+            raise SetupError(
+                f"remote {settings.remote} is not {settings.git_url} ({shown}); nothing was "
+                "sent to it",
+                fix="run `invoke repo.init`, which reports what to change",
+                page="repo.md",
+            )
 
     def succeeds(self, *args: str) -> bool:
         return self._run(args, remote=False).returncode == 0

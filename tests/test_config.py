@@ -69,6 +69,10 @@ BAD_FILES = [
     ("databricks: {account: {secret: x}}\n", r"databricks\.account\.secret: secrets never"),
     ("handoff: {team: dapi" + "0" * 32 + "}\n", r"handoff\.team: this value looks like a cred"),
     ("databricks: 7\n", r"databricks: expected a mapping of settings, got int"),
+    (
+        "github: {git_url: 'https://alice:pw0rd@github.com/acme/x.git'}\n",
+        r"github\.git_url: expected a URL without a user or password in it",
+    ),
     ("project: {dir: nowhere}\n", r"project\.dir: .*nowhere does not exist"),
     ("project: {name: other}\n", r"project\.name: .*other has no databricks\.yml"),
 ]
@@ -91,6 +95,7 @@ def test_bad_file_is_one_clear_line(project, text, message):
     with pytest.raises(ConfigError, match=message) as err:
         load(project)
     assert "\n" not in str(err.value)
+    assert "pw0rd" not in str(err.value)  # a credential given by mistake is never echoed
 
 
 def test_not_an_mlops_stacks_project(project, tmp_path):

@@ -168,6 +168,20 @@ def test_token_reaches_git_only_through_the_environment(project, runtime):
     )
     session.clients.settings = https
     env = session.clients.git_env()
-    assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+    # scoped to the repo's URL: git sends it nowhere else
+    assert env["GIT_CONFIG_KEY_0"] == (
+        "http.https://github.com/acme/my_mlops_project.git.extraHeader"
+    )
     assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
     assert FAKE_VALUES[0] not in env["GIT_CONFIG_VALUE_0"]  # base64, never the raw token
+
+
+def test_remote_operations_refuse_a_remote_that_is_not_the_configured_repo(cli, project):
+    """The token goes with every fetch and push: never to a URL slipped into .git/config."""
+    _init_and_commit(cli, project)
+    project.git("remote", "set-url", "upstream", "http://127.0.0.1:9/elsewhere.git")
+    (project.root / "README.md").write_text("changed\n")
+    result = cli("repo.push")
+    assert result.code == 1
+    assert "remote upstream is not" in result.err
+    assert "nothing was sent to it" in result.err

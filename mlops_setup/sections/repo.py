@@ -19,12 +19,11 @@ from typing import Any
 from invoke import Collection, task
 
 from ..changes import Plan, SetupError
-from ..gitops import Git
+from ..gitops import CREDENTIAL_IN_URL, Git, same_url
 from ..session import DRY_RUN_HELP, Session, Step, run_step, run_steps
 
 PAGE = "repo.md"
 FIRST_COMMIT_MESSAGE = "Add MLOps Stacks docs and README"
-CREDENTIAL_IN_URL = re.compile(r"^[a-z+]+://[^/@]+@", re.IGNORECASE)
 
 
 # ------------------------------------------------------------------------------ repo.create
@@ -170,15 +169,18 @@ def plan_init(session: Session, dry_run: bool = False) -> Plan:
     elif CREDENTIAL_IN_URL.match(remote_url):
         raise SetupError(
             f"remote {s.remote} has a credential inside its URL; it is stored in .git/config",
-            fix=f"run `git remote set-url {s.remote} {s.git_url}` and revoke that credential",
+            fix=f"run `git remote set-url {s.remote} {_display_url(s.git_url)}` and revoke that "
+            "credential",
             page=PAGE,
         )
-    elif _same_url(remote_url, s.git_url):
+    elif same_url(remote_url, s.git_url):
         plan.keep(f"remote {s.remote} -> {_display_url(s.git_url, session)}")
     else:
         raise SetupError(
-            f"remote {s.remote} points at {_display_url(remote_url)}, not at {s.git_url}",
-            fix=f"point it there yourself (`git remote set-url {s.remote} {s.git_url}`) or set "
+            f"remote {s.remote} points at {_display_url(remote_url)}, not at "
+            f"{_display_url(s.git_url)}",
+            fix=f"point it there yourself (`git remote set-url {s.remote} "
+            f"{_display_url(s.git_url)}`) or set "
             "github.remote to another name; we do not overwrite remotes",
             page=PAGE,
         )
@@ -208,18 +210,6 @@ def _append_line(path: Path, line: str) -> None:
     if text and not text.endswith("\n"):
         text += "\n"
     path.write_text(text + line + "\n")
-
-
-def _same_url(a: str, b: str) -> bool:
-    def norm(u: str) -> str:
-        u = u.strip().rstrip("/")
-        u = re.sub(r"\.git$", "", u)
-        u = re.sub(r"^git@github\.com:", "https://github.com/", u)
-        if "://" not in u:
-            u = str(Path(u).resolve())
-        return u.lower()
-
-    return norm(a) == norm(b)
 
 
 def _display_url(url: str, session: Session | None = None) -> str:
