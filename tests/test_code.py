@@ -85,6 +85,29 @@ def test_finished_section_rerun_sends_no_mutating_request(cli, project, world, h
 
 
 @pytest.mark.vcr
+def test_rerun_after_later_merges_on_github_changes_nothing(cli, project, world, http, tmp_path):
+    """GitHub is the source of truth: later merges to master are no drift of this step."""
+    repo_pushed(cli)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
+    assert cli("code", "--merge").code == 0
+    other = tmp_path / "other"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
+    (other / "NOTES.md").write_text("a later PR, merged on GitHub\n")
+    project.git("add", "NOTES.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "later PR", cwd=other)
+    project.git("push", "--quiet", "origin", "master", cwd=other)
+    sent = len(mutating(http()))
+    local = project.git("rev-parse", "master")
+    again = cli("code", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert "the local master is behind upstream/master" in again.out
+    assert "code.pr: nothing to change" in again.out
+    assert len(mutating(http())) == sent
+    assert project.git("rev-parse", "master") == local  # the local clone is the operator's
+
+
+@pytest.mark.vcr
 def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     repo_pushed(cli)
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)

@@ -185,3 +185,20 @@ def test_remote_operations_refuse_a_remote_that_is_not_the_configured_repo(cli, 
     assert result.code == 1
     assert "remote upstream is not" in result.err
     assert "nothing was sent to it" in result.err
+
+
+def test_rerun_when_github_is_ahead_changes_nothing(cli, project, tmp_path):
+    """After later steps merge PRs on GitHub, a re-run of repo.push has nothing to do."""
+    _init_and_commit(cli, project)
+    other = tmp_path / "other"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
+    (other / "CHANGELOG.md").write_text("merged on GitHub\n")
+    project.git("add", "CHANGELOG.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "merged PR", cwd=other)
+    project.git("push", "--quiet", "origin", "master", cwd=other)
+    upstream_head = project.upstream_git("rev-parse", "master")
+    result = cli("repo.push")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == []
+    assert "GitHub is ahead" in result.out
+    assert project.upstream_git("rev-parse", "master") == upstream_head

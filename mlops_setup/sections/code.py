@@ -340,11 +340,11 @@ def _plan_update_base(
     if local_base is not None and not git.is_ancestor(local_base, upstream_base):
         plan.warn(f"the local {base} has commits {s.remote}/{base} lacks; left as it is")
         return
-    plan.add(
-        "update",
-        f"local {base} from {s.remote}",
-        lambda: _update_base(session, git),
-        detail=f"and check out {base}",
+    # The PR was merged in an earlier run; GitHub (the source of truth) has moved on since,
+    # through later merges. Keeping a local clone current is not this step's job any more.
+    plan.note(
+        f"the local {base} is behind {s.remote}/{base}: `git checkout {base} && git pull "
+        f"--ff-only {s.remote} {base}` brings it up to date"
     )
 
 

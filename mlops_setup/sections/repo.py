@@ -285,6 +285,11 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
         if remote_sha == local_sha and not will_commit:
             plan.keep(f"{s.remote}/{s.default_branch} is up to date")
             return plan
+        if not will_commit and git.is_ancestor(local_sha, remote_sha):
+            # Later steps merge into the default branch on GitHub (the CI/CD and ML code PRs):
+            # GitHub is ahead, and this step's work is there.
+            plan.keep(f"{s.remote}/{s.default_branch} has it, and more (GitHub is ahead)")
+            return plan
         if not git.is_ancestor(remote_sha, local_sha):
             raise SetupError(
                 f"{s.remote}/{s.default_branch} has commits the local {s.default_branch} lacks: "
