@@ -4,9 +4,9 @@ As in a workspace (REST 2.0, "Token management"; AWS and GCP only):
 
 * ``POST /api/2.0/token-management/on-behalf-of/tokens`` {application_id, lifetime_seconds,
   comment}: a token on behalf of the service principal: ``token_value`` (shown this once) and
-  ``token_info``. The token counts as made by the SP: ``created_by_id``/``owner_id`` are the SP's
-  SCIM id, ``created_by_username`` its application id. 404 RESOURCE_DOES_NOT_EXIST for an
-  application id the workspace does not know.
+  ``token_info``. ``owner_id`` is the SP's SCIM id; ``created_by_id``/``created_by_username``
+  name the admin who asked for it (the API reference: "User ID of the user that created the
+  token"). 404 RESOURCE_DOES_NOT_EXIST for an application id the workspace does not know.
 * ``GET /api/2.0/token-management/tokens`` (``created_by_id``, ``created_by_username``): the live
   tokens (``token_infos``; an empty list is left out, as the API does).
 * ``GET``/``DELETE /api/2.0/token-management/tokens/{token_id}``; 404 RESOURCE_DOES_NOT_EXIST.
@@ -74,12 +74,17 @@ def add_token(
         "creation_time": created,
         "expiry_time": -1 if lifetime_days is None else created + int(lifetime_days * 86400000),
         "comment": comment,
-        "created_by_id": int(sp_id),
-        "created_by_username": application_id,
+        **_creator(world),
         "owner_id": int(sp_id),
         "workspace_id": _workspace_id(world, host),
     }
     return token_id
+
+
+def _creator(world: World) -> dict:
+    """An on-behalf-of token is created by the admin who asked for it and owned by the SP."""
+    me = iam.state(world)["me"]
+    return {"created_by_id": int(me["id"]), "created_by_username": me["userName"]}
 
 
 def _workspace_id(world: World, host: str) -> int:
@@ -121,8 +126,7 @@ def create_obo_token(world: World, req) -> Reply:
         "creation_time": now_ms,
         "expiry_time": -1 if not lifetime else now_ms + int(lifetime) * 1000,
         "comment": body.get("comment", ""),
-        "created_by_id": sp_id,
-        "created_by_username": application_id,
+        **_creator(world),
         "owner_id": sp_id,
         "workspace_id": _workspace_id(world, req.host),
     }

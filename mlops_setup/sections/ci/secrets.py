@@ -6,9 +6,10 @@ GitHub Actions secrets of the repo:
   that environment's service principal (``token_management.create_obo_token``) with the lifetime
   ``secrets.token_lifetime_days``. Its comment names the tool, the repo and the environment
   (``mlops-setup CI token for acme/my_mlops_project (staging)``): that is how a later run knows
-  the tokens of ours among the SP's tokens, listed with ``created_by_id=<SP id>`` (an on-behalf
-  token counts as made by its SP; under identity federation the SP's SCIM id is the same in the
-  account and the workspace).
+  the tokens of ours among the workspace's tokens: owned by the SP (``owner_id``, its SCIM id,
+  the same in the account and the workspace under identity federation) and carrying that comment.
+  The whole list is read, not only the operator's (``created_by_id`` is whoever minted it: a
+  colleague's earlier run must be found too).
 * ``WORKFLOW_TOKEN``: the GitHub PAT (``workflow`` scope; no API can mint one) from the
   environment variable named by ``github.workflow_token_env``. If it must be written and the
   variable is empty, the step stops before minting anything.
@@ -199,8 +200,13 @@ def _tokens_of_ours(session: Session, env: str, sp: Any) -> list[Token]:
         page=PAGE,
     ):
         w = session.clients.workspace(env)
-        infos = list(w.token_management.list(created_by_id=int(sp.id)))
-    ours = [Token.from_info(i) for i in infos if i.comment == comment and i.token_id]
+        infos = list(w.token_management.list())
+    owner = int(sp.id)
+    ours = [
+        Token.from_info(i)
+        for i in infos
+        if i.owner_id == owner and i.comment == comment and i.token_id
+    ]
     return sorted(ours, key=lambda t: (t.created, t.token_id))
 
 
