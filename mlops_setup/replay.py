@@ -18,7 +18,16 @@ from typing import Any
 
 PLACEHOLDER = "<scrubbed>"
 SECRET_FIELDS = frozenset(
-    {"token_value", "secret", "access_token", "client_secret", "encrypted_value", "password"}
+    {
+        "token_value",
+        "secret",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_secret",
+        "encrypted_value",
+        "password",
+    }
 )
 SCRUBBED_HEADERS = (
     "authorization",
@@ -42,15 +51,29 @@ def scrub(data: Any) -> Any:
 
 
 def scrub_text(body: str | bytes | None) -> str | bytes | None:
-    """Scrub a JSON body given as text; anything else is returned unchanged."""
+    """Scrub a body given as text: JSON, or a form (``a=1&client_secret=...``, as OAuth token
+    requests send); anything else is returned unchanged."""
     if not body:
         return body
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return body
-    cleaned = json.dumps(scrub(data), separators=(",", ":"))
+        cleaned = json.dumps(scrub(json.loads(text)), separators=(",", ":"))  # compact, always
+    except ValueError:
+        cleaned = _scrub_form(text)
+        if cleaned == text:
+            return body
     return cleaned.encode() if isinstance(body, bytes) else cleaned
+
+
+def _scrub_form(text: str) -> str:
+    from urllib.parse import parse_qsl, urlencode
+
+    if "=" not in text or "\n" in text:
+        return text
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if not pairs or not any(k in SECRET_FIELDS for k, _ in pairs):
+        return text
+    return urlencode([(k, PLACEHOLDER if k in SECRET_FIELDS else v) for k, v in pairs])
 
 
 @functools.lru_cache(maxsize=4096)

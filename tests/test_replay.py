@@ -75,3 +75,16 @@ def test_effects_run_after_their_interaction(tmp_path):
     assert not (git_dir / "refs" / "heads" / "release").exists()
     cassette.play_response("second")
     assert (git_dir / "refs" / "heads" / "release").read_text().strip() == master
+
+
+def test_scrub_covers_json_and_form_bodies():
+    from mlops_setup.replay import PLACEHOLDER, scrub_text
+
+    assert scrub_text('{"token_value":"x1","token_info":{"comment":"c"}}') == (
+        '{"token_value":"' + PLACEHOLDER + '","token_info":{"comment":"c"}}'
+    )
+    assert "RT123" not in scrub_text('{"refresh_token":"RT123","id_token":"IT"}')
+    form = scrub_text(b"grant_type=client_credentials&client_secret=S3CR3T&scope=all-apis")
+    assert b"S3CR3T" not in form and b"grant_type=client_credentials" in form
+    assert scrub_text("plain text = not a form\nline two") == "plain text = not a form\nline two"
+    assert scrub_text(b"\x00\x01") == b"\x00\x01"
