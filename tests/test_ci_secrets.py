@@ -315,3 +315,26 @@ def test_cassettes_hold_no_token_value():
         assert "dapi" not in text, name
         assert not any(v in text for v in FAKE_VALUES), name
         assert '"token_value":"<scrubbed>"' in text or "on-behalf-of" not in text, name
+
+
+@pytest.mark.vcr
+def test_secret_set_by_someone_else_is_left_alone_until_rotate(cli, project, world, http):
+    """A workspace secret that holds no token of ours (set by hand, or by another tool) is not
+    ours to overwrite unasked; --rotate replaces it."""
+    seed(world)
+    from tests.fakeapi import github_actions
+
+    for name in ("STAGING_WORKSPACE_TOKEN", "PROD_WORKSPACE_TOKEN", "WORKFLOW_TOKEN"):
+        github_actions.add_secret(world, REPO, name)
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == []
+    assert mutating(http()) == []
+    assert "secret STAGING_WORKSPACE_TOKEN exists but holds no live token of ours: left" in (
+        result.out
+    )
+    assert "`invoke ci.secrets --rotate` replaces it" in result.out
+    rotated = cli("ci.secrets", "--rotate")
+    assert rotated.code == 0, rotated.err
+    assert change_lines(rotated.out) == FRESH
+    assert_nothing_leaked(world, project, result, rotated)

@@ -307,10 +307,18 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             and backing.expires - now < renew_before
         )
         keep = backing if backing is not None and not expiring and not rotate else None
+        foreign = state.secret is not None and backing is None and not rotate
         if keep is not None:
             plan.keep(
                 f"secret {name} holds token {short(keep.token_id)} of SP {sp_name} "
                 f"({keep.expiry_text()})"
+            )
+        elif foreign:
+            # Set by hand or by another tool: not ours to overwrite unasked.
+            plan.warn(
+                f"secret {name} exists but holds no live token of ours: left as it is; "
+                "`invoke ci.secrets --rotate` replaces it with a token of SP "
+                f"{sp_name}"
             )
         else:
             if expiring:
@@ -318,8 +326,6 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
                     f"token {short(backing.token_id)} in {name} {backing.expiry_text()}, within "
                     f"{settings.secrets.renew_before_days} days: replacing it"
                 )
-            elif state.secret is not None and backing is None and not rotate:
-                plan.warn(f"secret {name} exists but no live token of ours backs it: replacing it")
             plan.add(
                 "mint",
                 f"token for SP {sp_name}",
@@ -409,7 +415,7 @@ def _minter(
                     f"minting a token for {sp.display_name}",
                     denied_fix=f"be a workspace admin of {env}, and give {sp.display_name} the "
                     "`Can Use` token permission (Settings > Advanced > Personal access tokens "
-                    "> Permissions), or run `invoke ci.permissions`",
+                    "> Permissions)",
                     page=PAGE,
                 ),
                 _sdk_debug_off(),
@@ -420,16 +426,31 @@ def _minter(
                     comment=token_comment(settings, env),
                 )
         except DatabricksError as exc:
+            # The refusal carries no token value: its first line says why (a lifetime above
+            # the workspace's maximum, tokens disabled, ...).
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            code = getattr(exc, "error_code", "") or type(exc).__name__
             raise SetupError(
-                f"workspace {env} refused to mint a token for {sp.display_name}: "
-                f"{getattr(exc, 'error_code', '') or type(exc).__name__}",
+                f"workspace {env} refused to mint a token for {sp.display_name}: {code}"
+                + (f" ({reason})" if reason else ""),
                 fix="tokens must be enabled in the workspace (Settings > Advanced > Personal "
-                "access tokens) and the SP must be in it (`invoke ci.permissions`)",
+                f"access tokens), {sp.display_name} must be in it (`invoke "
+                "ci.service-principals`) and hold the `Can Use` token permission there, and "
+                "secrets.token_lifetime_days must not exceed the workspace's maximum",
                 page=PAGE,
             ) from None
         token_id = made.token_info.token_id
         ledger.minted(env, token_id)  # before anything else can fail
-        held[env] = (token_id, made.token_value or "")
+        if not made.token_value:
+            revoked = _revoke(session, ledger, env, token_id)
+            raise SetupError(
+                f"workspace {env} minted token {short(token_id)} for {sp.display_name} but "
+                "returned no value"
+                + ("; it was revoked" if revoked else "; the next run revokes it"),
+                fix="run again; if it repeats, mint one by hand and report it",
+                page=PAGE,
+            )
+        held[env] = (token_id, made.token_value)
         return token_id
 
     return mint
@@ -448,7 +469,6 @@ def _writer(
         try:
             repo.create_secret(name, value)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the new token must go
-            value = ""
             ledger.write_failed(env)
             reason = api_error_text(exc) or type(exc).__name__
             revoked = _revoke(session, ledger, env, token_id)
@@ -464,7 +484,6 @@ def _writer(
                 "(classic: `repo` scope; fine-grained: Secrets read and write), then run again",
                 page=PAGE,
             ) from None
-        value = ""
         ledger.written(env, token_id)
 
     return write
@@ -472,7 +491,7 @@ def _writer(
 
 def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
     """Delete ``token_id``; True when it is gone (also when it was gone already)."""
-    from databricks.sdk.errors import DatabricksError, NotFound
+    from databricks.sdk.errors import NotFound
 
     if not token_id:
         return False
@@ -480,7 +499,7 @@ def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
         session.clients.workspace(env).token_management.delete(token_id)
     except NotFound:
         pass
-    except DatabricksError:
+    except Exception:  # noqa: BLE001 - called while handling another failure: report, go on
         return False
     ledger.gone(token_id)
     return True
