@@ -189,3 +189,22 @@ def test_local_master_behind_upstream_is_fast_forwarded_first(cli, project, worl
     # the branch starts from GitHub's master, so the pull request carries only the ML code
     assert project.git("merge-base", "--is-ancestor", "upstream/master", "add-ml-code") == ""
     assert github_mutations(http) == [f"POST {API}/pulls"]
+
+
+@pytest.mark.vcr
+def test_files_that_look_like_credentials_are_never_pushed(cli, project, world, http):
+    """The whole project tree goes to GitHub: a stray credential stops the step first."""
+    repo_pushed(cli)
+    (project.root / "my_mlops_project" / ".databrickscfg").write_text("[DEFAULT]\n")
+    leaked = "dapi" + "0123456789abcdef" * 2
+    (project.root / "my_mlops_project" / "notes.txt").write_text(f"token {leaked}\n")
+    sent = len(mutating(http()))
+    result = cli("code", "--merge")
+    assert result.code == 1
+    assert "look like credentials: my_mlops_project/.databrickscfg, my_mlops_project/notes.txt" in (
+        result.err
+    )
+    assert leaked not in result.out + result.err
+    assert len(mutating(http())) == sent
+    assert project.git("branch", "--list", "add-ml-code") in ("", "  add-ml-code", "* add-ml-code")
+    assert project.upstream_git("branch", "--list", "add-ml-code") == ""

@@ -20,6 +20,8 @@ nothing and sends no mutating request.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from invoke import Collection, task
@@ -42,6 +44,37 @@ def _pr_body(session: Session) -> str:
         f"The ML code of the MLOps Stacks project `{session.settings.project.name}`, as the "
         'MLOps Setup Guide asks ("Merge a PR with your initial ML code"). Opened by mlops-setup.'
     )
+
+
+SECRET_FILE_NAMES = re.compile(
+    r"(^|/)(\.env(\..*)?|\.databrickscfg|\.netrc|\.git-credentials|id_(rsa|ed25519|ecdsa)|"
+    r".*\.(pem|p12|pfx|key))$"
+)
+
+
+def _refuse_secrets(root: Path, paths: list[str]) -> None:
+    """The whole tree goes to GitHub: stop if any of it looks like a credential."""
+    from ..config import CREDENTIAL_VALUE
+
+    found = []
+    for rel in paths:
+        path = root / rel
+        if SECRET_FILE_NAMES.search(rel):
+            found.append(rel)
+        elif path.is_file() and path.stat().st_size < 1_000_000:
+            try:
+                if CREDENTIAL_VALUE.search(path.read_text(encoding="utf-8", errors="ignore")):
+                    found.append(rel)
+            except OSError:
+                continue
+    if found:
+        raise SetupError(
+            "these files would be pushed to GitHub and look like credentials: "
+            + ", ".join(sorted(found)),
+            fix="remove them or add them to .gitignore (and revoke any credential in them), "
+            "then run again; nothing was committed",
+            page=PAGE,
+        )
 
 
 def _changed_paths(git: Git) -> list[str]:
@@ -126,6 +159,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
         plan.add("switch", f"to branch {branch}", lambda: git.run("checkout", "--quiet", branch))
     paths = _changed_paths(git)
     if paths:
+        _refuse_secrets(settings.project.dir, paths)
         message = COMMIT_MESSAGE.format(project=settings.project.name)
 
         def commit() -> str:
