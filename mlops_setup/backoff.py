@@ -72,7 +72,3 @@ class RecordingSleep:
 
     def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
-
-    @property
-    def total(self) -> float:
-        return sum(self.calls)

@@ -19,6 +19,14 @@ from typing import Any
 RUNBOOK_URL = "runbook"
 
 
+def first_line(text: object) -> str:
+    """The first non-empty line of an error or text (messages stay one line)."""
+    lines = str(text).strip().splitlines()
+    if lines:
+        return lines[0]
+    return type(text).__name__ if isinstance(text, BaseException) else ""
+
+
 class SetupError(Exception):
     """A step cannot go on.
 

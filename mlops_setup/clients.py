@@ -22,7 +22,7 @@ import subprocess
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .changes import SetupError
+from .changes import SetupError, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from databricks.sdk import AccountClient, WorkspaceClient
@@ -102,7 +102,7 @@ class Clients:
         except ValueError as exc:  # the SDK raises ValueError for auth/profile problems
             where = f"profile {profile!r}" if profile else "DATABRICKS_* variables"
             raise SetupError(
-                f"cannot authenticate to {host} with {where}: {_first_line(exc)}",
+                f"cannot authenticate to {host} with {where}: {first_line(exc)}",
                 fix="run `databricks auth login --host "
                 f"{host}` or set DATABRICKS_TOKEN/DATABRICKS_CLIENT_ID for that host",
                 page=AUTH_PAGE,
@@ -176,8 +176,3 @@ def _quiet_pygithub() -> None:
         if type(handler) is logging.StreamHandler:
             logger.removeHandler(handler)
     logger.setLevel(logging.WARNING)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__

@@ -53,8 +53,7 @@ ACCOUNT_HOSTS = {
     "gcp": "https://accounts.gcp.databricks.com",
 }
 TARGETS = ("dev", "staging", "prod", "test")
-ENVIRONMENTS = ("staging", "prod")
-
+from . import ENVIRONMENTS  # noqa: E402,F401 - re-exported: settings speak of them
 
 # --------------------------------------------------------------------------- the typed model
 
@@ -202,10 +201,6 @@ class Settings(_Model):
 
     def sp_name(self, env: str) -> str:
         return getattr(self.databricks.service_principals, env)
-
-    @property
-    def workflow_token_env(self) -> str:
-        return self.github.workflow_token_env
 
 
 # --------------------------------------------------------------------------- loading layers

@@ -18,7 +18,7 @@ import sys
 from typing import Any, TextIO
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
@@ -57,9 +57,9 @@ class Console:
         if not changes:
             self._print(f"{step}: nothing to change")
         elif dry_run:
-            self._print(f"{step}: dry run, {_plural(changes, 'change')} would be made")
+            self._print(f"{step}: dry run, {plural(changes, 'change')} would be made")
         else:
-            self._print(f"{step}: {_plural(changes, 'change')} applied")
+            self._print(f"{step}: {plural(changes, 'change')} applied")
 
     def error(self, lines: list[str]) -> None:
         for line in lines:

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .changes import SetupError
+from .clients import AUTH_PAGE
 
 PAGE_PREREQUISITES = "ci.md#prerequisites"
 PAGE_SERVICE_PRINCIPALS = "ci.md#service-principals"
 PAGE_PERMISSIONS = "ci.md#permissions"
-AUTH_PAGE = "index.md#authentication"
 
 ADMINS_GROUP = "admins"
 ACCOUNT_ADMIN_ROLE = "account_admin"

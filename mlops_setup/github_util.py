@@ -44,7 +44,7 @@ class Waiting(SetupError):
     exit_code = 3
 
 
-def _message(exc: Any) -> str:
+def api_message(exc: Any) -> str:
     data = getattr(exc, "data", None)
     if isinstance(data, dict) and data.get("message"):
         return str(data["message"]).splitlines()[0]
@@ -188,7 +188,7 @@ def _workflow_file(workflow: Any) -> str:
 
 def _dispatch_error(exc: Any, workflow: Any, ref: str, page: str) -> SetupError:
     name = _workflow_file(workflow)
-    message = _message(exc)
+    message = api_message(exc)
     if exc.status in (401, 403):
         return SetupError(
             f"GitHub refused to run {name} ({exc.status}): {message}",
@@ -437,7 +437,7 @@ def merge_pull(
     try:
         status = pr.merge(merge_method=method, sha=sha)
     except GithubException as exc:
-        reason = _message(exc)
+        reason = api_message(exc)
         if exc.status == 405:
             rules = protection(pr.base.repo, pr.base.ref) if pr.base.repo else None
             needs = "; ".join(rules.describe()) if rules else ""

@@ -37,7 +37,8 @@ from typing import Any
 
 from invoke import Collection, Exit, task
 
-from .changes import SetupError
+from .changes import SetupError, first_line
+from .console import plural
 from .session import DRY_RUN_HELP
 
 # What a full run asks of each step beyond its defaults (task name -> plan options).
@@ -108,10 +109,6 @@ def _as_setup_error(exc: Exception) -> SetupError | None:
     return SetupError(text, fix="see the runbook page of this step")
 
 
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else ""
-
-
 def _is_waiting(exc: SetupError) -> bool:
     from .github_util import Waiting
 
@@ -146,10 +143,6 @@ def _run_one(session: Any, step: Any, *, dry_run: bool) -> _Ran:
     return _Ran(seen[-1])
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def run_all(session: Any, *, dry_run: bool) -> None:
     """Every step in order; stops at the first failure (see the module docstring)."""
     steps = guide_steps()
@@ -163,7 +156,7 @@ def run_all(session: Any, *, dry_run: bool) -> None:
             waiting = _is_waiting(ran.error)
             if dry_run and (pending or waiting):
                 session.out.warning(
-                    f"{step.name} cannot be previewed yet: {_first_line(ran.error.message)}"
+                    f"{step.name} cannot be previewed yet: {first_line(ran.error.message)}"
                 )
                 deferred += 1
                 pending = True
@@ -180,7 +173,7 @@ def run_all(session: Any, *, dry_run: bool) -> None:
         pending = pending or bool(plan.changes) or bool(getattr(plan, "waiting", ""))
     if deferred:
         session.out.warning(
-            f"{_plural(deferred, 'step')} cannot be previewed before the steps above run"
+            f"{plural(deferred, 'step')} cannot be previewed before the steps above run"
         )
     session.out.summary(task_name, changes, 0, dry_run=dry_run)
 
@@ -193,7 +186,7 @@ DETAIL_WIDTH = 120  # the detail column's text is clipped to this, before "(+N m
 
 def _more(lines: list[str]) -> str:
     """The first of ``lines`` (clipped), and how many more there are."""
-    first = _first_line(lines[0])
+    first = first_line(lines[0])
     if len(first) > DETAIL_WIDTH:
         first = first[: DETAIL_WIDTH - 3].rstrip() + "..."
     return first + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else "")

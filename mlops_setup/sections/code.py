@@ -246,11 +246,11 @@ def _open_pull(session: Session, repo: Any, base: str, branch: str) -> Any:
             base=base, head=branch, title=_pr_title(session), body=_pr_body(session)
         )
     except GithubException as exc:
-        from ..github_util import _message
+        from ..github_util import api_message
 
         raise SetupError(
             f"GitHub refused to open the pull request {branch} -> {base} ({exc.status}): "
-            f"{_message(exc)}",
+            f"{api_message(exc)}",
             fix="check that the token may open pull requests (classic: `repo` scope; "
             "fine-grained: Pull requests read and write)",
             page=PAGE,

@@ -36,12 +36,12 @@ from typing import Any
 
 from invoke import Collection, task
 
-from ..changes import Plan, SetupError
+from .. import ENVIRONMENTS
+from ..changes import Plan, SetupError, first_line
 from ..session import DRY_RUN_HELP, Session, Step, failures_as_exit, load_session, run_step
 from .release import branch_sha, github_repo
 
 PAGE = "deploy.md"
-ENVIRONMENTS = ("staging", "prod")
 JOB_KINDS = ("model-training", "batch-inference")
 APPEAR_TIMEOUT = 300  # seconds to wait for GitHub to start a CD run after a push
 ENABLE_HELP = "Turn on paused schedules of the deployed jobs."
@@ -388,7 +388,7 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
         exists = w.tables.exists(table).table_exists
         why = "is missing"
     except NotFound as exc:  # its catalog or schema is missing
-        exists, why = False, f"is missing ({_first_line(exc)})"
+        exists, why = False, f"is missing ({first_line(exc)})"
     except PermissionDenied:
         plan.warn(
             f"cannot see table {table} in {env} (permission denied): check that it exists "
@@ -402,11 +402,6 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
         plan.warn(f"or in {env}: GRANT SELECT ON TABLE {table} TO `{runs_as}`")
         return
     plan.keep(f"table {table} exists (batch inference input)")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ------------------------------------------------------------------------------------ tasks

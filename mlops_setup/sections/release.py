@@ -26,29 +26,18 @@ from typing import Any
 from invoke import Collection, task
 
 from ..changes import Plan, SetupError
+from ..console import plural
 from ..session import DRY_RUN_HELP, Session, Step, run_step
 
 PAGE = "release.md"
 UPDATE_HELP = "Fast-forward an existing release branch to the default branch (promotes to prod)."
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
 def github_repo(session: Session) -> Any:
-    """The GitHub repo object; a clear error when ``repo.create`` has not run."""
-    from .repo import _github_repo
+    """The GitHub repo object (see :func:`repo.require_repo`)."""
+    from .repo import require_repo
 
-    repo = _github_repo(session)
-    if repo is None:
-        full_name = session.settings.github.full_name
-        raise SetupError(
-            f"GitHub repo {full_name} does not exist (or this token cannot see it)",
-            fix="run `invoke repo` first",
-            page=PAGE,
-        )
-    return repo
+    return require_repo(session, PAGE)
 
 
 def branch_sha(session: Session, repo: Any, branch: str) -> str | None:
@@ -110,7 +99,7 @@ def plan_branch(session: Session, dry_run: bool = False, update: bool = False) -
     if status == "identical":
         plan.keep(f"branch {release} has the same content as {default}")
     elif status == "ahead":  # release is an ancestor of master: it is behind
-        lag = _plural(ahead, "commit")
+        lag = plural(ahead, "commit")
         if update:
             plan.add(
                 "fast-forward",
@@ -127,15 +116,15 @@ def plan_branch(session: Session, dry_run: bool = False, update: bool = False) -
             plan.note(f"to promote {default} to prod: `invoke release --update` (a fast-forward)")
     elif status == "behind":  # release has commits master lacks, master has nothing new
         plan.warn(
-            f"branch {release} has {_plural(behind, 'commit')} that {default} lacks "
+            f"branch {release} has {plural(behind, 'commit')} that {default} lacks "
             "(a hotfix?); left as it is"
         )
         plan.note(f"merge {release} back into {default} so the next release keeps them")
     else:  # diverged
         message = (
             f"branches {release} and {default} have diverged: {release} has "
-            f"{_plural(behind, 'commit')} {default} lacks, {default} has "
-            f"{_plural(ahead, 'commit')} {release} lacks"
+            f"{plural(behind, 'commit')} {default} lacks, {default} has "
+            f"{plural(ahead, 'commit')} {release} lacks"
         )
         if update:
             raise SetupError(

@@ -53,6 +53,20 @@ def _github_repo(session: Session) -> Any:
     return session.cached("github.repo", load)
 
 
+def require_repo(session: Session, page: str = PAGE) -> Any:
+    """The GitHub repo object, for the steps after this section; a clear error when
+    ``repo.create`` has not run (or the token cannot see the repo)."""
+    repo = _github_repo(session)
+    if repo is None:
+        raise SetupError(
+            f"GitHub repo {session.settings.github.full_name} does not exist (or this token "
+            "cannot see it)",
+            fix="run `invoke repo` first",
+            page=page,
+        )
+    return repo
+
+
 def plan_create(session: Session, dry_run: bool = False) -> Plan:
     s = session.settings.github
     plan = Plan("repo.create")

@@ -26,6 +26,7 @@ from typing import Any
 
 from invoke import task
 
+from ... import ENVIRONMENTS
 from ...backoff import WaitTimeout
 from ...changes import Plan, SetupError
 from ...databricks_util import (
@@ -40,7 +41,6 @@ from ...session import DRY_RUN_HELP, Session, Step, run_step
 PAGE = PAGE_PERMISSIONS
 # Deployment target -> the environment (workspace and SP) it deploys with.
 TARGETS = {"staging": "staging", "prod": "prod", "test": "staging"}
-ENVIRONMENTS = ("staging", "prod")
 PRIVILEGES = ("USE_CATALOG", "USE_SCHEMA", "MODIFY", "CREATE_MODEL", "CREATE_TABLE")
 ALL_PRIVILEGES = "ALL_PRIVILEGES"
 BATCH_TABLES = (("input_table", "input", "SELECT"), ("output_table", "output", "MODIFY"))

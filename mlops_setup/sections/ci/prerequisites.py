@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from invoke import task
 
+from ... import ENVIRONMENTS
 from ...changes import Plan, SetupError
 from ...databricks_util import (
     ACCOUNT_ADMIN_ROLE,
@@ -32,7 +33,6 @@ from ...databricks_util import (
 from ...session import DRY_RUN_HELP, Session, Step, run_step
 
 PAGE = PAGE_PREREQUISITES
-ENVIRONMENTS = ("staging", "prod")
 
 
 @dataclass

@@ -46,11 +46,11 @@ from typing import Any
 
 from invoke import task
 
+from ... import ENVIRONMENTS
 from ...changes import Plan, SetupError
 from ...session import DRY_RUN_HELP, Session, Step, run_step
 
 PAGE = "ci.md#secrets"
-ENVIRONMENTS = ("staging", "prod")
 SECRET_NAMES = {"staging": "STAGING_WORKSPACE_TOKEN", "prod": "PROD_WORKSPACE_TOKEN"}
 WORKFLOW_SECRET = "WORKFLOW_TOKEN"  # noqa: S105 - a secret name, not a value
 JOURNAL_KEY = "ci.secrets"
@@ -272,7 +272,7 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
         )
     repo = _repo(session)
     existing = {s.name: s for s in repo.get_secrets()}
-    pat_env = settings.workflow_token_env
+    pat_env = settings.github.workflow_token_env
     write_pat = rotate or WORKFLOW_SECRET not in existing
     if write_pat and not session.env.get(pat_env):
         raise SetupError(
@@ -380,17 +380,10 @@ def _tidy_journal(
 
 
 def _repo(session: Session) -> Any:
-    from ..repo import _github_repo
+    """The GitHub repo object (see :func:`repo.require_repo`); ci.* steps share it."""
+    from ..repo import require_repo
 
-    repo = _github_repo(session)
-    if repo is None:
-        raise SetupError(
-            f"GitHub repo {session.settings.github.full_name} does not exist (or this token "
-            "cannot see it)",
-            fix="run `invoke repo` first",
-            page=PAGE,
-        )
-    return repo
+    return require_repo(session, PAGE)
 
 
 # ----------------------------------------------------------------------------------- apply

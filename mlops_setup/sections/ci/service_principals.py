@@ -26,6 +26,7 @@ from typing import Any
 
 from invoke import task
 
+from ... import ENVIRONMENTS
 from ...backoff import WaitTimeout
 from ...changes import Plan, SetupError
 from ...databricks_util import (
@@ -43,7 +44,6 @@ from ...databricks_util import (
 from ...session import DRY_RUN_HELP, Session, Step, run_step
 
 PAGE = PAGE_SERVICE_PRINCIPALS
-ENVIRONMENTS = ("staging", "prod")
 ASSIGNED_AS = "USER"
 
 
