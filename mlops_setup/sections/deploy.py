@@ -378,7 +378,9 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
             params.update(t.notebook_task.base_parameters)
     configured = session.settings.unity_catalog.table("input_table", env)
     table = params.get("input_table_name") or configured
-    if table != configured:
+    if not table:  # neither the job nor the config names one: nothing to check
+        return
+    if configured and table != configured:
         plan.warn(
             f"{name} reads {table}, not {configured} (unity_catalog.batch_inference."
             "input_table): checked the job's table"
