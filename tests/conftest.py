@@ -192,6 +192,18 @@ class Project:
     def upstream_git(self, *args: str) -> str:
         return self.git("--git-dir", str(self.upstream), *args, cwd=self.workdir)
 
+    def commit_upstream(self, path: str, text: str, message: str) -> str:
+        """A commit on upstream's master made elsewhere (a colleague, a PR merged on GitHub),
+        through a clone of its own; returns the new master SHA."""
+        clones = sorted(self.workdir.glob("elsewhere-*"))
+        other = self.workdir / f"elsewhere-{len(clones)}"
+        self.git("clone", "--quiet", str(self.upstream), str(other), cwd=self.workdir)
+        (other / path).write_text(text)
+        self.git("add", path, cwd=other)
+        self.git("commit", "--quiet", "-m", message, cwd=other)
+        self.git("push", "--quiet", "origin", "master", cwd=other)
+        return self.upstream_git("rev-parse", "master")
+
 
 def _deep_merge(base: dict, top: dict) -> dict:
     out = dict(base)

@@ -90,12 +90,7 @@ def test_rerun_after_later_merges_on_github_changes_nothing(cli, project, world,
     repo_pushed(cli)
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
     assert cli("code", "--merge").code == 0
-    other = tmp_path / "other"
-    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
-    (other / "NOTES.md").write_text("a later PR, merged on GitHub\n")
-    project.git("add", "NOTES.md", cwd=other)
-    project.git("commit", "--quiet", "-m", "later PR", cwd=other)
-    project.git("push", "--quiet", "origin", "master", cwd=other)
+    project.commit_upstream("NOTES.md", "a later PR, merged on GitHub\n", "later PR")
     sent = len(mutating(http()))
     local = project.git("rev-parse", "master")
     again = cli("code", "--merge")
@@ -175,12 +170,7 @@ def test_required_review_stops_then_a_rerun_resumes(cli, project, world, http):
 def test_local_master_behind_upstream_is_fast_forwarded_first(cli, project, world, http, tmp_path):
     repo_pushed(cli)
     # meanwhile a pull request (the CI/CD one, say) was merged into master on GitHub
-    other = tmp_path / "other"
-    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
-    (other / "CHANGELOG.md").write_text("merged on GitHub\n")
-    project.git("add", "CHANGELOG.md", cwd=other)
-    project.git("commit", "--quiet", "-m", "Merged on GitHub", cwd=other)
-    project.git("push", "--quiet", "origin", "master", cwd=other)
+    project.commit_upstream("CHANGELOG.md", "merged on GitHub\n", "Merged on GitHub")
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
     result = cli("code")
     assert result.code == 0, result.err

@@ -501,12 +501,7 @@ def test_non_fast_forward_push_is_refused_and_nothing_is_lost(cli, project, tmp_
     edit, and after the fast-forward the guide asks for, pushes both."""
     assert cli("repo.init").code == 0
     assert cli("repo.push").code == 0
-    other = tmp_path / "other"
-    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
-    (other / "CHANGELOG.md").write_text("someone else's commit\n")
-    project.git("add", "CHANGELOG.md", cwd=other)
-    project.git("commit", "--quiet", "-m", "other", cwd=other)
-    project.git("push", "--quiet", "origin", "master", cwd=other)
+    project.commit_upstream("CHANGELOG.md", "someone else's commit\n", "other")
     theirs = project.upstream_git("rev-parse", "master")
     (project.root / "README.md").write_text("changed locally\n")
     refused = cli("repo.push")

@@ -111,12 +111,7 @@ def _init_and_commit(cli, project):
 
 def test_push_is_never_forced(cli, project, tmp_path):
     _init_and_commit(cli, project)
-    other = tmp_path / "other"
-    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
-    (other / "CHANGELOG.md").write_text("someone else's commit\n")
-    project.git("add", "CHANGELOG.md", cwd=other)
-    project.git("commit", "--quiet", "-m", "other", cwd=other)
-    project.git("push", "--quiet", "origin", "master", cwd=other)
+    project.commit_upstream("CHANGELOG.md", "someone else's commit\n", "other")
     upstream_head = project.upstream_git("rev-parse", "master")
     (project.root / "README.md").write_text("changed locally\n")
     result = cli("repo.push")
@@ -190,12 +185,7 @@ def test_remote_operations_refuse_a_remote_that_is_not_the_configured_repo(cli, 
 def test_rerun_when_github_is_ahead_changes_nothing(cli, project, tmp_path):
     """After later steps merge PRs on GitHub, a re-run of repo.push has nothing to do."""
     _init_and_commit(cli, project)
-    other = tmp_path / "other"
-    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=tmp_path)
-    (other / "CHANGELOG.md").write_text("merged on GitHub\n")
-    project.git("add", "CHANGELOG.md", cwd=other)
-    project.git("commit", "--quiet", "-m", "merged PR", cwd=other)
-    project.git("push", "--quiet", "origin", "master", cwd=other)
+    project.commit_upstream("CHANGELOG.md", "merged on GitHub\n", "merged PR")
     upstream_head = project.upstream_git("rev-parse", "master")
     result = cli("repo.push")
     assert result.code == 0, result.err

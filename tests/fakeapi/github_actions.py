@@ -230,8 +230,8 @@ def runs(world: World) -> dict[int, dict]:
     return world.gh.setdefault("runs", {})
 
 
-def _dispatch_inputs(text: str) -> dict | None:
-    """The ``workflow_dispatch`` inputs of a workflow ({name: spec}), None without the trigger."""
+def triggers(text: str) -> dict:
+    """A workflow's ``on:`` as {event: its settings or None}, whichever form it is written in."""
     import yaml
 
     data = yaml.safe_load(text) or {}
@@ -240,6 +240,12 @@ def _dispatch_inputs(text: str) -> dict | None:
         on = {on: None}
     if isinstance(on, list):
         on = dict.fromkeys(on)
+    return on
+
+
+def _dispatch_inputs(text: str) -> dict | None:
+    """The ``workflow_dispatch`` inputs of a workflow ({name: spec}), None without the trigger."""
+    on = triggers(text)
     if "workflow_dispatch" not in on:
         return None
     return (on.get("workflow_dispatch") or {}).get("inputs") or {}

@@ -254,14 +254,9 @@ DEFAULT_PUSH_RUN = {"conclusion": "success", "polls": 2}
 
 def _push_triggers(text: str) -> dict | None:
     """``on.push`` of a workflow (``{}`` for a bare ``push``), None without that trigger."""
-    import yaml
+    from tests.fakeapi.github_actions import triggers
 
-    data = yaml.safe_load(text) or {}
-    on = data.get("on", data.get(True)) or {}  # YAML 1.1 reads a bare `on` as True
-    if isinstance(on, str):
-        on = {on: None}
-    if isinstance(on, list):
-        on = dict.fromkeys(on)
+    on = triggers(text)
     if "push" not in on:
         return None
     return on.get("push") or {}
