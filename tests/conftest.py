@@ -294,18 +294,33 @@ def mutating(made: list[tuple[str, str]]) -> list[str]:
 
 
 def requests_made(vcr_or_api) -> list[tuple[str, str]]:
+    """(method, uri) of each request, in the order the code sent them."""
     if vcr_or_api is None:
         return []
     if isinstance(vcr_or_api, FakeAPI):
         return [(req["method"], req["uri"]) for req, _ in vcr_or_api.interactions]
-    played = []
-    for index, (req, _) in enumerate(vcr_or_api.data):
-        played.extend([(req.method, req.uri)] * vcr_or_api.play_counts[index])
-    return played
+    return list(getattr(vcr_or_api, "sent_in_order", []))
+
+
+@pytest.fixture(autouse=True)
+def replay_order(vcr, git_effects):
+    """Remember the order requests are played in: vcrpy serves the first unplayed match, so the
+    cassette's order says nothing about the order the code sent them in."""
+    if vcr is not None:
+        vcr.sent_in_order = []
+        original = vcr.play_response
+
+        def play_response(request):
+            response = original(request)
+            vcr.sent_in_order.append((request.method, request.uri))
+            return response
+
+        vcr.play_response = play_response
+    return vcr
 
 
 @pytest.fixture
-def http(request: pytest.FixtureRequest, vcr, fake_api):
+def http(request: pytest.FixtureRequest, vcr, fake_api, replay_order):
     """The HTTP exchanges of this test, in either mode: ``http()`` -> [(method, uri)]."""
 
     def made() -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import FAKE_VALUES, change_lines, mutating
+from tests.conftest import FAKE_VALUES, FAKE_WORKFLOW_PAT, change_lines, mutating
 from tests.fakeapi import databricks_iam, databricks_tokens, github_error, github_repos
 
 REPO = "acme/my_mlops_project"
@@ -39,6 +39,30 @@ def seed(world) -> None:
     github_repos.add_repo(world, REPO)
     databricks_iam.add_service_principal(world, STAGING_SP, assigned_to=("staging",))
     databricks_iam.add_service_principal(world, PROD_SP, assigned_to=("prod",))
+
+
+@pytest.fixture
+def written(monkeypatch):
+    """What the code hands PyGithub for each secret, and what each mint returned, in either
+    mode (the sealed value in a cassette is random, so only this shows what was stored)."""
+    from databricks.sdk.service.settings import TokenManagementAPI
+    from github.Repository import Repository
+
+    seen: dict = {"secrets": {}, "minted": {}}
+    create_secret, create_obo = Repository.create_secret, TokenManagementAPI.create_obo_token
+
+    def spy_secret(self, name, value, *args, **kwargs):
+        seen["secrets"][name] = value
+        return create_secret(self, name, value, *args, **kwargs)
+
+    def spy_obo(self, *args, **kwargs):
+        made = create_obo(self, *args, **kwargs)
+        seen["minted"][kwargs["comment"].rsplit("(", 1)[1].rstrip(")")] = made.token_value
+        return made
+
+    monkeypatch.setattr(Repository, "create_secret", spy_secret)
+    monkeypatch.setattr(TokenManagementAPI, "create_obo_token", spy_obo)
+    return seen
 
 
 def journal_text(project) -> str:
@@ -75,10 +99,15 @@ def sent_bodies(vcr, fake_api, suffix: str) -> list[dict]:
 
 
 @pytest.mark.vcr
-def test_fresh_repo_mints_and_stores_all_three(cli, project, world, http, vcr, fake_api):
+def test_fresh_repo_mints_and_stores_all_three(cli, project, world, http, vcr, fake_api, written):
     seed(world)
     result = cli("ci.secrets")
     assert result.code == 0, result.err
+    # each secret holds what it should: the PAT, and each environment's own new token
+    assert written["secrets"]["WORKFLOW_TOKEN"] == FAKE_WORKFLOW_PAT
+    assert written["secrets"]["STAGING_WORKSPACE_TOKEN"] == written["minted"]["staging"]
+    assert written["secrets"]["PROD_WORKSPACE_TOKEN"] == written["minted"]["prod"]
+    assert FAKE_WORKFLOW_PAT not in written["minted"].values()
     assert change_lines(result.out) == FRESH
     assert result.out.splitlines()[-1] == "ci.secrets: 5 changes applied"
     assert mutating(http()) == FRESH_REQUESTS
@@ -140,8 +169,11 @@ def test_rotate_writes_new_tokens_before_revoking_the_old(cli, project, world, h
     assert cli("ci.secrets").code == 0
     old = ledger(project)["stored"]
     before = len(mutating(http()))
+    preview = cli("ci.secrets", "--rotate", "--dry-run")
+    assert len(mutating(http())) == before
     rotated = cli("ci.secrets", "--rotate")
     assert rotated.code == 0, rotated.err
+    assert change_lines(preview.out) == change_lines(rotated.out)  # revoke lines included
     revoke_staging = f"revoke token {old['staging']['token_id'][:8]} of SP {STAGING_SP} (replaced)"
     revoke_prod = f"revoke token {old['prod']['token_id'][:8]} of SP {PROD_SP} (replaced)"
     assert change_lines(rotated.out) == [
@@ -286,8 +318,16 @@ def test_token_close_to_expiry_is_replaced(cli, project, world, http):
 
     for name in ("STAGING_WORKSPACE_TOKEN", "PROD_WORKSPACE_TOKEN", "WORKFLOW_TOKEN"):
         github_actions.add_secret(world, REPO, name, updated_at="2025-12-12T09:00:05Z")
+    preview = cli("ci.secrets", "--dry-run")
+    assert mutating(http()) == []
     result = cli("ci.secrets")
     assert result.code == 0, result.err
+
+    def warnings(output: str) -> list[str]:
+        return [line for line in output.splitlines() if line.lstrip().startswith("!")]
+
+    assert change_lines(preview.out) == change_lines(result.out)
+    assert warnings(preview.out) == warnings(result.out) != []
     lines = change_lines(result.out)
     assert lines[:2] == [MINT_STAGING, SET_STAGING]
     assert lines[2].startswith("revoke token ") and lines[2].endswith(
