@@ -10,7 +10,8 @@
 * :func:`scim_list`: a SCIM search that stops when ``totalResults`` are in (the SDK's own
   ``list()`` always asks for one more, empty, page).
 * :func:`explain`: an SDK error (401, 403, connection failure) as a :class:`SetupError` naming
-  the host, the setting and what to do.
+  the host, the setting and what to do; :func:`login_rejected` tells a rejected login (401, or
+  403 "Invalid access token") from a missing right (any other 403).
 
 Every lookup is cached in the session, so ``setup.all`` asks each question once. Nothing here
 imports databricks-sdk at module level (``invoke --list`` must stay fast).
@@ -110,21 +111,38 @@ def _is_connection_failure(exc: BaseException) -> bool:
     return False
 
 
+def login_rejected(exc: BaseException) -> int | None:
+    """The HTTP status with which the host rejected the login itself, or None.
+
+    A missing or unsupported credential is a 401 (``Unauthenticated``). An invalid or expired
+    token is a 403 with ``{"error_code": 403, "message": "Invalid access token."}``: the SDK
+    reads that by its status as ``PermissionDenied`` (with its config appended to the message),
+    so only the message tells it from a missing right."""
+    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+    if isinstance(exc, Unauthenticated):
+        return 401
+    if isinstance(exc, PermissionDenied) and "invalid access token" in str(exc).lower():
+        return 403
+    return None
+
+
 def explain(
     exc: BaseException, session: Any, env: str, doing: str, *, denied_fix: str, page: str
 ) -> SetupError | None:
     """``exc`` raised while ``doing`` something on ``env``'s host, as a SetupError; None if it is
     not an auth, permission or connection problem (the caller decides)."""
-    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+    from databricks.sdk.errors import PermissionDenied
 
     host = host_of(session, env)
     where = "the account" if env == "account" else f"workspace {env}"
-    if isinstance(exc, Unauthenticated):
+    status = login_rejected(exc)
+    if status is not None:
         account = (
             f" --account-id {session.settings.databricks.account.id}" if env == "account" else ""
         )
         return SetupError(
-            f"{host} rejected the login while {doing} (401): the credentials are missing, "
+            f"{host} rejected the login while {doing} ({status}): the credentials are missing, "
             "invalid or expired",
             fix=f"log in again (`databricks auth login --host {host}{account}"
             f"{_profile_hint(session, env)}`), then run again",

@@ -25,7 +25,8 @@ Databricks (every other host)
     key, recursively; on top, every key must be one ``from_dict`` reads, scalar values must
     have the annotated type and enum values must be members. Request bodies are checked the
     same way against the method's parameters. Errors must have the Databricks error shape
-    (``error_code`` + ``message``), or the SCIM error shape on SCIM endpoints.
+    (``error_code`` + ``message``; ``error_code`` a string, or the integer HTTP status as the
+    API sends it for an invalid token), or the SCIM error shape on SCIM endpoints.
 
 Both route tables are built by reading the generated source as text (no import, no ``ast``:
 a few hundred milliseconds) and cached for the process. Nothing here touches the network.
@@ -1147,8 +1148,14 @@ def _check_db_error(route: DatabricksRoute, text: str | None, code: int) -> list
             problems.append(f"SCIM error has unknown keys {sorted(extra)}")
         return problems
     problems = []
-    if not isinstance(body.get("error_code"), str):
-        problems.append(f"{code} error body needs a string 'error_code': {_short(text)}")
+    error_code = body.get("error_code")
+    # Databricks answers an invalid or expired token with the HTTP status as an integer
+    # error_code ({"error_code": 403, "message": "Invalid access token."}); the SDK reads it by
+    # status. Only that integer is accepted; every other error_code must be a string.
+    status_as_code = type(error_code) is int and error_code == code
+    if not isinstance(error_code, str) and not status_as_code:
+        wanted = f"a string 'error_code' (or the integer {code})"
+        problems.append(f"{code} error body needs {wanted}: {_short(text)}")
     if not isinstance(body.get("message"), str):
         problems.append(f"{code} error body needs a string 'message': {_short(text)}")
     extra = set(body) - {"error_code", "message", "details"}

@@ -97,17 +97,63 @@ def test_every_missing_right_is_listed_at_once(cli, world, http):
 
 @pytest.mark.vcr
 def test_expired_login_has_its_own_message(cli, world, http):
+    """Databricks answers an expired token with 403 ``{"error_code": 403, "message": "Invalid
+    access token."}``: a login to renew, not a right to ask an admin for."""
     world.db["expired"] = {"staging.cloud.databricks.com"}
     result = cli("ci.prerequisites")
     assert result.code == 1
     assert (
         f"  - workspace staging ({STAGING}): {STAGING} rejected the login while reading who you "
-        "are (401): the credentials are missing, invalid or expired\n"
+        "are (403): the credentials are missing, invalid or expired\n"
         f"    fix: log in again (`databricks auth login --host {STAGING}`), then run again\n"
     ) in result.err
+    assert "ask a workspace admin" not in result.err
     # the other checks still ran and passed
     assert f"ok  workspace admin in prod ({PROD})" in result.out
     assert f"ok  account admin in account {ACCOUNT_ID}" in result.out
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_expired_account_login_is_not_a_missing_role(cli, world, http):
+    """The account's 403 "Invalid access token." asks for a new login, never for the role."""
+    world.db["expired"] = {"accounts.cloud.databricks.com"}
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    err = result.err.splitlines()
+    start = err.index("error: 1 prerequisite missing; nothing was changed")
+    assert err[start : start + 3] == [
+        "error: 1 prerequisite missing; nothing was changed",
+        f"  - account admin ({ACCOUNT}): {ACCOUNT} rejected the login while reading account "
+        "users (403): the credentials are missing, invalid or expired",
+        f"    fix: log in again (`databricks auth login --host {ACCOUNT} --account-id "
+        f"{ACCOUNT_ID}`), then run again",
+    ]
+    assert "Account admin role" not in result.err
+    assert f"ok  workspace admin in prod ({PROD})" in result.out
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_account_login_without_the_admin_role_is_named(cli, world, http):
+    """The account lets the operator read users (200) but lists no account_admin role."""
+    world.db["account_roles"] = []
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert f"ok  workspace admin in staging ({STAGING}) as ops@example.com" in result.out
+    assert f"ok  workspace admin in prod ({PROD}) as ops@example.com" in result.out
+    assert "ok  account admin" not in result.out
+    err = result.err.splitlines()
+    start = err.index("error: 1 prerequisite missing; nothing was changed")
+    assert err[start : start + 5] == [
+        "error: 1 prerequisite missing; nothing was changed",
+        f"  - account admin ({ACCOUNT}): ops@example.com has no account admin role",
+        "    fix: ask an account admin to give ops@example.com the Account admin role, or set "
+        "databricks.sp_mode: workspace",
+        "  fix: get what is listed above, then run `invoke ci.prerequisites` again",
+        "  see: runbook/ci.md#prerequisites",
+    ]
+    assert paths(http())[-1] == f"GET {ACCOUNT}{USERS}"  # the account answered; no 403
     assert mutating(http()) == []
 
 
@@ -160,6 +206,52 @@ def test_unreachable_host_is_explained(project, runtime):
         "p",
     )
     assert explain(ValueError("other"), session, "prod", "x", denied_fix="", page="") is None
+
+
+def sdk_error(status: int, body: dict):
+    """The exception the SDK makes of an error answer, through its own parser."""
+    import json
+
+    from databricks.sdk.errors.parser import _Parser
+
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.request = requests.Request("GET", f"{STAGING}{ME}").prepare()
+    return _Parser().get_api_error(response)
+
+
+def test_a_rejected_login_is_told_from_a_missing_right(project, runtime):
+    """401 (no or unsupported credential) and 403 "Invalid access token." both ask for a new
+    login; any other 403 is the caller's missing right."""
+    from databricks.sdk.errors import PermissionDenied, Unauthenticated
+
+    from mlops_setup.databricks_util import explain
+    from mlops_setup.session import load_session
+
+    session = load_session()
+    invalid = sdk_error(403, {"error_code": 403, "message": "Invalid access token."})
+    missing = sdk_error(
+        401,
+        {
+            "error_code": "UNAUTHENTICATED",
+            "message": "Credential was not sent or was of an unsupported type for this API.",
+        },
+    )
+    denied = sdk_error(403, {"error_code": "PERMISSION_DENIED", "message": "Not an admin."})
+    assert type(invalid) is PermissionDenied  # the SDK maps the integer code by its status
+    assert type(missing) is Unauthenticated
+    assert type(denied) is PermissionDenied
+    login = f"log in again (`databricks auth login --host {STAGING}`), then run again"
+    for error, status in ((invalid, 403), (missing, 401)):
+        told = explain(error, session, "staging", "reading", denied_fix="ask X", page="p")
+        assert (told.message, told.fix) == (
+            f"{STAGING} rejected the login while reading ({status}): the credentials are "
+            "missing, invalid or expired",
+            login,
+        )
+    told = explain(denied, session, "staging", "reading", denied_fix="ask X", page="p")
+    assert (told.message, told.fix) == ("workspace staging refused reading (403)", "ask X")
 
 
 def test_a_404_can_be_named_by_the_caller(project, runtime):

@@ -65,6 +65,61 @@ def test_fresh_project_is_committed_checked_and_merged(cli, project, world, http
     assert project.git("status", "--porcelain") == ""
 
 
+def check_polls(http) -> int:
+    return sum(1 for m, u in http() if m == "GET" and u.split("?")[0].endswith("/check-runs"))
+
+
+@pytest.mark.vcr
+def test_checks_that_start_late_are_waited_for_then_merged(cli, project, world, http, no_sleep):
+    """Workflows take a moment to start: no check run for two looks, then they are there and
+    green; the step keeps looking (bounded backoff) and merges."""
+    repo_pushed(cli)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, absent=2, pending=0)
+    result = cli("code", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == FRESH + MERGE
+    head = project.git("rev-parse", "add-ml-code")[:7]
+    assert [ln.strip() for ln in result.out.splitlines() if ln.strip().startswith("..")] == [
+        f"..  checks on PR #1 ({head}): none started yet (next check in 5s)",
+        f"..  checks on PR #1 ({head}): none started yet (next check in 10s)",
+        f"..  checks on PR #1 ({head}): 3 checks: 3 passed",
+    ]
+    assert no_sleep.calls == [5, 10]
+    assert check_polls(http) == 3
+    assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
+    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+
+
+@pytest.mark.vcr
+def test_checks_that_never_start_are_given_up_on_and_the_pr_merged(
+    cli, project, world, http, no_sleep
+):
+    """No check run ever appears on the pull request (no workflow runs on it): after looking
+    for twice ci.poll_max (120 s by default) there is nothing to wait for, and ``--merge``
+    merges, as ``wait_for_checks`` promises. Only check runs that exist can fail the step;
+    GitHub itself refuses the merge (405) if the base's protection requires a check."""
+    repo_pushed(cli)
+    # no github_pulls.set_checks: the head commit never gets a check run
+    result = cli("code", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == FRESH + MERGE
+    head = project.git("rev-parse", "add-ml-code")[:7]
+    assert [ln.strip() for ln in result.out.splitlines() if ln.strip().startswith("..")] == [
+        *(
+            f"..  checks on PR #1 ({head}): none started yet (next check in {d}s)"
+            for d in (5, 10, 20, 40, 60)
+        ),
+        f"..  checks on PR #1 ({head}): none started; nothing to wait for",
+    ]
+    # bounded: the looks stop once 2 * ci.poll_max (120 s) has passed, far inside
+    # ci.wait_timeout (1800 s)
+    assert no_sleep.calls == [5, 10, 20, 40, 60]
+    assert 120 <= sum(no_sleep.calls) < 120 + 60
+    assert check_polls(http) == 6
+    assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
+    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+
+
 @pytest.mark.vcr
 def test_finished_section_rerun_sends_no_mutating_request(cli, project, world, http):
     repo_pushed(cli)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import yaml
 
@@ -108,11 +110,8 @@ def test_not_an_mlops_stacks_project(project, tmp_path):
 
 def test_unreadable_file(project):
     project.config_file.chmod(0)
-    try:
-        if project.config_file.stat().st_uid == 0:
-            pytest.skip("root reads any file")
-    finally:
-        pass
+    if os.access(project.config_file, os.R_OK):  # root, or a filesystem ignoring modes
+        pytest.skip("this user can still read a file with mode 0")
     with pytest.raises(ConfigError, match="cannot read the file"):
         load(project)
 

@@ -33,6 +33,7 @@ def test_demo(tmp_path, capsys, clean_env, world):
     assert not any(v in out for v in FAKE_VALUES)
 
 
+@pytest.mark.slow
 def test_invoke_demo_runs_offline_from_a_fresh_process(tmp_path):
     """The README's first command, as a newcomer runs it (network blocked by the cassette)."""
     done = subprocess.run(

@@ -138,6 +138,57 @@ def test_github_secondary_rate_limit_without_retry_after(cli, world, http, no_sl
     assert not any(v in result.out + result.err for v in FAKE_VALUES)
 
 
+PRIMARY_LIMIT = {
+    "message": "API rate limit exceeded for user ID 2002. If you reach out to GitHub Support "
+    "for help, please include the request ID 0400:3C1E:1A2B3C:4D5E6F:65E2F1A0.",
+    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+}
+RESET_IN = 30  # seconds from the (frozen) now to x-ratelimit-reset
+
+
+@pytest.mark.vcr
+def test_github_primary_rate_limit_waits_until_the_reset(cli, world, http, no_sleep, monkeypatch):
+    """403 "API rate limit exceeded" with x-ratelimit-remaining 0: PyGithub's retry waits until
+    x-ratelimit-reset (plus a second), once, then the request goes through."""
+    import datetime as dt
+
+    from github import GithubRetry
+
+    now = dt.datetime.fromtimestamp(fakeapi.NOW_EPOCH, dt.UTC)
+
+    class FrozenClock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now.astimezone(tz)
+
+    # GithubRetry compares the reset with its own clock: freeze it at the cassette's now
+    monkeypatch.setattr(GithubRetry, "_GithubRetry__datetime", FrozenClock)
+    reset = fakeapi.NOW_EPOCH + RESET_IN
+    world.queue(
+        "GET",
+        r"/repos/acme/my_mlops_project",
+        Reply(
+            403,
+            PRIMARY_LIMIT,
+            headers={
+                "x-ratelimit-limit": "5000",
+                "x-ratelimit-remaining": "0",
+                "x-ratelimit-used": "5000",
+                "x-ratelimit-reset": str(reset),
+                "x-ratelimit-resource": "core",
+            },
+        ),
+    )
+    result = cli("repo.create")
+    assert result.code == 0, result.err
+    assert "create GitHub repo acme/my_mlops_project" in result.out
+    gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my_mlops_project")]
+    assert len(gets) == 2  # the limited request, then one retry
+    assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
+    assert no_sleep.calls == [RESET_IN + 1]  # until the reset, plus PyGithub's extra second
+    assert_nothing_leaked(result)
+
+
 @pytest.mark.vcr
 def test_databricks_429_with_retry_after_is_honoured(
     cli, world, http, no_sleep, monkeypatch, vcr, fake_api
@@ -560,6 +611,10 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
     "GitHub secondary rate limit without Retry-After": (
         "test_faults.py::test_github_secondary_rate_limit_without_retry_after",
         "PyGithub waits 60 s once, retries; repo created once",
+    ),
+    "GitHub primary rate limit (x-ratelimit-remaining 0)": (
+        "test_faults.py::test_github_primary_rate_limit_waits_until_the_reset",
+        "PyGithub waits until x-ratelimit-reset + 1 s, once, retries; repo created once",
     ),
     "SP not yet visible (workspace and Unity Catalog)": (
         "test_faults.py::test_sp_not_yet_visible_in_the_workspace_nor_in_unity_catalog",

@@ -11,7 +11,12 @@ State in ``world.db`` (:func:`state` fills in the defaults, a fresh account):
   account SCIM API answers 403, as it does for anyone who is not an account admin.
 * ``workspaces``: {env: {"host", "id", "admin"}}; defaults ``staging``/``prod`` at the hosts of
   ``tests/conftest.py``'s BASE_CONFIG, the operator admin in both (``admin``: in ``admins``)
-* ``expired``: hosts whose login is rejected (401)
+* ``expired``: hosts whose login is rejected. Databricks answers an invalid or expired token
+  with 403 and ``{"error_code": 403, "message": "Invalid access token."}`` (an integer
+  ``error_code``: databricks/databricks-sdk-go#946, databricks/cli#1608), not 401; the SDK reads it
+  as ``PermissionDenied``
+* ``account_roles``: the operator's roles in the account users listing; default
+  ``["account_admin"]``. ``account_admin`` False is a different case: the API refuses (403)
 * ``service_principals``: [{"id", "applicationId", "displayName", "active", "scope"}], scope
   ``account`` or the env of the workspace it was created in; default none
 * ``assignments``: {workspace id (str): {principal id (str): ["USER"]}}
@@ -46,6 +51,7 @@ def state(world: World) -> dict[str, Any]:
         "me", {"id": "4471120912345678", "userName": "ops@example.com", "displayName": "Ops"}
     )
     db.setdefault("account_admin", True)
+    db.setdefault("account_roles", ["account_admin"])
     db.setdefault(
         "workspaces",
         {
@@ -173,7 +179,12 @@ def sp_body(sp: dict) -> dict:
 
 def _expired(world: World, req) -> Reply | None:
     if req.host in state(world)["expired"]:
-        return databricks_error(401, "UNAUTHENTICATED", "Invalid access token.")
+        message = "Invalid access token."
+        return Reply(
+            403,
+            {"error_code": 403, "message": message},
+            headers={"X-Databricks-Reason-Phrase": message},
+        )
     return None
 
 
@@ -278,9 +289,11 @@ def account_list_users(world: World, req) -> Reply:
         "userName": me["userName"],
         "displayName": me["displayName"],
         "active": True,
-        "roles": [{"value": "account_admin", "type": "direct"}],
-        "schemas": USER_SCHEMAS[:1],
     }
+    roles = state(world)["account_roles"]
+    if roles:  # SCIM leaves out an empty multi-valued attribute
+        user["roles"] = [{"value": role, "type": "direct"} for role in roles]
+    user["schemas"] = USER_SCHEMAS[:1]
     users = [user] if scim_matches(user, req.query.get("filter")) else []
     return scim_page(req, users)
 

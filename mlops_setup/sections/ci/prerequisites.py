@@ -26,6 +26,7 @@ from ...databricks_util import (
     ApiErrors,
     DetailedError,
     account_not_found,
+    login_rejected,
     scim_list,
     scim_quote,
     workspace_me,
@@ -117,7 +118,9 @@ def _check_account_admin(
                     filter=f"userName eq {scim_quote(user)}",
                     attributes="userName,roles",
                 )
-            except PermissionDenied:
+            except PermissionDenied as exc:
+                if login_rejected(exc):
+                    raise  # a bad login, not a missing right: ApiErrors explains it
                 found = None
     except SetupError as exc:  # login or connection
         missing.append(Missing(check, exc.message, exc.fix))
