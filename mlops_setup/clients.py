@@ -26,7 +26,6 @@ from .changes import SetupError, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from databricks.sdk import AccountClient, WorkspaceClient
-    from git import Repo
     from github import Github
 
     from .config import Settings
@@ -124,20 +123,7 @@ class Clients:
         return self._workspaces[env]
 
     # -------------------------------------------------------------------------------- git
-    @cached_property
-    def git(self) -> Repo:
-        """The project's git repository (``repo.init`` creates it)."""
-        from git import InvalidGitRepositoryError, Repo
-
-        try:
-            return Repo(self.settings.project.dir)
-        except InvalidGitRepositoryError:
-            raise SetupError(
-                f"{self.settings.project.dir} is not a git repository yet",
-                fix="run `invoke repo.init` first",
-                page="repo.md",
-            ) from None
-
+    # git itself runs through mlops_setup.gitops.Git; this only supplies its auth environment.
     def git_env(self) -> dict[str, str]:
         """Environment for a git command that talks to the remote: auth header, no prompts."""
         env = {"GIT_TERMINAL_PROMPT": "0"}

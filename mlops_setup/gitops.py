@@ -1,4 +1,4 @@
-"""git, run for real, for one project.
+"""git, run for real (through GitPython's command runner), for one project.
 
 Every command gets the run's environment (tests and the demo pin author and dates there, so
 commit SHAs are reproducible) and, for commands that talk to the remote, the auth header from
@@ -56,13 +56,17 @@ class Git:
         return env
 
     def _run(self, args: tuple[str, ...], remote: bool) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            ["git", "-C", str(self.root), *args],
-            capture_output=True,
-            text=True,
+        # GitPython's command runner: it sets LC_ALL=C (so git's messages are English and can be
+        # matched), takes our environment per call and never raises on a non-zero exit here.
+        from git.cmd import Git as GitCommand
+
+        status, out, err = GitCommand(str(self.root)).execute(
+            ["git", *args],
             env=self.env(remote),
-            check=False,
+            with_extended_output=True,
+            with_exceptions=False,
         )
+        return subprocess.CompletedProcess(args, status, out, err)
 
     def run(self, *args: str, remote: bool = False, check: bool = True) -> str:
         if remote:
