@@ -367,7 +367,7 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
 def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any, when: str) -> None:
     from databricks.sdk.errors import NotFound, PermissionDenied
 
-    from ..databricks_util import ApiErrors
+    from ..databricks_util import ApiErrors, login_rejected
 
     name = job.settings.name
     with ApiErrors(session, env, f"reading job {name}", page=PAGE):
@@ -391,7 +391,10 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
         why = "is missing"
     except NotFound as exc:  # its catalog or schema is missing
         exists, why = False, f"is missing ({first_line(exc)})"
-    except PermissionDenied:
+    except PermissionDenied as exc:
+        if login_rejected(exc):  # an expired login, not a missing right: say so
+            with ApiErrors(session, env, f"reading table {table}", page=PAGE):
+                raise
         plan.warn(
             f"cannot see table {table} in {env} (permission denied): check that it exists "
             f"and that `{runs_as}` may SELECT it"

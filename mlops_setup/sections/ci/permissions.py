@@ -35,6 +35,7 @@ from ...databricks_util import (
     ServicePrincipalInfo,
     find_service_principal,
     is_principal_missing,
+    login_rejected,
 )
 from ...session import DRY_RUN_HELP, Session, Step, run_step
 
@@ -315,7 +316,9 @@ def _create_catalog(session: Session, securable: Securable, target: str) -> Any:
         with ApiErrors(session, securable.env, f"creating catalog {securable.name}", page=PAGE):
             try:
                 w.catalogs.create(**kwargs)
-            except PermissionDenied:
+            except PermissionDenied as exc:
+                if login_rejected(exc):
+                    raise  # an expired login, not a missing right: ApiErrors explains it
                 raise SetupError(
                     f"you may not create catalog {securable.name} (403, workspace "
                     f"{securable.env}); nothing was granted",
