@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -293,13 +295,52 @@ def mutating(made: list[tuple[str, str]]) -> list[str]:
     return [f"{m} {u}" for m, u in made if m not in ("GET", "HEAD")]
 
 
-def requests_made(vcr_or_api) -> list[tuple[str, str]]:
-    """(method, uri) of each request, in the order the code sent them."""
+@dataclass
+class Exchange:
+    """One HTTP exchange of a test, the same in either mode."""
+
+    method: str
+    uri: str
+    body: Any  # the request's JSON (None without a body)
+    status: int
+    answer: Any  # the response's JSON (None without a body)
+
+
+def _json(text: Any) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def exchanges_of(vcr_or_api) -> list[Exchange]:
+    """Every exchange, in the order the code sent them (compose: the fake's log; replay: the
+    order the cassette's entries were played in)."""
     if vcr_or_api is None:
         return []
     if isinstance(vcr_or_api, FakeAPI):
-        return [(req["method"], req["uri"]) for req, _ in vcr_or_api.interactions]
-    return list(getattr(vcr_or_api, "sent_in_order", []))
+        pairs = vcr_or_api.interactions
+        return [
+            Exchange(
+                q["method"],
+                q["uri"],
+                _json(q["body"]),
+                r["status"]["code"],
+                _json(r["body"]["string"]),
+            )
+            for q, r in pairs
+        ]
+    return [
+        Exchange(q.method, q.uri, _json(q.body), r["status"]["code"], _json(r["body"]["string"]))
+        for q, r in getattr(vcr_or_api, "played_in_order", [])
+    ]
+
+
+def requests_made(vcr_or_api) -> list[tuple[str, str]]:
+    """(method, uri) of each request, in the order the code sent them."""
+    return [(e.method, e.uri) for e in exchanges_of(vcr_or_api)]
 
 
 @pytest.fixture(autouse=True)
@@ -307,16 +348,22 @@ def replay_order(vcr, git_effects):
     """Remember the order requests are played in: vcrpy serves the first unplayed match, so the
     cassette's order says nothing about the order the code sent them in."""
     if vcr is not None:
-        vcr.sent_in_order = []
+        vcr.played_in_order = []
         original = vcr.play_response
 
         def play_response(request):
             response = original(request)
-            vcr.sent_in_order.append((request.method, request.uri))
+            vcr.played_in_order.append((request, response))
             return response
 
         vcr.play_response = play_response
     return vcr
+
+
+@pytest.fixture
+def exchanges(vcr, fake_api, replay_order):
+    """``exchanges()`` -> [Exchange] of this test so far, in either mode."""
+    return lambda: exchanges_of(fake_api if fake_api is not None else vcr)
 
 
 @pytest.fixture

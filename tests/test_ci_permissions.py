@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import change_lines, mutating
+from tests.conftest import change_lines, exchanges_of, mutating
 from tests.fakeapi import databricks_iam, databricks_uc
 from tests.fakeapi.databricks_iam import application_id
 
@@ -28,21 +28,10 @@ def warnings(output: str) -> list[str]:
 
 def exchanges(vcr, fake_api, method: str) -> list[tuple[str, dict, dict]]:
     """(uri, request JSON, response JSON) of each ``method`` request sent, in either mode."""
-    if fake_api is not None:
-        rows = [
-            (r["method"], r["uri"], r["body"], resp["body"]["string"])
-            for r, resp in fake_api.interactions
-        ]
-    else:
-        rows = [
-            (req.method, req.uri, req.body, resp["body"]["string"])
-            for index, (req, resp) in enumerate(vcr.data)
-            for _ in range(vcr.play_counts[index])
-        ]
     return [
-        (uri, json.loads(body or "null"), json.loads(answer or "null"))
-        for m, uri, body, answer in rows
-        if m == method
+        (e.uri, e.body, e.answer)
+        for e in exchanges_of(fake_api if fake_api is not None else vcr)
+        if e.method == method
     ]
 
 

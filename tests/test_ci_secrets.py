@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import FAKE_VALUES, FAKE_WORKFLOW_PAT, change_lines, mutating
+from tests.conftest import FAKE_VALUES, FAKE_WORKFLOW_PAT, change_lines, exchanges_of, mutating
 from tests.fakeapi import databricks_iam, databricks_tokens, github_error, github_repos
 
 REPO = "acme/my_mlops_project"
@@ -87,15 +87,11 @@ def assert_nothing_leaked(world, project, *results) -> None:
 
 def sent_bodies(vcr, fake_api, suffix: str) -> list[dict]:
     """JSON bodies of the requests to URIs ending in ``suffix``, in either mode."""
-    if fake_api is not None:
-        pairs = [(r["uri"], r["body"]) for r, _ in fake_api.interactions]
-    else:
-        pairs = [
-            (req.uri, req.body)
-            for index, (req, _) in enumerate(vcr.data)
-            for _ in range(vcr.play_counts[index])
-        ]
-    return [json.loads(body) for uri, body in pairs if uri.endswith(suffix) and body]
+    return [
+        e.body
+        for e in exchanges_of(fake_api if fake_api is not None else vcr)
+        if e.uri.endswith(suffix) and e.body
+    ]
 
 
 @pytest.mark.vcr

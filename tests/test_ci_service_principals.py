@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.conftest import change_lines, mutating
+from tests.conftest import change_lines, exchanges_of, mutating
 from tests.fakeapi import databricks_iam
 from tests.fakeapi.databricks_iam import application_id
 
@@ -23,15 +21,11 @@ FIRST_ID, SECOND_ID = "7001000000000001", "7001000000000002"
 
 def sent_bodies(vcr, fake_api, method: str) -> list[tuple[str, dict]]:
     """(uri, JSON body) of each ``method`` request this test sent, in either mode."""
-    if fake_api is not None:
-        pairs = [(r["method"], r["uri"], r["body"]) for r, _ in fake_api.interactions]
-    else:
-        pairs = [
-            (req.method, req.uri, req.body)
-            for index, (req, _) in enumerate(vcr.data)
-            for _ in range(vcr.play_counts[index])
-        ]
-    return [(uri, json.loads(body)) for m, uri, body in pairs if m == method and body]
+    return [
+        (e.uri, e.body)
+        for e in exchanges_of(fake_api if fake_api is not None else vcr)
+        if e.method == method and e.body
+    ]
 
 
 @pytest.mark.vcr

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import change_lines, mutating
+from tests.conftest import change_lines, exchanges_of, mutating
 from tests.fakeapi import github_repos
 
 REPO = "acme/my_mlops_project"
@@ -23,15 +23,9 @@ def journal(project) -> dict:
 
 
 def put_bodies(vcr, fake_api) -> list[dict]:
-    if fake_api is not None:
-        pairs = [(r["method"], r["body"]) for r, _ in fake_api.interactions]
-    else:
-        pairs = [
-            (req.method, req.body)
-            for index, (req, _) in enumerate(vcr.data)
-            for _ in range(vcr.play_counts[index])
-        ]
-    return [json.loads(body) for method, body in pairs if method == "PUT"]
+    return [
+        e.body for e in exchanges_of(fake_api if fake_api is not None else vcr) if e.method == "PUT"
+    ]
 
 
 @pytest.mark.vcr

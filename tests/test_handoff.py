@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.conftest import FAKE_VALUES, mutating
+from tests.conftest import FAKE_VALUES, exchanges_of, mutating
 from tests.fakeapi import databricks_iam, github_issues, github_pulls, github_repos
 from tests.test_repo import change_lines
 
@@ -25,13 +23,11 @@ def finished_setup(world) -> None:
 
 def sent_bodies(vcr, fake_api, method: str, uri: str) -> list[dict]:
     """JSON bodies of the ``method uri`` requests this test sent (compose or replay)."""
-    if fake_api is not None:
-        found = [(r["method"], r["uri"], r["body"]) for r, _ in fake_api.interactions]
-    else:
-        found = [
-            (r.method, r.uri, r.body) for i, (r, _) in enumerate(vcr.data) if vcr.play_counts[i]
-        ]
-    return [json.loads(body) for m, u, body in found if m == method and u == uri]
+    return [
+        e.body
+        for e in exchanges_of(fake_api if fake_api is not None else vcr)
+        if e.method == method and e.uri == uri
+    ]
 
 
 @pytest.mark.vcr

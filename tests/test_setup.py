@@ -109,20 +109,9 @@ def project(tmp_path, clean_env, world):
 
 
 @pytest.fixture
-def sent(vcr, fake_api):
+def sent(exchanges):
     """``sent()`` -> [(method, uri, status)] of this test's HTTP exchanges, in order."""
-
-    def made() -> list[tuple[str, str, int]]:
-        if fake_api is not None:
-            return [(q["method"], q["uri"], r["status"]["code"]) for q, r in fake_api.interactions]
-        if vcr is None:
-            return []
-        out = []
-        for index, (req, resp) in enumerate(vcr.data):
-            out += [(req.method, req.uri, resp["status"]["code"])] * vcr.play_counts[index]
-        return out
-
-    return made
+    return lambda: [(e.method, e.uri, e.status) for e in exchanges()]
 
 
 def writes(exchanges) -> list[tuple[str, str]]:
