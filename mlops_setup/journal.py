@@ -40,19 +40,25 @@ class Journal:
         return self.data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        self.data[key] = value
-        self._save()
+        self._save({**self.data, key: value})
 
     def pop(self, key: str, default: Any = None) -> Any:
-        value = self.data.pop(key, default)
-        self._save()
+        data = dict(self.data)
+        value = data.pop(key, default)
+        self._save(data)
         return value
 
-    def _save(self) -> None:
-        text = json.dumps(self.data, indent=2, sort_keys=True)
+    def _save(self, data: dict[str, Any]) -> None:
+        """Write ``data`` and make it the journal; nothing changes if it is refused."""
+        text = json.dumps(data, indent=2, sort_keys=True)
         if CREDENTIAL_VALUE.search(text):  # belt and braces: never persist a secret
             raise ValueError("refusing to write something that looks like a credential")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The folder ignores itself, so no `git add -A` ever takes the journal to GitHub, even
+        # in a clone that repo.init did not set up.
+        ignore = self.path.parent / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# mlops-setup's local journal: never commit\n*\n")
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -62,3 +68,4 @@ class Journal:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._data = data
