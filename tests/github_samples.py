@@ -174,15 +174,7 @@ def repository(
     """``repository``: the repo embedded in pull requests (``head.repo``, ``base.repo``)."""
     full_name = f"{owner}/{name}"
     return {
-        "id": id,
-        "node_id": _node_id("R", id),
-        "name": name,
-        "full_name": full_name,
-        "private": private,
-        "owner": simple_user(owner),
-        "description": None,
-        "fork": False,
-        **_repo_urls(full_name),
+        **minimal_repository(owner, name, id=id, private=private),
         "git_url": f"git://github.com/{full_name}.git",
         "ssh_url": f"git@github.com:{full_name}.git",
         "clone_url": f"{WEB_URL}/{full_name}.git",

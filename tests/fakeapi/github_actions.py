@@ -207,6 +207,14 @@ def _find_workflow(world: World, full: str, key: str) -> tuple[str, str] | None:
     return None
 
 
+def _workflow_or_404(world: World, req) -> tuple[str, str] | Reply:
+    """(path, text) of the workflow in ``.../actions/workflows/{wid}...``, or GitHub's 404."""
+    if missing := _missing(world, req):
+        return missing
+    found = _find_workflow(world, _full(req), unquote(req.params["wid"]))
+    return found or github_error(404, "Not Found")
+
+
 @route("GET", "github", rf"{REPO}/actions/workflows")
 def list_workflows(world: World, req) -> Reply:
     if missing := _missing(world, req):
@@ -218,11 +226,9 @@ def list_workflows(world: World, req) -> Reply:
 
 @route("GET", "github", rf"{REPO}/actions/workflows/(?P<wid>[^/]+)")
 def get_workflow(world: World, req) -> Reply:
-    if missing := _missing(world, req):
-        return missing
-    found = _find_workflow(world, _full(req), unquote(req.params["wid"]))
-    if found is None:
-        return github_error(404, "Not Found")
+    found = _workflow_or_404(world, req)
+    if isinstance(found, Reply):
+        return found
     return Reply(200, _workflow_body(_full(req), *found))
 
 
@@ -253,12 +259,10 @@ def _dispatch_inputs(text: str) -> dict | None:
 
 @route("POST", "github", rf"{REPO}/actions/workflows/(?P<wid>[^/]+)/dispatches")
 def dispatch(world: World, req) -> Reply:
-    if missing := _missing(world, req):
-        return missing
     full = _full(req)
-    found = _find_workflow(world, full, unquote(req.params["wid"]))
-    if found is None:
-        return github_error(404, "Not Found")
+    found = _workflow_or_404(world, req)
+    if isinstance(found, Reply):
+        return found
     path, text = found
     body = req.json or {}
     if "return_run_details" in body and world.gh.get("dispatch_rejects_run_details"):
@@ -395,12 +399,10 @@ def _created_filter(value: str):
 
 @route("GET", "github", rf"{REPO}/actions/workflows/(?P<wid>[^/]+)/runs")
 def list_runs(world: World, req) -> Reply:
-    if missing := _missing(world, req):
-        return missing
     full = _full(req)
-    found = _find_workflow(world, full, unquote(req.params["wid"]))
-    if found is None:
-        return github_error(404, "Not Found")
+    found = _workflow_or_404(world, req)
+    if isinstance(found, Reply):
+        return found
     created_ok = _created_filter(req.query.get("created", ""))
     listed = [
         r

@@ -174,6 +174,13 @@ def _find(world: World, req) -> dict | None:
     return next((p for p in pulls(world, _full(req)) if p["number"] == number), None)
 
 
+def _pull_or_404(world: World, req) -> dict | Reply:
+    """The pull request of ``/repos/{owner}/{repo}/pulls/{number}...``, or GitHub's 404."""
+    if missing := _missing(world, req):
+        return missing
+    return _find(world, req) or github_error(404, "Not Found")
+
+
 # ------------------------------------------------------------------------------- routes
 
 
@@ -254,22 +261,18 @@ def create_pull(world: World, req) -> Reply:
 
 @route("GET", "github", rf"{REPO}/pulls/(?P<number>\d+)")
 def get_pull(world: World, req) -> Reply:
-    if missing := _missing(world, req):
-        return missing
-    pr = _find(world, req)
-    if pr is None:
-        return github_error(404, "Not Found")
+    pr = _pull_or_404(world, req)
+    if isinstance(pr, Reply):
+        return pr
     return Reply(200, pull_body(world, _full(req), pr))
 
 
 @route("PUT", "github", rf"{REPO}/pulls/(?P<number>\d+)/merge")
 def merge_pull(world: World, req) -> Reply:
-    if missing := _missing(world, req):
-        return missing
     full = _full(req)
-    pr = _find(world, req)
-    if pr is None:
-        return github_error(404, "Not Found")
+    pr = _pull_or_404(world, req)
+    if isinstance(pr, Reply):
+        return pr
     if pr["state"] != "open":
         return github_error(405, "Pull Request is not mergeable")
     body = req.json or {}
@@ -299,12 +302,10 @@ def merge_pull(world: World, req) -> Reply:
 
 @route("GET", "github", rf"{REPO}/pulls/(?P<number>\d+)/reviews")
 def list_reviews(world: World, req) -> Reply:
-    if missing := _missing(world, req):
-        return missing
     full = _full(req)
-    pr = _find(world, req)
-    if pr is None:
-        return github_error(404, "Not Found")
+    pr = _pull_or_404(world, req)
+    if isinstance(pr, Reply):
+        return pr
     api = f"{samples.API_URL}/repos/{full}"
     html = f"{samples.WEB_URL}/{full}/pull/{pr['number']}"
     out = []
