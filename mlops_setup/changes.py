@@ -140,3 +140,15 @@ def execute(plan: Plan, out: Any, *, dry_run: bool) -> Outcome:
         out.note(message)
     out.summary(plan.step, len(plan.changes), len(plan.kept), dry_run=dry_run)
     return Outcome(plan.step, applied, len(plan.kept), dry_run, plan.results)
+
+
+def without_project(settings: Any, plan: Plan, what: str) -> bool:
+    """True (and a line saying so) when the root holds no project: a CICD_Only setup, whose
+    guide ends with the CI/CD scaffolding; ``what`` names the step's subject."""
+    if settings.model.selected is not None:
+        return False
+    plan.keep(
+        f"{settings.setup_mode or 'this'} root holds no ML project yet: no {what}; add a "
+        "project (Project_Only) and run the setup again"
+    )
+    return True

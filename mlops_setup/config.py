@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .yamlfile import ConfigError, read_yaml
 
@@ -53,6 +53,19 @@ ACCOUNT_HOSTS = {
     "gcp": "https://accounts.gcp.databricks.com",
 }
 TARGETS = ("dev", "staging", "prod", "test")
+# Settings the generated project states (mlops_setup/project.py reads them): config may repeat
+# them, or change them under `override:`, but a silent contradiction is an error.
+FACT_KEYS: dict[str, str] = {
+    "github.default_branch": "default_branch",
+    "github.release_branch": "release_branch",
+    "databricks.cloud": "cloud",
+    "databricks.workspaces.staging.host": "workspaces.staging",
+    "databricks.workspaces.prod.host": "workspaces.prod",
+    **{f"unity_catalog.catalogs.{t}": f"catalogs.{t}" for t in TARGETS},
+    "unity_catalog.schema": "schema",
+    "unity_catalog.batch_inference.input_table": "batch_inference",
+    "unity_catalog.batch_inference.output_table": "batch_inference",
+}
 from . import ENVIRONMENTS  # noqa: E402,F401 - re-exported: settings speak of them
 
 # --------------------------------------------------------------------------- the typed model
@@ -73,8 +86,16 @@ class _Model(BaseModel):
 
 
 class ProjectSettings(_Model):
+    """The generated project: its root, and the project in it (raw name and folder).
+
+    ``name`` is the name as typed at ``bundle init`` (``bundle.name``; it may hold ``-``): it
+    names workflow files, jobs and deploy-cicd's input. ``folder`` names paths. Both are empty
+    in a CICD_Only root, which holds no project yet.
+    """
+
     dir: Path
-    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    name: str = Field(pattern=r"^([A-Za-z0-9_][A-Za-z0-9_-]*)?$")
+    folder: str = Field(default="", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_]*)?$")
 
 
 class GithubSettings(_Model):
@@ -135,7 +156,7 @@ class DatabricksSettings(_Model):
 
 
 class Catalogs(_Model):
-    dev: str = Field(min_length=1)
+    dev: str = ""  # the dev target is the data scientists'; the setup grants nothing there
     staging: str = Field(min_length=1)
     prod: str = Field(min_length=1)
     test: str = Field(min_length=1)
@@ -148,18 +169,13 @@ class BatchInference(_Model):
 
 class UnityCatalogSettings(_Model):
     catalogs: Catalogs
-    schema_: str = Field(alias="schema", min_length=1)
+    schema_: str = Field(alias="schema")  # "" in a CICD_Only root: no project, no schema yet
     grant_on: Literal["catalog", "schema"]
     create_missing: bool
     storage_root: str
     batch_inference: BatchInference
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def table(self, which: str, target: str) -> str:
-        return getattr(self.batch_inference, which).replace(
-            "{catalog}", getattr(self.catalogs, target)
-        )
 
 
 class SecretsSettings(_Model):
@@ -190,11 +206,41 @@ class Settings(_Model):
     ci: CiSettings
     handoff: HandoffSettings
     state_dir: Path
+    override: dict[str, Any] = Field(default_factory=dict)
+
+    _model: Any = PrivateAttr(default=None)
+
+    @property
+    def model(self) -> Any:
+        """The :class:`~mlops_setup.project.ProjectModel` these settings were checked against."""
+        if self._model is None:
+            from .project import read_project
+
+            self._model = read_project(self.project.dir, self.project.name)
+        return self._model
 
     @property
     def project_path(self) -> Path:
-        """Path of the bundle folder (``<dir>/<name>``)."""
-        return self.project.dir / self.project.name
+        """Path of the bundle folder (``<dir>/<folder>``)."""
+        return self.project.dir / self.project.folder
+
+    @property
+    def setup_mode(self) -> str:
+        return self.model.setup_mode
+
+    def batch_table(self, which: str, target: str) -> str:
+        """The batch inference job's ``input_table``/``output_table`` in ``target``.
+
+        The project's own value (``resources/batch-inference-workflow-resource.yml``), unless
+        ``override`` sets ``unity_catalog.batch_inference.<which>`` (``{catalog}`` allowed).
+        "" when neither names one.
+        """
+        configured = getattr(self.unity_catalog.batch_inference, which)
+        if configured:
+            return configured.replace("{catalog}", self.catalog(target))
+        bundle = self.model.selected
+        tables = bundle.batch_inference.get(target, {}) if bundle is not None else {}
+        return tables.get(which, "")
 
     def catalog(self, target: str) -> str:
         return getattr(self.unity_catalog.catalogs, target)
@@ -309,60 +355,150 @@ def _schema_of(defaults: dict) -> dict:
 # --------------------------------------------------------------------------- derived values
 
 
-def detect_project_name(project_dir: Path) -> str:
-    """The folder inside ``project_dir`` that holds ``databricks.yml`` (exactly one)."""
-    found = sorted(p.parent.name for p in project_dir.glob("*/databricks.yml"))
-    if not found:
-        raise ConfigError(
-            f"project.dir: {project_dir} is not an MLOps Stacks project (no "
-            "<project>/databricks.yml in it); point project.dir at the generated project's root"
-        )
-    if len(found) > 1:
-        raise ConfigError(
-            f"project.dir: {project_dir} holds several bundles ({', '.join(found)}); "
-            "set project.name to pick one"
-        )
-    return found[0]
-
-
-def _expand(value: Any, project: str) -> Any:
+def _expand(value: Any, project: str, folder: str) -> Any:
     if isinstance(value, str):
-        return value.replace("{project}", project)
+        return value.replace("{project}", project).replace("{folder}", folder)
     if isinstance(value, list):
-        return [_expand(v, project) for v in value]
+        return [_expand(v, project, folder) for v in value]
     if isinstance(value, dict):
-        return {k: _expand(v, project) for k, v in value.items()}
+        return {k: _expand(v, project, folder) for k, v in value.items()}
     return value
 
 
-def _project_location(merged: dict, base_dir: Path, sources: dict) -> tuple[Path, str]:
-    """The project folder and name; ConfigError if it is not an MLOps Stacks project."""
-    project = merged["project"]
-    raw_dir = project.get("dir")
+def _project_dir(merged: dict, base_dir: Path, sources: dict) -> Path:
+    raw_dir = merged["project"].get("dir")
     label = sources.get("project.dir", "config")
     if not isinstance(raw_dir, str) or not raw_dir:
         raise ConfigError(f"{label}: project.dir: expected a folder path")
     project_dir = (base_dir / Path(raw_dir).expanduser()).resolve()
     if not project_dir.is_dir():
         raise ConfigError(f"{label}: project.dir: {project_dir} does not exist or is not a folder")
-    name = project.get("name") or ""
-    if not name:
-        return project_dir, detect_project_name(project_dir)
-    if not (project_dir / name / "databricks.yml").is_file():
-        raise ConfigError(
-            f"{sources.get('project.name', 'config')}: project.name: {project_dir / name} has no "
-            "databricks.yml; is this an MLOps Stacks project?"
-        )
-    return project_dir, name
+    return project_dir
 
 
-def _derive(merged: dict, project_dir: Path | str, name: Any) -> dict:
-    """Fill in what defaults to something derived: names, URLs, ``{project}``."""
-    out = _expand(merged, name if isinstance(name, str) else "project")
-    out["project"] = {"dir": str(project_dir), "name": name}
+def _dotted_get(data: dict, key: str) -> Any:
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _dotted_set(data: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for part in parts[:-1]:
+        data = data.setdefault(part, {})
+    data[parts[-1]] = value
+
+
+def _fact(model: Any, key: str, target: str = "staging") -> str:
+    """The project's value for the setting ``key`` ("" when the project does not say)."""
+    b = model.selected
+    if key.startswith("github."):
+        return getattr(model, key.split(".")[1])
+    if key == "databricks.cloud":
+        return model.cloud
+    if key.startswith("databricks.workspaces."):
+        return model.hosts.get(key.split(".")[2], "")
+    if key.startswith("unity_catalog.catalogs."):
+        return model.catalogs.get(key.split(".")[2], "")
+    if key == "unity_catalog.schema":
+        return b.schema if b is not None else ""
+    if key.startswith("unity_catalog.batch_inference."):
+        which = key.rsplit(".", 1)[1]
+        return b.batch_inference.get(target, {}).get(which, "") if b is not None else ""
+    raise KeyError(key)
+
+
+def _apply_facts(merged: dict, model: Any, sources: dict, overrides: dict[str, str]) -> None:
+    """Fill the settings the project states; refuse a setting that contradicts one."""
+    root = model.root
+    for key, fact_key in FACT_KEYS.items():
+        if key in overrides:
+            continue  # explicitly changed; _apply_overrides puts it in
+        given = _dotted_get(merged, key)
+        where = model.source(fact_key)
+        if key.startswith("unity_catalog.batch_inference."):
+            if given and model.selected is not None:
+                catalog = model.catalogs.get("staging", "")
+                mine = str(given).replace("{catalog}", catalog)
+                theirs = _fact(model, key)
+                if theirs and mine != theirs:
+                    raise _contradiction(sources, key, mine, theirs, root, where)
+            continue
+        value = _fact(model, key)
+        if given in ("", None):
+            if value:
+                _dotted_set(merged, key, value)
+                sources.setdefault(key, f"{root.name}/{where}")
+        elif value and str(given).rstrip("/") != value.rstrip("/"):
+            raise _contradiction(sources, key, given, value, root, where)
+
+
+def _with_stand_ins(merged: dict) -> dict:
+    """A copy whose unset project facts hold valid stand-ins, to type-check the other layers."""
+    import copy
+
+    out = copy.deepcopy(merged)
+    for key in FACT_KEYS:
+        if _dotted_get(out, key) in ("", None):
+            stand_in = "https://stand-in.cloud.databricks.com" if key.endswith(".host") else "x"
+            _dotted_set(out, key, "aws" if key == "databricks.cloud" else stand_in)
+    if not _dotted_get(out, "github.first_commit_paths"):
+        _dotted_set(out, "github.first_commit_paths", ["."])
+    return out
+
+
+def _contradiction(sources: dict, key: str, given: Any, value: str, root: Path, where: str):
+    return ConfigError(
+        f"{sources.get(key, 'config')}: {key}: {given!r} contradicts the project, which says "
+        f"{value!r} ({root.name}/{where}); remove the setting, or put it under `override:` "
+        "to change what the project says"
+    )
+
+
+def _read_overrides(layer: dict, label: str, schema: dict) -> dict[str, Any]:
+    """The ``override:`` mapping of one layer, flattened and checked (fact keys only)."""
+    raw = layer.pop("override", None)
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{label}: override: expected a mapping of settings")
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict, prefix: str) -> None:
+        for k, v in node.items():
+            dotted = f"{prefix}{k}"
+            if isinstance(v, dict):
+                walk(v, dotted + ".")
+            elif dotted in FACT_KEYS:
+                flat[dotted] = v
+            else:
+                known = ", ".join(FACT_KEYS)
+                raise ConfigError(
+                    f"{label}: override.{dotted}: only what the project states can be "
+                    f"overridden ({known}); set other settings directly"
+                )
+
+    walk(raw, "")
+    sub: dict = {}
+    for dotted, v in flat.items():
+        _dotted_set(sub, dotted, v)
+    _check_layer(sub, schema, label, "override.")
+    return flat
+
+
+def _derive(
+    merged: dict, project_dir: Path | str, name: Any, folder: str = "", repo: str = ""
+) -> dict:
+    """Fill in what defaults to something derived: names, URLs, ``{project}``, ``{folder}``."""
+    label = name if isinstance(name, str) and name else repo or "project"
+    out = _expand(merged, label, folder or label)
+    out["project"] = {"dir": str(project_dir), "name": name, "folder": folder}
     gh = out["github"]
     if isinstance(gh.get("repo"), str) and not gh["repo"]:
-        gh["repo"] = name
+        gh["repo"] = repo or label
     if isinstance(gh.get("git_url"), str) and not gh["git_url"]:
         # a bad owner or repo is reported on its own; the URL is only a stand-in until then
         owner, repo = gh.get("owner"), gh.get("repo")
@@ -437,26 +573,27 @@ def operator_file(invoke_config: Any = None, cwd: Path | None = None) -> Path | 
     return candidate if candidate.exists() else None
 
 
-def load_settings(
-    invoke_config: Any = None,
-    overrides: dict[str, Any] | None = None,
-    *,
-    config_file: Path | None = None,
-    env: dict[str, str] | None = None,
-    cwd: Path | None = None,
-) -> Settings:
-    """Load, merge and validate every layer; raise :class:`ConfigError` on bad input."""
-    env = dict(os.environ if env is None else env)
-    cwd = Path(cwd or Path.cwd())
+def _layers(
+    invoke_config: Any,
+    overrides: dict[str, Any] | None,
+    config_file: Path | None,
+    env: dict[str, str],
+    cwd: Path,
+) -> tuple[dict, dict[str, str], dict[str, Any], Path]:
+    """Every layer read, checked and merged: (merged, sources, override, base folder)."""
     defaults = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
     schema = _schema_of(defaults)
     sources: dict[str, str] = {}
+    override: dict[str, Any] = {}
     merged = defaults
     path = config_file or operator_file(invoke_config, cwd)
     base_dir = cwd
     if path is not None:
         label = str(path)
         layer = read_yaml(path, label)
+        override = _read_overrides(layer, label, schema)
+        for key in override:
+            sources[key] = f"{label} (override)"
         _check_layer(layer, schema, label)
         merged = _merge(merged, layer, sources, label)
         base_dir = (cwd / path).parent
@@ -473,9 +610,97 @@ def load_settings(
         flags = _overrides_layer(overrides)
         _check_layer(flags, schema, "task flags")
         merged = _merge(merged, flags, sources, "task flag")
-    # Types first (naming the file and key), then the project folder, then derived values.
-    _validate(_derive(merged, base_dir, merged["project"].get("name") or "project"), sources)
-    project_dir, name = _project_location(merged, base_dir, sources)
-    settings = _validate(_derive(merged, project_dir, name), sources)
+    return merged, sources, override, base_dir
+
+
+def load_project_model(
+    invoke_config: Any = None,
+    *,
+    config_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Any:
+    """The project that ``project.dir`` (and ``project.name``) of the config point at, read;
+    only those two settings need to be valid (``setup.inspect`` works on any tree)."""
+    from .project import read_project
+
+    env = dict(os.environ if env is None else env)
+    cwd = Path(cwd or Path.cwd())
+    merged, sources, _, base_dir = _layers(invoke_config, None, config_file, env, cwd)
+    name = merged["project"].get("name") or ""
+    return read_project(_project_dir(merged, base_dir, sources), str(name))
+
+
+def load_settings(
+    invoke_config: Any = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    config_file: Path | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    allow_problems: bool = False,
+) -> Settings:
+    """Load, merge and validate every layer; raise :class:`ConfigError` on bad input.
+
+    The generated project is read (:mod:`mlops_setup.project`) and fills every setting it
+    states; a problem in it that blocks a setup is a ConfigError too, unless ``allow_problems``.
+    """
+    from .project import read_project
+
+    env = dict(os.environ if env is None else env)
+    cwd = Path(cwd or Path.cwd())
+    merged, sources, override, base_dir = _layers(invoke_config, overrides, config_file, env, cwd)
+    # Types first (naming the file and key), then the project, then derived values.
+    _validate(_derive(_with_stand_ins(merged), base_dir, "project"), sources)
+    project_dir = _project_dir(merged, base_dir, sources)
+    model = read_project(project_dir, str(merged["project"].get("name") or ""))
+    if not allow_problems:
+        _refuse_problems(model, sources)
+    _apply_facts(merged, model, sources, override)
+    for key, value in override.items():
+        _dotted_set(merged, key, value)
+    b = model.selected
+    repo = _root_name(project_dir)
+    data = _derive(merged, project_dir, b.name if b else "", b.folder if b else "", repo)
+    if not data["github"].get("first_commit_paths"):
+        data["github"]["first_commit_paths"] = first_commit_paths(model)
+    data["override"] = override
+    settings = _validate(data, sources)
+    settings._model = model
     _required(settings, sources)
     return settings
+
+
+def first_commit_paths(model: Any) -> list[str]:
+    """What the guide's first commit holds: the docs for CICD_and_Project, else everything."""
+    if model.setup_mode == "CICD_and_Project" and model.selected is not None:
+        return ["README.md", "docs", ".gitignore", f"{model.selected.folder}/resources/README.md"]
+    return ["."]
+
+
+def _root_name(project_dir: Path) -> str:
+    """The repository's name: ``input_root_dir`` of cicd_params.json, else the folder's name."""
+    import json
+
+    try:
+        params = json.loads((project_dir / "cicd_params.json").read_text(encoding="utf-8"))
+        name = params.get("input_root_dir") if isinstance(params, dict) else None
+    except (OSError, ValueError):
+        name = None
+    if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name):
+        return name
+    return project_dir.name
+
+
+def _refuse_problems(model: Any, sources: dict) -> None:
+    blocking = model.blocking
+    if not blocking:
+        return
+    more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
+    first = blocking[0]
+    where = f"{model.root.name}/{first.source}: " if first.source else f"{model.root}: "
+    label = sources.get("project.dir", "config")
+    raise ConfigError(
+        f"{label}: project.dir: {where}{first.message}{more}; `invoke setup.inspect` lists "
+        "what the project says and every problem"
+    )

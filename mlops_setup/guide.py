@@ -271,4 +271,89 @@ def status(c, check=False):
         raise Exit(code=1)
 
 
-ns = Collection("setup", all_, plan_, status)
+# ---------------------------------------------------------------------------- setup.inspect
+
+FACT_ROWS = (  # (label, key of ProjectModel.to_json(), key of its sources)
+    ("project", "project_name", "project_name"),
+    ("folder", "project_folder", "project_name"),
+    ("setup mode", "setup_mode", "setup_mode"),
+    ("cloud", "cloud", "cloud"),
+    ("CI/CD", "cicd_platform", "cicd_platform"),
+    ("default branch", "default_branch", "default_branch"),
+    ("release branch", "release_branch", "release_branch"),
+    ("schema", "schema", "schema"),
+    ("model", "model_name", "model_name"),
+)
+
+
+def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    """(the JSON document, the rows of the table) for ``setup.inspect``. A setting that
+    contradicts the project, or is missing, is one more problem in the report."""
+    from .config import ConfigError, load_project_model, load_settings
+    from .session import current_runtime
+
+    rt = current_runtime()
+    config = getattr(c, "config", None)
+    model = load_project_model(config, env=rt.env, cwd=rt.cwd)
+    doc = model.to_json()
+    try:
+        settings = load_settings(config, env=rt.env, cwd=rt.cwd, allow_problems=True)
+        doc["overrides"] = dict(settings.override)
+    except ConfigError as exc:
+        doc["overrides"] = {}
+        doc["problems"].append(str(exc))
+    src = doc["sources"]
+    rows = [(label, str(doc[key] or "-"), src.get(where, "")) for label, key, where in FACT_ROWS]
+    for env in ("staging", "prod"):
+        rows.append(
+            (f"{env} workspace", doc["workspaces"][env] or "-", src.get(f"workspaces.{env}", ""))
+        )
+    for target, catalog in doc["catalogs"].items():
+        rows.append((f"{target} catalog", catalog, src.get(f"catalogs.{target}", "")))
+    for env in ("staging", "prod"):
+        for job in doc["jobs"][env]:
+            rows.append((f"{env} job", job, src.get("jobs", "")))
+        for which, table in doc["batch_inference"][env].items():
+            rows.append(
+                (f"{env} batch {which.split('_')[0]}", table, src.get("batch_inference", ""))
+            )
+    rows.append(("secrets CI reads", ", ".join(doc["secrets"]) or "-", src.get("secrets", "")))
+    for path in doc["workflows"]:
+        rows.append(("workflow", path, ""))
+    return doc, rows
+
+
+@task(help={"json": "Print one JSON object (the facts, their sources and the problems) instead."})
+def inspect(c, json=False):
+    """Show what the generated project says (names, branches, cloud, hosts, catalogs, jobs)."""
+    import json as json_
+
+    from .console import Console
+    from .session import failures_as_exit
+
+    out = Console()
+    with failures_as_exit(out):
+        doc, rows = inspect_report(c)
+    if json:
+        print(json_.dumps(doc, indent=2))
+    else:
+        out.header("setup.inspect", f"the generated project at {doc['root']}")
+        width = max(len(label) for label, _, _ in rows)
+        for label, value, where in rows:
+            line = f"  {label.ljust(width)}  {value}"
+            if where and len(line) + len(where) + 4 <= 100:
+                line += f"  ({where})"
+            elif where:
+                line += f"\n  {' ' * width}  (from {where})"
+            out.info(line[2:])
+        for note in doc["notes"]:
+            out.note(note)
+        for problem in doc["problems"]:
+            out.warning(problem)
+        n = len(doc["problems"])
+        out.info("ready to set up" if not n else f"{plural(n, 'problem')} to fix before the setup")
+    if doc["problems"]:
+        raise Exit(code=2)
+
+
+ns = Collection("setup", all_, plan_, status, inspect)

@@ -26,7 +26,7 @@ from typing import Any
 
 from invoke import Collection, task
 
-from ..changes import Plan, SetupError
+from ..changes import Plan, SetupError, without_project
 from ..gitops import Git
 from ..session import DRY_RUN_HELP, Session, Step, run_step
 
@@ -101,6 +101,8 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
     s = settings.github
     base, branch, remote = s.default_branch, s.code_branch, s.remote
     plan = Plan("code.pr")
+    if without_project(session.settings, plan, "ML code pull request"):
+        return plan
     if not (settings.project.dir / ".git").exists():
         raise SetupError(
             f"{session.show_path(settings.project.dir)} is not a git repository yet",

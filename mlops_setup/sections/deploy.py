@@ -37,7 +37,7 @@ from typing import Any
 from invoke import Collection, task
 
 from .. import ENVIRONMENTS
-from ..changes import Plan, SetupError, first_line
+from ..changes import Plan, SetupError, first_line, without_project
 from ..session import DRY_RUN_HELP, Session, Step, failures_as_exit, load_session, run_step
 from .release import branch_sha, github_repo
 
@@ -112,7 +112,7 @@ def _deploying_run(session: Session, repo: Any, workflow: Any, branch: str, sha:
     comparison = repo.compare(newest.head_sha, sha)
     if comparison.status != "ahead":
         return None
-    prefix = f"{session.settings.project.name}/"
+    prefix = f"{session.settings.project.folder}/"
     if any(f.filename.startswith(prefix) for f in comparison.files):
         return None
     return newest
@@ -121,6 +121,8 @@ def _deploying_run(session: Session, repo: Any, workflow: Any, branch: str, sha:
 def plan_runs(session: Session, dry_run: bool = False) -> Plan:
     settings = session.settings
     plan = Plan("deploy.runs")
+    if without_project(session.settings, plan, "CD runs to wait for"):
+        return plan
     repo = github_repo(session)
     waiting = []
     for env in ENVIRONMENTS:
@@ -178,10 +180,9 @@ def _wait_for_start(session: Session, workflow: Any, env: str, branch: str, sha:
             lambda: _runs_on(workflow, branch, sha)[0], f"a run of {name}", on_wait=on_wait
         )
     except WaitTimeout as exc:
-        project = session.settings.project.name
         raise SetupError(
             f"GitHub started no {name} run for {branch} at {sha[:7]} within "
-            f"{exc.waited:.0f}s (it starts one when a push to {branch} changes {project}/)",
+            f"{exc.waited:.0f}s (it starts one on every push to {branch})",
             fix=f"start it by hand: `gh workflow run {name} --ref {branch}` (or Actions, "
             f"{name}, Run workflow), then run `invoke deploy` again",
             page=PAGE,
@@ -247,7 +248,9 @@ def next_daily_run(expression: str, timezone: str, now: dt.datetime) -> str:
 
 
 def job_names(settings: Any, env: str) -> list[str]:
-    return [f"{env}-{settings.project.name}-{kind}-job" for kind in JOB_KINDS]
+    """The jobs the project's bundle deploys to ``env`` (``resources/*.yml``, as included)."""
+    bundle = settings.model.selected
+    return list(bundle.jobs.get(env, [])) if bundle is not None else []
 
 
 def find_job(session: Session, env: str, name: str) -> tuple[Any | None, int]:
@@ -278,6 +281,8 @@ class _Scheduled:
 def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> Plan:
     settings = session.settings
     plan = Plan("deploy.jobs")
+    if without_project(session.settings, plan, "jobs to check"):
+        return plan
     missing: list[str] = []
     running: list[_Scheduled] = []
     paused = 0
@@ -315,7 +320,7 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
             "jobs missing after the CD runs: " + ", ".join(missing),
             fix="the bundle CD run of that environment deploys them: check that it succeeded "
             "(`invoke deploy.runs`) and that "
-            f"{settings.project.name}/resources/ still defines them; if they exist, ask a "
+            f"{settings.project.folder}/resources/ still defines them; if they exist, ask a "
             "workspace admin to give you CAN_VIEW on them",
             page=PAGE,
         )
@@ -353,7 +358,7 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
             env,
             f"changing job {job.settings.name}",
             denied_fix="ask a workspace admin for CAN_MANAGE on it, or take "
-            f"`pause_status: PAUSED` out of {session.settings.project.name}/resources/ and "
+            f"`pause_status: PAUSED` out of {session.settings.project.folder}/resources/ and "
             "deploy again",
             page=PAGE,
         ):
@@ -376,7 +381,9 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
     for t in (detail.settings.tasks if detail.settings else None) or []:
         if t.notebook_task and t.notebook_task.base_parameters:
             params.update(t.notebook_task.base_parameters)
-    configured = session.settings.unity_catalog.table("input_table", env)
+    configured = session.settings.batch_table("input_table", env)
+    if configured.count(".") != 2:  # unqualified: the template's TODO; the job says the rest
+        configured = ""
     table = params.get("input_table_name") or configured
     if not table:  # neither the job nor the config names one: nothing to check
         return
@@ -402,7 +409,7 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
         return
     if not exists:
         plan.warn(f"table {table} {why}: {name} will fail when it runs ({when})")
-        readme = f"{session.settings.project.name}/deployment/batch_inference/README.md"
+        readme = f"{session.settings.project.folder}/deployment/batch_inference/README.md"
         plan.warn(f"fix: create it in {env} (see {readme}), then `invoke ci.permissions`,")
         plan.warn(f"or in {env}: GRANT SELECT ON TABLE {table} TO `{runs_as}`")
         return

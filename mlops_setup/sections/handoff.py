@@ -19,7 +19,7 @@ from typing import Any
 
 from invoke import Collection, task
 
-from ..changes import Plan
+from ..changes import Plan, without_project
 from ..session import DRY_RUN_HELP, Session, Step, run_step
 from .deploy import ENVIRONMENTS, cd_branch, describe_schedule, find_job, job_names
 from .release import github_repo
@@ -28,19 +28,8 @@ PAGE = "handoff.md"
 
 
 def secret_names(settings: Any) -> list[str]:
-    """The GitHub Actions secrets the project's workflows read (FACTS.md), by cloud: the
-    names ``ci.secrets`` writes on AWS and GCP."""
-    from .ci.secrets import SECRET_NAMES, WORKFLOW_SECRET
-
-    if settings.databricks.cloud == "azure":
-        names = [
-            f"{env.upper()}_AZURE_SP_{part}"
-            for env in ENVIRONMENTS
-            for part in ("TENANT_ID", "APPLICATION_ID", "CLIENT_SECRET")
-        ]
-    else:
-        names = [SECRET_NAMES[env] for env in ENVIRONMENTS]
-    return [*names, WORKFLOW_SECRET]
+    """The GitHub Actions secrets the project's workflows read (read from the workflows)."""
+    return list(settings.model.secrets)
 
 
 def mentions(settings: Any) -> list[str]:
@@ -69,7 +58,7 @@ def issue_body(session: Session, plan: Plan) -> str:
 
     settings = session.settings
     gh = settings.github
-    p = settings.project.name
+    p, folder = settings.project.name, settings.project.folder
     blob = f"{gh.html_url}/blob/{gh.default_branch}"
     who = mentions(settings)
     lines = [
@@ -119,7 +108,7 @@ def issue_body(session: Session, plan: Plan) -> str:
         "* The day-to-day loop (feature branch, pull request, tests, release): "
         f"[docs/ml-pull-request.md]({blob}/docs/ml-pull-request.md)",
         "* Jobs, schedules, clusters and permissions: "
-        f"[{p}/resources/README.md]({blob}/{p}/resources/README.md)",
+        f"[{folder}/resources/README.md]({blob}/{folder}/resources/README.md)",
         f"* To ship to production, bring `{gh.release_branch}` up to `{gh.default_branch}` "
         f"(a fast-forward: `invoke release --update`).",
         "",
@@ -134,6 +123,8 @@ def plan_issue(session: Session, dry_run: bool = False) -> Plan:
     settings = session.settings
     title = settings.handoff.title
     plan = Plan("handoff.issue")
+    if without_project(session.settings, plan, "hand-over issue"):
+        return plan
     repo = github_repo(session)
     existing = find_issue(repo, title)
     if existing is not None:

@@ -337,7 +337,8 @@ def _first_commit_paths(settings: Any) -> list[str]:
 
 
 def _paths_label(settings: Any) -> str:
-    return ", ".join(settings.github.first_commit_paths)
+    paths = settings.github.first_commit_paths
+    return "the whole tree (git add .)" if list(paths) == ["."] else ", ".join(paths)
 
 
 # ------------------------------------------------------------------------------------ tasks

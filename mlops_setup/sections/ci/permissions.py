@@ -67,7 +67,7 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
     for target, env in TARGETS.items():
         catalog = settings.catalog(target)
         cat = Securable(env, "catalog", catalog)
-        sch = Securable(env, "schema", f"{catalog}.{uc.schema_}")
+        sch = Securable(env, "schema", f"{catalog}.{uc.schema_}") if uc.schema_ else None
         if cat not in planned and not _exists(session, cat):
             if not uc.create_missing:
                 raise SetupError(
@@ -80,17 +80,18 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
             planned.add(cat)
             detail = f"workspace {env}" + (f", {uc.storage_root}" if uc.storage_root else "")
             catalogs.append((f"catalog {catalog}", _create_catalog(session, cat, target), detail))
-        if sch not in planned and not _exists(session, sch, planned):
+        if sch is not None and sch not in planned and not _exists(session, sch, planned):
             planned.add(sch)
             schemas.append((f"schema {sch.name}", _create_schema(session, sch), f"workspace {env}"))
-        if uc.grant_on == "catalog":
+        if uc.grant_on == "catalog" or sch is None:
             wanted = [(cat, PRIVILEGES)]
         else:  # USE_CATALOG only exists on catalogs
             wanted = [(cat, PRIVILEGES[:1]), (sch, PRIVILEGES[1:])]
-        tables, missing = _batch_tables(session, target, env, planned)
+        tables, missing = _batch_tables(session, plan, target, env, planned)
         for table_name, label, privilege in missing:
             plan.warn(f"batch {label} table {table_name} does not exist: {privilege} not granted")
             tables_missing = True
+        tables = _with_parents(session, tables, wanted, planned)
         # test shares the staging workspace and SP: the same securable is granted once
         grants += [grant for grant in [*wanted, *tables] if grant not in grants]
     if tables_missing:
@@ -100,6 +101,35 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
     for securable, privileges in grants:
         _plan_grant(session, plan, securable, privileges, sps[securable.env], planned)
     return plan
+
+
+def _with_parents(
+    session: Session,
+    tables: list[tuple[Securable, tuple[str, ...]]],
+    wanted: list[tuple[Securable, tuple[str, ...]]],
+    planned: set[Securable],
+) -> list[tuple[Securable, tuple[str, ...]]]:
+    """The table grants, each preceded by USE_CATALOG/USE_SCHEMA on its catalog and schema
+    (the guide asks for them), unless the project's own grants already give them."""
+    out: list[tuple[Securable, tuple[str, ...]]] = []
+    covered = {(sec.kind, sec.name, p) for sec, privs in wanted for p in privs}
+    for table, privileges in tables:
+        catalog, schema, _ = table.name.split(".")
+        on_catalog = ("catalog", catalog, "USE_SCHEMA") in covered
+        parents = [
+            (Securable(table.env, "catalog", catalog), "USE_CATALOG"),
+            (Securable(table.env, "schema", f"{catalog}.{schema}"), "USE_SCHEMA"),
+        ]
+        for parent, privilege in parents:
+            if (parent.kind, parent.name, privilege) in covered or (
+                privilege == "USE_SCHEMA" and on_catalog
+            ):
+                continue
+            if _exists(session, parent, planned):
+                out.append((parent, (privilege,)))
+                covered.add((parent.kind, parent.name, privilege))
+        out.append((table, privileges))
+    return out
 
 
 def _service_principals(
@@ -125,23 +155,25 @@ def _service_principals(
 
 
 def _batch_tables(
-    session: Session, target: str, env: str, planned: set[Securable]
+    session: Session, plan: Plan, target: str, env: str, planned: set[Securable]
 ) -> tuple[list[tuple[Securable, tuple[str, ...]]], list[tuple[str, str, str]]]:
     """(grants on the batch inference tables that exist, (name, label, privilege) of those
-    that do not). An empty table setting means: no grant wanted."""
-    uc = session.settings.unity_catalog
+    that do not). The tables are the batch inference job's own parameters (or the override);
+    one that is not a full catalog.schema.table name gets a warning and no grant."""
     grants, missing = [], []
     for key, label, privilege in BATCH_TABLES:
-        table_name = uc.table(key, target)
+        table_name = session.settings.batch_table(key, target)
         if not table_name:
             continue
-        if len(table_name.split(".")) != 3:
-            raise SetupError(
-                f"unity_catalog.batch_inference.{key}: {table_name!r} is not a full table name",
-                fix="write it as catalog.schema.table ({catalog} stands for the target's "
-                "catalog), or leave it empty to skip that grant",
-                page=PAGE,
-            )
+        if len(table_name.split(".")) != 3 or not all(table_name.split(".")):
+            if target in ("staging", "prod"):
+                plan.warn(
+                    f"batch {label} table {table_name!r} ({target}) is not a full "
+                    f"catalog.schema.table name: {privilege} not granted; set it in "
+                    f"{session.settings.project.folder}/resources/"
+                    "batch-inference-workflow-resource.yml"
+                )
+            continue
         table = Securable(env, "table", table_name)
         if _exists(session, table, planned):
             grants.append((table, (privilege,)))

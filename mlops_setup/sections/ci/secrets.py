@@ -270,6 +270,12 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             fix="set those six secrets and WORKFLOW_TOKEN by hand, as the guide describes",
             page=PAGE,
         )
+    read = set(settings.model.secrets)  # what the project's workflows read
+    ours = {*SECRET_NAMES.values(), WORKFLOW_SECRET}
+    for name in sorted(read - ours):
+        plan.warn(f"the workflows also read secret {name}, which ci.secrets does not write")
+    for name in sorted(ours - read) if read else []:
+        plan.warn(f"no workflow of the project reads secret {name}; it is written anyway")
     repo = _repo(session)
     existing = {s.name: s for s in repo.get_secrets()}
     pat_env = settings.github.workflow_token_env

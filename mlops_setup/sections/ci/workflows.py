@@ -35,13 +35,6 @@ DEPLOY_WORKFLOW = "deploy-cicd.yml"
 MERGE_HELP = "Merge the pull request the workflow opens (head-SHA guarded)."
 
 
-def project_workflows(name: str) -> list[str]:
-    """Paths of the four per-project workflows (as ``deploy-cicd.yml`` names them)."""
-    from ...example import PROJECT_WORKFLOWS
-
-    return PROJECT_WORKFLOWS(name)
-
-
 def branch_prefix(name: str) -> str:
     return f"add-cicd-for-{name}-"
 
@@ -56,8 +49,15 @@ def plan_workflows(session: Session, dry_run: bool = False, merge: bool = False)
     s = settings.github
     name = settings.project.name
     plan = Plan("ci.workflows")
+    bundle = settings.model.selected
+    if bundle is None:
+        plan.keep(
+            f"{settings.setup_mode or 'this'} root holds no project yet: nothing to dispatch; "
+            f"once a project is added, {DEPLOY_WORKFLOW} generates its workflows"
+        )
+        return plan
     repo = _repo(session)
-    wanted = project_workflows(name)
+    wanted = bundle.workflows
     on_default = {w.path for w in repo.get_workflows()}
     if all(path in on_default for path in wanted):
         plan.keep(f"the CI/CD workflows of {name} are on {s.default_branch}: nothing to dispatch")
