@@ -735,6 +735,28 @@ def _resources(tree: _Tree, folder: str, doc: _Yaml) -> list[tuple[str, _Yaml]]:
     return out
 
 
+def appended_targets_text(root: Path) -> str:
+    """The YAML that deploy-cicd.yml's "Update databricks.yml" step means to append to the
+    project's databricks.yml ("" if it has none): what ``ci.workflows --fix-targets`` commits."""
+    try:
+        text = (Path(root) / DEPLOY_CICD).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    m = re.search(r'echo -e "(\s+staging:.*?)" >>', text, re.DOTALL)
+    return m[1].replace("\\n", "\n") + "\n" if m else ""
+
+
+def missing_targets(databricks_yml: str) -> list[str]:
+    """Which of staging, prod and test a databricks.yml text does not define."""
+    try:
+        data = yaml.safe_load(databricks_yml)
+    except yaml.YAMLError:
+        return ["staging", "prod", "test"]
+    targets = data.get("targets") if isinstance(data, dict) else None
+    targets = targets if isinstance(targets, dict) else {}
+    return [t for t in ("staging", "prod", "test") if not isinstance(targets.get(t), dict)]
+
+
 def _appended_targets(deploy_text: str) -> dict[str, tuple[str, str]]:
     """Targets deploy-cicd.yml's "Update databricks.yml" step appends: target -> (host, catalog).
 

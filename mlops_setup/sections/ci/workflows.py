@@ -33,13 +33,19 @@ from ...session import DRY_RUN_HELP, Session, Step, run_step
 PAGE = "ci.md#workflows"
 DEPLOY_WORKFLOW = "deploy-cicd.yml"
 MERGE_HELP = "Merge the pull request the workflow opens (head-SHA guarded)."
+FIX_TARGETS_HELP = (
+    "Commit the staging/prod/test targets to the pull request's databricks.yml when "
+    "deploy-cicd.yml left them out (a bug of template v0.4-v0.5)."
+)
 
 
 def branch_prefix(name: str) -> str:
     return f"add-cicd-for-{name}-"
 
 
-def plan_workflows(session: Session, dry_run: bool = False, merge: bool = False) -> Plan:
+def plan_workflows(
+    session: Session, dry_run: bool = False, merge: bool = False, fix_targets: bool = False
+) -> Plan:
     from github import UnknownObjectException
 
     from ...github_util import find_pull, recent_runs
@@ -71,7 +77,8 @@ def plan_workflows(session: Session, dry_run: bool = False, merge: bool = False)
     pr = find_pull(repo, base=s.default_branch, head_prefix=branch_prefix(name))
     if pr is not None:
         plan.keep(f"PR #{pr.number} from {pr.head.ref} is open: {pr.html_url}")
-        _plan_merge(session, plan, repo, merge, pr=pr)
+        fixed = _plan_targets(session, plan, repo, pr, fix_targets)
+        _plan_merge(session, plan, repo, merge, pr=pr, fixed=fixed)
         return plan
     try:
         workflow = repo.get_workflow(DEPLOY_WORKFLOW)
@@ -119,8 +126,85 @@ def plan_workflows(session: Session, dry_run: bool = False, merge: bool = False)
             return run.id
 
         plan.add("dispatch", what, dispatch, detail=f"project_name={name}")
-    _plan_merge(session, plan, repo, merge, result=result)
+    _plan_merge(session, plan, repo, merge, result=result, fix_targets=fix_targets)
     return plan
+
+
+def _targets_gap(session: Session, repo: Any, ref: str) -> tuple[list[str], Any]:
+    """(targets missing from the project's databricks.yml at ``ref``, its content file)."""
+    from ...project import missing_targets
+
+    path = f"{session.settings.project.folder}/databricks.yml"
+    content = repo.get_contents(path, ref=ref)
+    return missing_targets(content.decoded_content.decode("utf-8")), content
+
+
+def _targets_error(session: Session, pr: Any, missing: list[str]) -> SetupError:
+    folder = session.settings.project.folder
+    return SetupError(
+        f"PR #{pr.number} leaves {folder}/databricks.yml without the {', '.join(missing)} "
+        f"target(s): deploy-cicd.yml (template v0.4-v0.5) appends them to a file named "
+        f"'{folder}\\databricks.yml' instead, so staging CD would fail with no such target",
+        fix="run `invoke ci.workflows --fix-targets` (commits the targets deploy-cicd.yml "
+        "renders to the PR's branch), or add them to the PR by hand",
+        page=PAGE,
+    )
+
+
+def _fix_targets(session: Session, repo: Any, pr: Any, content: Any) -> str:
+    """Append the targets to the PR branch's databricks.yml; the new head SHA."""
+    from ...project import appended_targets_text
+
+    fragment = appended_targets_text(session.settings.project.dir)
+    if not fragment:
+        raise SetupError(
+            "deploy-cicd.yml has no 'Update databricks.yml' step to take the targets from",
+            fix="add the staging, prod and test targets to the PR by hand",
+            page=PAGE,
+        )
+    from ...project import missing_targets
+
+    text = content.decoded_content.decode("utf-8")
+    new = (text if text.endswith("\n") else text + "\n") + "\n" + fragment
+    if missing_targets(new):  # `targets:` is not the file's last section: appending won't do
+        raise SetupError(
+            f"{content.path} does not end with its `targets:` section, so the targets cannot "
+            "be appended safely",
+            fix="add the staging, prod and test targets to the PR by hand",
+            page=PAGE,
+        )
+    result = repo.update_file(
+        content.path,
+        "Add the staging, prod and test targets deploy-cicd.yml left out (mlops-setup)",
+        new,
+        content.sha,
+        branch=pr.head.ref,
+    )
+    return result["commit"].sha
+
+
+def _plan_targets(session: Session, plan: Plan, repo: Any, pr: Any, fix: bool) -> dict:
+    """Check the open CI/CD PR's databricks.yml; with ``fix``, plan the commit that mends it.
+    Returns a dict the merge reads the PR's new head SHA from, once the fix is applied."""
+    fixed: dict[str, str] = {}
+    missing, content = _targets_gap(session, repo, pr.head.sha)
+    if not missing:
+        plan.keep(f"PR #{pr.number}: {content.path} has the staging, prod and test targets")
+        return fixed
+    if not fix:
+        raise _targets_error(session, pr, missing)
+
+    def apply() -> str:
+        fixed["sha"] = _fix_targets(session, repo, pr, content)
+        return fixed["sha"]
+
+    plan.add(
+        "commit",
+        f"targets {', '.join(missing)} to {content.path}",
+        apply,
+        detail=f"on {pr.head.ref}",
+    )
+    return fixed
 
 
 def _finish(session: Session, repo: Any, run: Any, *, what: str) -> Any:
@@ -156,6 +240,8 @@ def _plan_merge(
     *,
     pr: Any = None,
     result: dict[str, Any] | None = None,
+    fixed: dict[str, str] | None = None,
+    fix_targets: bool = False,
 ) -> None:
     from ...github_util import merge_pull
 
@@ -177,7 +263,13 @@ def _plan_merge(
 
     def apply() -> str:
         the_pr = pr if pr is not None else (result or {})["pr"]
-        sha = head or the_pr.head.sha
+        sha = (fixed or {}).get("sha") or head or the_pr.head.sha
+        if pr is None:  # opened by this run: check what deploy-cicd.yml wrote before merging
+            missing, content = _targets_gap(session, repo, sha)
+            if missing and not fix_targets:
+                raise _targets_error(session, the_pr, missing)
+            if missing:
+                sha = _fix_targets(session, repo, the_pr, content)
         return merge_pull(
             session,
             the_pr,
@@ -195,7 +287,10 @@ STEP = Step("ci.workflows", "the project's CI/CD workflows", plan_workflows)
 STEPS = (STEP,)
 
 
-@task(name="workflows", help={"dry_run": DRY_RUN_HELP, "merge": MERGE_HELP})
-def workflows(c, dry_run=False, merge=False):
+@task(
+    name="workflows",
+    help={"dry_run": DRY_RUN_HELP, "merge": MERGE_HELP, "fix_targets": FIX_TARGETS_HELP},
+)
+def workflows(c, dry_run=False, merge=False, fix_targets=False):
     """Run deploy-cicd.yml and open (or --merge) its pull request."""
-    run_step(c, STEP, dry_run=dry_run, merge=merge)
+    run_step(c, STEP, dry_run=dry_run, merge=merge, fix_targets=fix_targets)
