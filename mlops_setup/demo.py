@@ -66,7 +66,7 @@ def demo_environment(workdir: Path, *, with_cicd: bool = True) -> Iterator[Path]
     root = write_example_project(workdir / PROJECT, PROJECT, with_cicd=with_cicd)
     upstream = workdir / "upstream.git"
     subprocess.run(
-        ["git", "init", "--quiet", "--bare", "--initial-branch=master", str(upstream)], check=True
+        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
     )
     (workdir / "mlops-setup.yaml").write_text(
         yaml.safe_dump(demo_config(root, upstream), sort_keys=False)

@@ -195,16 +195,16 @@ class Project:
         return self.git("--git-dir", str(self.upstream), *args, cwd=self.workdir)
 
     def commit_upstream(self, path: str, text: str, message: str) -> str:
-        """A commit on upstream's master made elsewhere (a colleague, a PR merged on GitHub),
-        through a clone of its own; returns the new master SHA."""
+        """A commit on upstream's main made elsewhere (a colleague, a PR merged on GitHub),
+        through a clone of its own; returns the new main SHA."""
         clones = sorted(self.workdir.glob("elsewhere-*"))
         other = self.workdir / f"elsewhere-{len(clones)}"
         self.git("clone", "--quiet", str(self.upstream), str(other), cwd=self.workdir)
         (other / path).write_text(text)
         self.git("add", path, cwd=other)
         self.git("commit", "--quiet", "-m", message, cwd=other)
-        self.git("push", "--quiet", "origin", "master", cwd=other)
-        return self.upstream_git("rev-parse", "master")
+        self.git("push", "--quiet", "origin", "main", cwd=other)
+        return self.upstream_git("rev-parse", "main")
 
 
 def _deep_merge(base: dict, top: dict) -> dict:
@@ -223,7 +223,7 @@ def make_project(base: Path, *, with_cicd: bool = False, config: dict | None = N
     root = write_example_project(workdir / "my_mlops_project", with_cicd=with_cicd)
     upstream = workdir / "upstream.git"
     subprocess.run(
-        ["git", "init", "--quiet", "--bare", "--initial-branch=master", str(upstream)], check=True
+        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
     )
     data = _deep_merge(
         BASE_CONFIG, {"project": {"dir": str(root)}, "github": {"git_url": str(upstream)}}

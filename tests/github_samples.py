@@ -7,7 +7,7 @@ no unknown keys), so a cassette composed from these starts out conforming. Chang
 the keyword arguments, or edit the returned dict; keep types as they are.
 
 Names follow the project's defaults: owner ``acme``, repo ``my_mlops_project``, default branch
-``master``, release branch ``release``. All timestamps are fixed, and SHAs are plain 40-hex
+``main``, release branch ``release``. All timestamps are fixed, and SHAs are plain 40-hex
 strings: pass the SHA your local bare repo produced where a test compares them.
 
 Use :func:`to_json` to turn a body into the string a cassette's ``body: {string: ...}`` holds.
@@ -52,7 +52,7 @@ WEB_URL = "https://github.com"
 
 OWNER = "acme"
 REPO = "my_mlops_project"
-DEFAULT_BRANCH = "master"
+DEFAULT_BRANCH = "main"
 CREATED = "2026-01-05T10:00:00Z"
 UPDATED = "2026-01-05T10:05:00Z"
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"

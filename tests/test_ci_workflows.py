@@ -13,20 +13,20 @@ API = f"https://api.github.com/repos/{REPO}"
 WEB = f"https://github.com/{REPO}"
 RUN = 30433642  # the id the fake gives the first run
 BRANCH = "add-cicd-for-my_mlops_project-1772442090"  # the fake's run pushes it at NOW + 90 s
-DISPATCH = "dispatch deploy-cicd.yml on master (project_name=my_mlops_project)"
-MERGE_NEW = "merge the PR deploy-cicd.yml opens -> master (merge)"
+DISPATCH = "dispatch deploy-cicd.yml on main (project_name=my_mlops_project)"
+MERGE_NEW = "merge the PR deploy-cicd.yml opens -> main (merge)"
 POST_DISPATCH = f"POST {API}/actions/workflows/{{wid}}/dispatches"
 WORKFLOWS = PROJECT_WORKFLOWS("my_mlops_project")
 
 
 def code_on_master(cli, project) -> None:
-    """The repo section, then the project code on master, as the guide asks before running
+    """The repo section, then the project code on main, as the guide asks before running
     deploy-cicd.yml for a project without its own CI/CD workflows."""
     result = cli("repo")
     assert result.code == 0, result.err
     project.git("add", "-A")
     project.git("commit", "--quiet", "-m", "Add the project code")
-    project.git("push", "--quiet", "upstream", "master")
+    project.git("push", "--quiet", "upstream", "main")
 
 
 def dispatches(http) -> list[str]:
@@ -53,7 +53,7 @@ def test_fresh_repo_dispatches_waits_and_merges(cli, project, world, http, no_sl
     assert made[0].startswith(f"POST {API}/actions/workflows/") and made[0].endswith("/dispatches")
     assert made[1] == f"PUT {API}/pulls/1/merge"
     assert no_sleep.calls == [5, 10]
-    on_master = project.upstream_git("ls-tree", "-r", "--name-only", "master").splitlines()
+    on_master = project.upstream_git("ls-tree", "-r", "--name-only", "main").splitlines()
     assert all(path in on_master for path in WORKFLOWS)
 
 
@@ -66,7 +66,7 @@ def test_finished_setup_rerun_sends_no_mutating_request(cli, project, world, htt
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     assert (
-        "ok  the CI/CD workflows of my_mlops_project are on master: nothing to dispatch"
+        "ok  the CI/CD workflows of my_mlops_project are on main: nothing to dispatch"
         in again.out
     )
     assert len(mutating(http())) == sent
@@ -96,7 +96,7 @@ def test_project_generated_with_cicd_needs_no_dispatch(cli, project, world, http
     assert change_lines(result.out) == []
     assert (
         "ok  my_mlops_project was generated with its CI/CD workflows: nothing to dispatch; they "
-        "reach master with the ML code pull request (`invoke code`)"
+        "reach main with the ML code pull request (`invoke code`)"
     ) in result.out
     assert mutating(http()) == []
     assert dispatches(http) == []
@@ -168,14 +168,14 @@ def test_server_that_rejects_return_run_details_falls_back_to_listing(cli, proje
 @pytest.mark.vcr
 def test_merge_blocked_by_protection_is_reported_and_resumed(cli, project, world, http):
     code_on_master(cli, project)
-    github_pulls.protect(world, REPO, "master", reviews=1)
+    github_pulls.protect(world, REPO, "main", reviews=1)
     blocked = cli("ci.workflows", "--merge")
     assert blocked.code == 3
     assert blocked.err.splitlines() == [
         "error: GitHub will not merge PR #1 yet (405): At least 1 approving review is required "
-        "by reviewers with write access; master requires 1 approving review",
+        "by reviewers with write access; main requires 1 approving review",
         f"  fix: get it ready at {WEB}/pull/1 (approve it, or ask an admin to adjust the "
-        "protection of master), then run again: it resumes at the merge (1 change(s) before "
+        "protection of main), then run again: it resumes at the merge (1 change(s) before "
         "this one were applied; a re-run resumes here)",
         "  see: runbook/ci.md#workflows",
     ]
@@ -184,7 +184,7 @@ def test_merge_blocked_by_protection_is_reported_and_resumed(cli, project, world
     assert resumed.code == 0, resumed.err
     assert f"ok  PR #1 from {BRANCH} is open: {WEB}/pull/1" in resumed.out
     (line,) = change_lines(resumed.out)
-    assert line.startswith(f"merge PR #1 {BRANCH} -> master (merge, head ")
+    assert line.startswith(f"merge PR #1 {BRANCH} -> main (merge, head ")
     assert len(dispatches(http)) == 1
     assert [m for m in mutating(http()) if m.endswith("/merge")] == [
         f"PUT {API}/pulls/1/merge",
@@ -207,4 +207,4 @@ def test_head_moved_before_the_merge_is_reported(cli, project, world, http):
     )
     assert result.err.splitlines()[0].endswith("); nothing was merged")
     assert "fix: run again: it checks the new head before merging" in result.err
-    assert project.upstream_git("rev-parse", "master") == project.git("rev-parse", "master")
+    assert project.upstream_git("rev-parse", "main") == project.git("rev-parse", "main")

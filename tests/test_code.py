@@ -15,14 +15,14 @@ WEB = f"https://github.com/{REPO}"
 CHECKS = [("unit_tests", "success"), ("staging", "success"), ("prod", "success")]
 ML_FILES = len(project_files("my_mlops_project", with_cicd=False)) - len(DOC_PATHS)
 FRESH = [
-    "create branch add-ml-code from master",
+    "create branch add-ml-code from main",
     f"commit the ML code on add-ml-code ({ML_FILES} files)",
     "push add-ml-code to upstream",
-    "open PR add-ml-code -> master",
+    "open PR add-ml-code -> main",
 ]
 MERGE = [
-    "merge PR add-ml-code -> master (merge)",
-    "update local master from upstream (and check out master)",
+    "merge PR add-ml-code -> main (merge)",
+    "update local main from upstream (and check out main)",
 ]
 
 
@@ -56,10 +56,10 @@ def test_fresh_project_is_committed_checked_and_merged(cli, project, world, http
     ]
     assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
     assert no_sleep.calls == [5]
-    # master, locally and upstream, holds the ML code; the working tree is on master and clean
-    assert project.git("symbolic-ref", "--short", "HEAD") == "master"
-    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
-    on_master = project.upstream_git("ls-tree", "-r", "--name-only", "master").splitlines()
+    # main, locally and upstream, holds the ML code; the working tree is on main and clean
+    assert project.git("symbolic-ref", "--short", "HEAD") == "main"
+    assert project.git("rev-parse", "main") == project.upstream_git("rev-parse", "main")
+    on_master = project.upstream_git("ls-tree", "-r", "--name-only", "main").splitlines()
     assert "my_mlops_project/databricks.yml" in on_master
     assert not any(p.startswith(".mlops-setup") for p in on_master)
     assert project.git("status", "--porcelain") == ""
@@ -87,7 +87,7 @@ def test_checks_that_start_late_are_waited_for_then_merged(cli, project, world, 
     assert no_sleep.calls == [5, 10]
     assert check_polls(http) == 3
     assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
-    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+    assert project.git("rev-parse", "main") == project.upstream_git("rev-parse", "main")
 
 
 @pytest.mark.vcr
@@ -117,7 +117,7 @@ def test_checks_that_never_start_are_given_up_on_and_the_pr_merged(
     assert 120 <= sum(no_sleep.calls) < 120 + 60
     assert check_polls(http) == 6
     assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
-    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+    assert project.git("rev-parse", "main") == project.upstream_git("rev-parse", "main")
 
 
 @pytest.mark.vcr
@@ -126,35 +126,35 @@ def test_finished_section_rerun_sends_no_mutating_request(cli, project, world, h
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
     assert cli("code", "--merge").code == 0
     sent = len(mutating(http()))
-    upstream = project.upstream_git("rev-parse", "master")
+    upstream = project.upstream_git("rev-parse", "main")
     again = cli("code", "--merge")
     assert again.code == 0, again.err
     assert again.out.splitlines() == [
         "== code.pr: the pull request with the ML code ==",
-        f"  ok  ML code merged into master in PR #1: {WEB}/pull/1",
-        "  ok  local master is up to date with upstream",
+        f"  ok  ML code merged into main in PR #1: {WEB}/pull/1",
+        "  ok  local main is up to date with upstream",
         "code.pr: nothing to change",
     ]
     assert len(mutating(http())) == sent
-    assert project.upstream_git("rev-parse", "master") == upstream
+    assert project.upstream_git("rev-parse", "main") == upstream
 
 
 @pytest.mark.vcr
 def test_rerun_after_later_merges_on_github_changes_nothing(cli, project, world, http, tmp_path):
-    """GitHub is the source of truth: later merges to master are no drift of this step."""
+    """GitHub is the source of truth: later merges to main are no drift of this step."""
     repo_pushed(cli)
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
     assert cli("code", "--merge").code == 0
     project.commit_upstream("NOTES.md", "a later PR, merged on GitHub\n", "later PR")
     sent = len(mutating(http()))
-    local = project.git("rev-parse", "master")
+    local = project.git("rev-parse", "main")
     again = cli("code", "--merge")
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
-    assert "the local master is behind upstream/master" in again.out
+    assert "the local main is behind upstream/main" in again.out
     assert "code.pr: nothing to change" in again.out
     assert len(mutating(http())) == sent
-    assert project.git("rev-parse", "master") == local  # the local clone is the operator's
+    assert project.git("rev-parse", "main") == local  # the local clone is the operator's
 
 
 @pytest.mark.vcr
@@ -165,7 +165,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     plan = cli("code", "--merge", "--dry-run")
     assert plan.code == 0, plan.err
     assert len(mutating(http())) == sent
-    assert project.git("symbolic-ref", "--short", "HEAD") == "master"
+    assert project.git("symbolic-ref", "--short", "HEAD") == "main"
     assert project.git("branch", "--list", "add-ml-code") == ""
     applied = cli("code", "--merge")
     assert applied.code == 0, applied.err
@@ -191,7 +191,7 @@ def test_failing_checks_are_listed_and_nothing_is_merged(cli, project, world, ht
         "  see: runbook/code.md#pr",
     ]
     assert github_mutations(http) == [f"POST {API}/pulls"]
-    assert project.upstream_git("ls-tree", "--name-only", "master", "my_mlops_project/") == (
+    assert project.upstream_git("ls-tree", "--name-only", "main", "my_mlops_project/") == (
         "my_mlops_project/resources"
     )
 
@@ -200,7 +200,7 @@ def test_failing_checks_are_listed_and_nothing_is_merged(cli, project, world, ht
 def test_required_review_stops_then_a_rerun_resumes(cli, project, world, http):
     repo_pushed(cli)
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
-    github_pulls.protect(world, REPO, "master", reviews=1)
+    github_pulls.protect(world, REPO, "main", reviews=1)
     waiting = cli("code", "--merge")
     assert waiting.code == 3
     assert waiting.err.splitlines()[0] == (
@@ -213,26 +213,26 @@ def test_required_review_stops_then_a_rerun_resumes(cli, project, world, http):
     assert resumed.code == 0, resumed.err
     head = project.git("rev-parse", "add-ml-code")
     assert change_lines(resumed.out) == [
-        f"merge PR #1 add-ml-code -> master (merge, head {head[:7]})",
+        f"merge PR #1 add-ml-code -> main (merge, head {head[:7]})",
         MERGE[1],
     ]
-    assert f"ok  PR #1 add-ml-code -> master is open: {WEB}/pull/1" in resumed.out
+    assert f"ok  PR #1 add-ml-code -> main is open: {WEB}/pull/1" in resumed.out
     assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
-    assert project.git("rev-parse", "master") == project.upstream_git("rev-parse", "master")
+    assert project.git("rev-parse", "main") == project.upstream_git("rev-parse", "main")
 
 
 @pytest.mark.vcr
 def test_local_master_behind_upstream_is_fast_forwarded_first(cli, project, world, http, tmp_path):
     repo_pushed(cli)
-    # meanwhile a pull request (the CI/CD one, say) was merged into master on GitHub
+    # meanwhile a pull request (the CI/CD one, say) was merged into main on GitHub
     project.commit_upstream("CHANGELOG.md", "merged on GitHub\n", "Merged on GitHub")
     github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
     result = cli("code")
     assert result.code == 0, result.err
-    assert change_lines(result.out) == ["update local master from upstream (fast-forward)", *FRESH]
+    assert change_lines(result.out) == ["update local main from upstream (fast-forward)", *FRESH]
     assert "merge it once the checks pass: `invoke code --merge`" in result.out
-    # the branch starts from GitHub's master, so the pull request carries only the ML code
-    assert project.git("merge-base", "--is-ancestor", "upstream/master", "add-ml-code") == ""
+    # the branch starts from GitHub's main, so the pull request carries only the ML code
+    assert project.git("merge-base", "--is-ancestor", "upstream/main", "add-ml-code") == ""
     assert github_mutations(http) == [f"POST {API}/pulls"]
 
 

@@ -20,7 +20,7 @@ def test_defaults_and_derived_values(project):
     assert s.project.name == "my_mlops_project"
     assert s.project.dir == project.root
     assert s.github.repo == "my_mlops_project"
-    assert s.github.default_branch == "master"
+    assert s.github.default_branch == "main"
     assert s.github.release_branch == "release"
     assert s.github.remote == "upstream"
     assert s.github.first_commit_paths == (

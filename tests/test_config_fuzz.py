@@ -49,7 +49,7 @@ scalars = st.one_of(
     st.integers(min_value=-(10**12), max_value=10**12),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(alphabet=string.printable, max_size=20),
-    st.sampled_from(["", "private", "org", "master", "https://x", "dapi" + "a" * 32, "{project}"]),
+    st.sampled_from(["", "private", "org", "main", "https://x", "dapi" + "a" * 32, "{project}"]),
 )
 values = st.recursive(
     scalars,

@@ -385,7 +385,7 @@ def test_github_empty_bodies() -> None:
 def test_github_dispatch_with_run_details() -> None:
     uri = f"{GITHUB}/repos/acme/r/actions/workflows/deploy-cicd.yml/dispatches"
     body = {
-        "ref": "master",
+        "ref": "main",
         "inputs": {"project_name": "my_mlops_project"},
         "return_run_details": True,
     }

@@ -20,23 +20,23 @@ RUNS = f"https://github.com/{REPO}/actions/runs"
 
 
 def commit_and_push(project, world, message: str, files: dict[str, bytes]) -> str:
-    """A commit on master pushed with local git; the fake GitHub starts the runs it would."""
+    """A commit on main pushed with local git; the fake GitHub starts the runs it would."""
     for rel, data in files.items():
         path = project.root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    before = project.upstream_git("rev-parse", "master")
+    before = project.upstream_git("rev-parse", "main")
     project.git("add", "-A")
     project.git("commit", "--quiet", "-m", message)
-    project.git("push", "--quiet", "upstream", "master")
-    after = project.upstream_git("rev-parse", "master")
-    github_git.pushed(world, REPO, "master", before, after)
+    project.git("push", "--quiet", "upstream", "main")
+    after = project.upstream_git("rev-parse", "main")
+    github_git.pushed(world, REPO, "main", before, after)
     return after
 
 
 def released(cli, project, world) -> None:
     """What the earlier steps leave: docs pushed (repo), the ML code and the CD workflows
-    merged to master (ci.workflows, code: GitHub runs the staging CD), release cut from master
+    merged to main (ci.workflows, code: GitHub runs the staging CD), release cut from main
     (release: GitHub runs the prod CD)."""
     assert cli("repo").code == 0
     workflows = {rel: project_files(P, with_cicd=True)[rel] for rel in PROJECT_WORKFLOWS(P)}
@@ -61,7 +61,7 @@ def test_fresh_run_waits_for_the_cd_runs_then_checks_the_jobs(cli, project, worl
     released(cli, project, world)
     tables_exist(world)
     sent = len(mutating(http()))
-    master = project.upstream_git("rev-parse", "master")[:7]
+    main = project.upstream_git("rev-parse", "main")[:7]
     result = cli("deploy")
     assert result.code == 0, result.err
     assert change_lines(result.out) == []
@@ -72,8 +72,8 @@ def test_fresh_run_waits_for_the_cd_runs_then_checks_the_jobs(cli, project, worl
         "..  staging CD run #1: in_progress (next check in 10s)",
         "..  staging CD run #1: completed, success",
     ]
-    assert f"ok  staging: {P}-bundle-cd-staging.yml run #1 succeeded (master at {master})" in lines
-    assert f"ok  prod: {P}-bundle-cd-prod.yml run #2 succeeded (release at {master})" in lines
+    assert f"ok  staging: {P}-bundle-cd-staging.yml run #1 succeeded (main at {main})" in lines
+    assert f"ok  prod: {P}-bundle-cd-prod.yml run #2 succeeded (release at {main})" in lines
     assert f"ok  job prod-{P}-batch-inference-job scheduled daily at 11:00 UTC" in lines
     assert "deploy.jobs: nothing to change" in lines
     assert no_sleep.calls == [5, 10, 5, 10]
@@ -141,14 +141,14 @@ def test_failed_cd_run_is_explained_with_its_url(cli, project, world, http):
 @pytest.mark.vcr
 def test_docs_only_pushes_need_no_cd_run(cli, project, world, http, no_sleep):
     released(cli, project, world)
-    code = project.upstream_git("rev-parse", "master")
+    code = project.upstream_git("rev-parse", "main")
     # GitHub starts no CD run for these (paths: my_mlops_project/**): the last runs still cover
     docs = commit_and_push(project, world, "Docs", {"docs/notes.md": b"notes\n"})
     assert cli("release", "--update").code == 0
     tables_exist(world)
     result = cli("deploy")
     assert result.code == 0, result.err
-    for env, branch, number in (("staging", "master", 1), ("prod", "release", 2)):
+    for env, branch, number in (("staging", "main", 1), ("prod", "release", 2)):
         assert (
             f"ok  {env}: {P}-bundle-cd-{env}.yml run #{number} succeeded "
             f"({branch} at {code[:7]}, covers {docs[:7]})"
@@ -162,17 +162,17 @@ def test_missing_cd_run_is_explained(cli, project, world, http, no_sleep):
     # a code change GitHub started no run for (Actions down, or a push GitHub missed)
     (project.root / P / "training" / "notebooks" / "Train.py").write_text("# v2\n")
     project.git("commit", "--quiet", "-am", "Train v2")
-    project.git("push", "--quiet", "upstream", "master")
-    head = project.upstream_git("rev-parse", "master")[:7]
+    project.git("push", "--quiet", "upstream", "main")
+    head = project.upstream_git("rev-parse", "main")[:7]
     result = cli("deploy")
     assert result.code == 1
     assert f"..  no staging CD run for {head} yet (next look in 5s)" in result.out
     assert no_sleep.calls[-3:] == [5, 10, 15]  # bounded by ci.wait_timeout
     assert (
-        f"error: GitHub started no {P}-bundle-cd-staging.yml run for master at {head} "
-        f"within 30s (it starts one when a push to master changes {P}/)"
+        f"error: GitHub started no {P}-bundle-cd-staging.yml run for main at {head} "
+        f"within 30s (it starts one when a push to main changes {P}/)"
     ) in result.err
-    assert f"`gh workflow run {P}-bundle-cd-staging.yml --ref master`" in result.err
+    assert f"`gh workflow run {P}-bundle-cd-staging.yml --ref main`" in result.err
 
 
 @pytest.mark.vcr
@@ -181,7 +181,7 @@ def test_cd_workflows_not_merged_yet(cli, project, world, http):
     assert cli("release").code == 0
     result = cli("deploy")
     assert result.code == 1
-    assert f"error: workflow {P}-bundle-cd-staging.yml is not on master of {REPO}" in result.err
+    assert f"error: workflow {P}-bundle-cd-staging.yml is not on main of {REPO}" in result.err
     assert "run `invoke ci.workflows`" in result.err
 
 

@@ -498,19 +498,19 @@ def test_merge_refused_with_405_is_waiting_then_resumed(cli, project, world, htt
     world.queue(
         "PUT", rf"/repos/{REPO}/pulls/1/merge", github_error(405, "Pull Request is not mergeable")
     )
-    master = project.upstream_git("rev-parse", "master")
+    main = project.upstream_git("rev-parse", "main")
     blocked = cli("ci.workflows", "--merge")
     assert blocked.code == 3
     assert blocked.err.splitlines()[:2] == [
         "error: GitHub will not merge PR #1 yet (405): Pull Request is not mergeable",
         f"  fix: get it ready at {WEB}/pull/1 (approve it, or ask an admin to adjust the "
-        "protection of master), then run again: it resumes at the merge (1 change(s) before "
+        "protection of main), then run again: it resumes at the merge (1 change(s) before "
         "this one were applied; a re-run resumes here)",
     ]
-    assert project.upstream_git("rev-parse", "master") == master  # nothing merged
+    assert project.upstream_git("rev-parse", "main") == main  # nothing merged
     resumed = cli("ci.workflows", "--merge")
     assert resumed.code == 0, resumed.err
-    assert project.upstream_git("rev-parse", "master") != master
+    assert project.upstream_git("rev-parse", "main") != main
     assert len(dispatches(http)) == 1
     assert [m for m in mutating(http()) if m.endswith("/merge")] == [f"PUT {API}/pulls/1/merge"] * 2
     assert no_sleep.calls == [5, 10]  # only the wait for the deploy-cicd.yml run, bounded
@@ -527,19 +527,19 @@ def test_merge_refused_with_409_merges_nothing_then_resumes(cli, project, world,
         rf"/repos/{REPO}/pulls/1/merge",
         github_error(409, "Head branch was modified. Review and try the merge again."),
     )
-    master = project.upstream_git("rev-parse", "master")
+    main = project.upstream_git("rev-parse", "main")
     failed = cli("ci.workflows", "--merge")
     assert failed.code == 1
     first = failed.err.splitlines()[0]
     assert first.startswith("error: the head of PR #1 moved after it was checked (we checked ")
     assert first.endswith("); nothing was merged")
-    assert project.upstream_git("rev-parse", "master") == master
+    assert project.upstream_git("rev-parse", "main") == main
     resumed = cli("ci.workflows", "--merge")
     assert resumed.code == 0, resumed.err
     (line,) = change_lines(resumed.out)
     assert line.startswith("merge PR #1 add-cicd-for-my_mlops_project-")
     assert no_sleep.calls == [5, 10]  # only the wait for the deploy-cicd.yml run, bounded
-    assert project.upstream_git("rev-parse", "master") != master
+    assert project.upstream_git("rev-parse", "main") != main
     assert len(dispatches(http)) == 1
     assert_nothing_leaked(failed, resumed)
 
@@ -548,24 +548,24 @@ def test_merge_refused_with_409_merges_nothing_then_resumes(cli, project, world,
 
 
 def test_non_fast_forward_push_is_refused_and_nothing_is_lost(cli, project, tmp_path, no_sleep):
-    """Someone pushed to master meanwhile: repo.push refuses (never forces), keeps the local
+    """Someone pushed to main meanwhile: repo.push refuses (never forces), keeps the local
     edit, and after the fast-forward the guide asks for, pushes both."""
     assert cli("repo.init").code == 0
     assert cli("repo.push").code == 0
     project.commit_upstream("CHANGELOG.md", "someone else's commit\n", "other")
-    theirs = project.upstream_git("rev-parse", "master")
+    theirs = project.upstream_git("rev-parse", "main")
     (project.root / "README.md").write_text("changed locally\n")
     refused = cli("repo.push")
     assert refused.code == 1
     assert "a push would not be a fast-forward" in refused.err
     assert "we never force-push" in refused.err
-    assert project.upstream_git("rev-parse", "master") == theirs  # their commit kept
+    assert project.upstream_git("rev-parse", "main") == theirs  # their commit kept
     assert (project.root / "README.md").read_text() == "changed locally\n"  # ours kept
-    project.git("pull", "--quiet", "--ff-only", "upstream", "master")
+    project.git("pull", "--quiet", "--ff-only", "upstream", "main")
     pushed = cli("repo.push")
     assert pushed.code == 0, pushed.err
-    assert project.upstream_git("merge-base", "--is-ancestor", theirs, "master") == ""
-    assert project.upstream_git("show", "master:README.md") == "changed locally"
+    assert project.upstream_git("merge-base", "--is-ancestor", theirs, "main") == ""
+    assert project.upstream_git("show", "main:README.md") == "changed locally"
     git_config = (project.root / ".git" / "config").read_text()
     assert not any(v in git_config for v in FAKE_VALUES)
     assert no_sleep.calls == []

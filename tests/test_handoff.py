@@ -11,7 +11,7 @@ from tests.test_repo import change_lines
 REPO = "acme/my_mlops_project"
 ISSUES = f"https://api.github.com/repos/{REPO}/issues"
 TITLE = "Your MLOps project my_mlops_project is ready"
-BLOB = f"https://github.com/{REPO}/blob/master"
+BLOB = f"https://github.com/{REPO}/blob/main"
 
 
 def finished_setup(world) -> None:
@@ -90,7 +90,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
 @pytest.mark.vcr
 def test_issue_already_opened_is_found_even_closed(cli, project, world, http):
     github_repos.add_repo(world, REPO)
-    github_pulls.open_pull(world, REPO, head="add-ml-code", base="master", title=TITLE)  # a PR
+    github_pulls.open_pull(world, REPO, head="add-ml-code", base="main", title=TITLE)  # a PR
     github_issues.add_issue(world, REPO, TITLE.lower())  # another title
     github_issues.add_issue(world, REPO, TITLE, state="closed")
     result = cli("handoff")

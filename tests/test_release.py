@@ -19,22 +19,22 @@ def _commit_on_master(project, name: str = "CHANGELOG.md", text: str = "v2\n") -
     (project.root / name).write_text(text)
     project.git("add", name)
     project.git("commit", "--quiet", "-m", f"Change {name}")
-    project.git("push", "--quiet", "upstream", "master")
-    return project.upstream_git("rev-parse", "master")
+    project.git("push", "--quiet", "upstream", "main")
+    return project.upstream_git("rev-parse", "main")
 
 
 @pytest.mark.vcr
 def test_fresh_run_creates_release_from_master(cli, project, world, http):
     _repo_pushed(cli)
-    master = project.upstream_git("rev-parse", "master")
+    main = project.upstream_git("rev-parse", "main")
     result = cli("release")
     assert result.code == 0, result.err
     assert change_lines(result.out) == [
-        f"create branch release on acme/my_mlops_project (from master at {master[:7]})"
+        f"create branch release on acme/my_mlops_project (from main at {main[:7]})"
     ]
     assert "a push to release deploys the bundle to prod" in result.out
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos", f"POST {REFS}"]
-    assert project.upstream_git("rev-parse", "release") == master
+    assert project.upstream_git("rev-parse", "release") == main
 
 
 @pytest.mark.vcr
@@ -42,11 +42,11 @@ def test_rerun_changes_nothing(cli, project, world, http):
     _repo_pushed(cli)
     assert cli("release").code == 0
     sent = len(mutating(http()))
-    master = project.upstream_git("rev-parse", "master")
+    main = project.upstream_git("rev-parse", "main")
     again = cli("release")
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
-    assert f"ok  branch release is at master ({master[:7]})" in again.out
+    assert f"ok  branch release is at main ({main[:7]})" in again.out
     assert "release.branch: nothing to change" in again.out
     assert len(mutating(http())) == sent
 
@@ -75,7 +75,7 @@ def test_release_behind_is_reported_not_moved(cli, project, world, http):
     assert result.code == 0, result.err
     assert change_lines(result.out) == []
     assert (
-        f"!   branch release is 1 commit behind master: prod runs older code "
+        f"!   branch release is 1 commit behind main: prod runs older code "
         f"({old[:7]} < {new[:7]})" in result.out
     )
     assert "`invoke release --update`" in result.out
@@ -96,7 +96,7 @@ def test_update_fast_forwards_release(cli, project, world, http):
     assert len(mutating(http())) == sent
     applied = cli("release", "--update")
     assert applied.code == 0, applied.err
-    expected = f"fast-forward branch release to master ({old[:7]}..{new[:7]}, 2 commits)"
+    expected = f"fast-forward branch release to main ({old[:7]}..{new[:7]}, 2 commits)"
     assert change_lines(plan.out) == change_lines(applied.out) == [expected]
     assert mutating(http())[sent:] == [f"PATCH {REFS}/heads/release"]
     assert project.upstream_git("rev-parse", "release") == new
@@ -119,8 +119,8 @@ def test_diverged_release_is_never_forced(cli, project, world, http, tmp_path):
     result = cli("release", "--update")
     assert result.code == 1
     assert (
-        "error: branches release and master have diverged: release has 1 commit master "
-        "lacks, master has 1 commit release lacks; a fast-forward is impossible"
+        "error: branches release and main have diverged: release has 1 commit main "
+        "lacks, main has 1 commit release lacks; a fast-forward is impossible"
     ) in result.err
     assert "we never force-push" in result.err
     assert len(mutating(http())) == sent
@@ -135,7 +135,7 @@ def test_release_needs_master_on_github(cli, project, world, http):
     assert cli("repo.create").code == 0
     result = cli("release")
     assert result.code == 1
-    assert "acme/my_mlops_project has no branch master on GitHub" in result.err
+    assert "acme/my_mlops_project has no branch main on GitHub" in result.err
     assert "run `invoke repo`" in result.err
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
 

@@ -10,9 +10,9 @@ from mlops_setup.replay import GitEffects, server_git
 def bare_with_master(tmp_path, name="up.git"):
     git_dir = tmp_path / name
     subprocess.run(
-        ["git", "init", "-q", "--bare", "--initial-branch=master", str(git_dir)], check=True
+        ["git", "init", "-q", "--bare", "--initial-branch=main", str(git_dir)], check=True
     )
-    server_git(str(git_dir), "update_ref", {"ref": "master", "sha": _root_commit(git_dir)})
+    server_git(str(git_dir), "update_ref", {"ref": "main", "sha": _root_commit(git_dir)})
     return git_dir
 
 
@@ -32,7 +32,7 @@ def test_commit_and_merge_are_reproducible(tmp_path):
             "commit_files",
             {
                 "branch": "feature",
-                "parent": "master",
+                "parent": "main",
                 "files": {"x/y.yml": "on: push\n"},
                 "message": "add y",
             },
@@ -40,11 +40,11 @@ def test_commit_and_merge_are_reproducible(tmp_path):
         merged = server_git(
             str(git_dir),
             "merge",
-            {"base": "master", "head": "feature", "message": "Merge", "method": "merge"},
+            {"base": "main", "head": "feature", "message": "Merge", "method": "merge"},
         )["sha"]
         shas.append((head, merged))
         files = subprocess.run(
-            ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", "master"],
+            ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "--name-only", "main"],
             capture_output=True,
             text=True,
             check=True,
@@ -55,14 +55,14 @@ def test_commit_and_merge_are_reproducible(tmp_path):
 
 def test_effects_run_after_their_interaction(tmp_path):
     git_dir = bare_with_master(tmp_path)
-    master = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "rev-parse", "master"],
+    main = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "rev-parse", "main"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     effects = GitEffects(
-        str(git_dir), [{"after": 2, "op": "update_ref", "args": {"ref": "release", "sha": master}}]
+        str(git_dir), [{"after": 2, "op": "update_ref", "args": {"ref": "release", "sha": main}}]
     )
 
     class Cassette:
@@ -74,7 +74,7 @@ def test_effects_run_after_their_interaction(tmp_path):
     cassette.play_response("first")
     assert not (git_dir / "refs" / "heads" / "release").exists()
     cassette.play_response("second")
-    assert (git_dir / "refs" / "heads" / "release").read_text().strip() == master
+    assert (git_dir / "refs" / "heads" / "release").read_text().strip() == main
 
 
 def test_scrub_covers_json_and_form_bodies():

@@ -24,16 +24,16 @@ def test_fresh_setup_creates_repo_and_pushes_docs(cli, project, world, http):
     assert result.code == 0, result.err
     assert change_lines(result.out) == [
         "create GitHub repo acme/my_mlops_project (private, in organisation)",
-        "init git repository in my_mlops_project (branch master)",
+        "init git repository in my_mlops_project (branch main)",
         "add remote upstream -> upstream.git",
         "exclude /.mlops-setup/ from git (the tool's local journal, in .git/info/exclude)",
         "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md "
-        "(first commit on master)",
-        "push master to upstream (upstream.git)",
+        "(first commit on main)",
+        "push main to upstream (upstream.git)",
     ]
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
-    # exactly the doc paths are on master upstream, nothing else of the project
-    files = project.upstream_git("ls-tree", "-r", "--name-only", "master").splitlines()
+    # exactly the doc paths are on main upstream, nothing else of the project
+    files = project.upstream_git("ls-tree", "-r", "--name-only", "main").splitlines()
     assert files == DOC_PATHS
     git_config = (project.root / ".git" / "config").read_text()
     assert not any(v in git_config for v in FAKE_VALUES)
@@ -45,13 +45,13 @@ def test_rerun_changes_nothing(cli, project, world, http):
     first = cli("repo")
     assert first.code == 0, first.err
     sent_before = len(mutating(http()))
-    head = project.upstream_git("rev-parse", "master")
+    head = project.upstream_git("rev-parse", "main")
     second = cli("repo")
     assert second.code == 0, second.err
     assert change_lines(second.out) == []
     assert "repo.push: nothing to change" in second.out
     assert len(mutating(http())) == sent_before  # no mutating request on the re-run
-    assert project.upstream_git("rev-parse", "master") == head
+    assert project.upstream_git("rev-parse", "main") == head
     assert project.git("rev-list", "--count", "HEAD") == "1"
 
 
@@ -87,7 +87,7 @@ def test_permission_denied_is_explained(cli, project, world, http):
 
 
 def test_init_refuses_to_repoint_a_remote(cli, project):
-    project.git("init", "--quiet", "--initial-branch=master")
+    project.git("init", "--quiet", "--initial-branch=main")
     project.git("remote", "add", "upstream", "https://github.com/someone/else.git")
     result = cli("repo.init")
     assert result.code == 1
@@ -96,7 +96,7 @@ def test_init_refuses_to_repoint_a_remote(cli, project):
 
 
 def test_init_refuses_a_credential_in_the_remote_url(cli, project):
-    project.git("init", "--quiet", "--initial-branch=master")
+    project.git("init", "--quiet", "--initial-branch=main")
     project.git("remote", "add", "upstream", "https://x:secretvalue@github.com/acme/r.git")
     result = cli("repo.init")
     assert result.code == 1
@@ -112,28 +112,28 @@ def _init_and_commit(cli, project):
 def test_push_is_never_forced(cli, project, tmp_path):
     _init_and_commit(cli, project)
     project.commit_upstream("CHANGELOG.md", "someone else's commit\n", "other")
-    upstream_head = project.upstream_git("rev-parse", "master")
+    upstream_head = project.upstream_git("rev-parse", "main")
     (project.root / "README.md").write_text("changed locally\n")
     result = cli("repo.push")
     assert result.code == 1
     assert "a push would not be a fast-forward" in result.err
     assert "never force-push" in result.err
-    assert project.upstream_git("rev-parse", "master") == upstream_head
+    assert project.upstream_git("rev-parse", "main") == upstream_head
 
 
 def test_unrelated_history_is_reported(cli, project, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
-    project.git("init", "--quiet", "--initial-branch=master", cwd=other)
+    project.git("init", "--quiet", "--initial-branch=main", cwd=other)
     (other / "x").write_text("x\n")
     project.git("add", "x", cwd=other)
     project.git("commit", "--quiet", "-m", "unrelated", cwd=other)
-    project.git("push", "--quiet", str(project.upstream), "master", cwd=other)
+    project.git("push", "--quiet", str(project.upstream), "main", cwd=other)
     assert cli("repo.init").code == 0
     result = cli("repo.push")
     assert result.code == 1
     assert "the GitHub repo was not empty" in result.err
-    assert not (project.root / ".git" / "refs" / "heads" / "master").exists()  # nothing committed
+    assert not (project.root / ".git" / "refs" / "heads" / "main").exists()  # nothing committed
 
 
 def test_push_commits_only_the_doc_paths(cli, project):
@@ -145,8 +145,8 @@ def test_push_commits_only_the_doc_paths(cli, project):
     result = cli("repo.push")
     assert change_lines(result.out) == [
         "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md "
-        "(changes to on master)",
-        "push master to upstream (upstream.git)",
+        "(changes to on main)",
+        "push main to upstream (upstream.git)",
     ]
 
 
@@ -186,9 +186,9 @@ def test_rerun_when_github_is_ahead_changes_nothing(cli, project, tmp_path):
     """After later steps merge PRs on GitHub, a re-run of repo.push has nothing to do."""
     _init_and_commit(cli, project)
     project.commit_upstream("CHANGELOG.md", "merged on GitHub\n", "merged PR")
-    upstream_head = project.upstream_git("rev-parse", "master")
+    upstream_head = project.upstream_git("rev-parse", "main")
     result = cli("repo.push")
     assert result.code == 0, result.err
     assert change_lines(result.out) == []
     assert "GitHub is ahead" in result.out
-    assert project.upstream_git("rev-parse", "master") == upstream_head
+    assert project.upstream_git("rev-parse", "main") == upstream_head

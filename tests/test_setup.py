@@ -48,13 +48,13 @@ FRESH = {  # what setup.all changes on a fresh world, by step
     "ci.prerequisites": [],
     "repo.create": [f"create GitHub repo {REPO} (private, in organisation)"],
     "repo.init": [
-        f"init git repository in {P} (branch master)",
+        f"init git repository in {P} (branch main)",
         "add remote upstream -> upstream.git",
         "exclude /.mlops-setup/ from git (the tool's local journal, in .git/info/exclude)",
     ],
     "repo.push": [
-        f"commit README.md, docs, .gitignore, {P}/resources/README.md (first commit on master)",
-        "push master to upstream (upstream.git)",
+        f"commit README.md, docs, .gitignore, {P}/resources/README.md (first commit on main)",
+        "push main to upstream (upstream.git)",
     ],
     "ci.service-principals": [
         f"create SP staging-{P} (in the account)",
@@ -82,22 +82,22 @@ FRESH = {  # what setup.all changes on a fresh world, by step
         "(read and write; Actions may create and approve pull requests)"
     ],
     "code.pr": [
-        "create branch add-ml-code from master",
+        "create branch add-ml-code from main",
         "commit the ML code on add-ml-code (32 files)",
         "push add-ml-code to upstream",
-        "open PR add-ml-code -> master",
-        "merge PR add-ml-code -> master (merge)",
-        "update local master from upstream (and check out master)",
+        "open PR add-ml-code -> main",
+        "merge PR add-ml-code -> main (merge)",
+        "update local main from upstream (and check out main)",
     ],
     "ci.workflows": [],
-    "release.branch": [f"create branch release on {REPO} (from master at {{master}})"],
+    "release.branch": [f"create branch release on {REPO} (from main at {{main}})"],
     "deploy.runs": [],
     "deploy.jobs": [],
     "handoff.issue": [f"open issue '{ISSUE_TITLE}' on {REPO} (for @acme/data-science)"],
 }
 
 # A failure in code.pr leaves the project on branch add-ml-code: the re-run must still resume
-# at code.pr (repo.push finds its work done from any branch once master is on GitHub).
+# at code.pr (repo.push finds its work done from any branch once main is on GitHub).
 
 
 @pytest.fixture
@@ -155,7 +155,7 @@ def states(output: str) -> dict[str, str]:
 
 
 def master_sha(project) -> str:
-    return project.upstream_git("rev-parse", "master")[:7]
+    return project.upstream_git("rev-parse", "main")[:7]
 
 
 # ----------------------------------------------------------------------------- the whole run
@@ -171,16 +171,16 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
     assert result.err == ""
     out = sections(result.out)
     assert list(out) == STEPS
-    expected = {k: [x.format(master=master_sha(project)) for x in v] for k, v in FRESH.items()}
+    expected = {k: [x.format(main=master_sha(project)) for x in v] for k, v in FRESH.items()}
     for step in STEPS:
         assert change_lines(out[step]) == expected[step], step
     total = sum(len(v) for v in FRESH.values())
     assert result.out.splitlines()[-1] == f"setup.all: {total} changes applied"
-    # it ended where the guide ends: the ML code on master and release, the clone on master
+    # it ended where the guide ends: the ML code on main and release, the clone on main
     assert project.upstream_git("rev-parse", "release") == project.upstream_git(
-        "rev-parse", "master"
+        "rev-parse", "main"
     )
-    assert project.git("symbolic-ref", "--short", "HEAD") == "master"
+    assert project.git("symbolic-ref", "--short", "HEAD") == "main"
     assert project.git("status", "--porcelain") == ""
     made = mutating(http())
     assert "POST https://api.github.com/orgs/acme/repos" in made
@@ -243,8 +243,8 @@ def test_plan_on_a_fresh_world_reads_only(cli, project, world, http, no_sleep):
     assert change_lines(out["repo.create"]) == FRESH["repo.create"]
     assert change_lines(out["repo.init"]) == FRESH["repo.init"]
     assert change_lines(out["repo.push"]) == [
-        f"commit README.md, docs, .gitignore, {P}/resources/README.md (on master)",
-        "push master to upstream",
+        f"commit README.md, docs, .gitignore, {P}/resources/README.md (on main)",
+        "push main to upstream",
     ]
     assert change_lines(out["ci.service-principals"]) == FRESH["ci.service-principals"]
     assert change_lines(out["ci.permissions"]) == [
@@ -369,23 +369,23 @@ def test_drift_shows_in_status_and_setup_all_puts_it_back(cli, project, world, h
 
 @pytest.mark.vcr
 def test_release_behind_master_is_reported_not_promoted(cli, project, world, http):
-    """Promoting master to prod is a decision (``invoke release --update``), not drift: a
+    """Promoting main to prod is a decision (``invoke release --update``), not drift: a
     setup whose release branch is behind is done, with a warning."""
     checks_pass(world)
     assert cli("setup.all").code == 0
     (project.root / "docs" / "notes.md").write_text("notes\n")
     project.git("add", "-A")
     project.git("commit", "--quiet", "-m", "Docs")
-    before = project.upstream_git("rev-parse", "master")
-    project.git("push", "--quiet", "upstream", "master")
-    after = project.upstream_git("rev-parse", "master")
-    github_git.pushed(world, REPO, "master", before, after)
+    before = project.upstream_git("rev-parse", "main")
+    project.git("push", "--quiet", "upstream", "main")
+    after = project.upstream_git("rev-parse", "main")
+    github_git.pushed(world, REPO, "main", before, after)
     sent = len(mutating(http()))
     again = cli("setup.all")
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     behind = (
-        f"branch release is 1 commit behind master: prod runs older code "
+        f"branch release is 1 commit behind main: prod runs older code "
         f"({before[:7]} < {after[:7]})"
     )
     assert f"  !   {behind}" in sections(again.out)["release.branch"]
@@ -399,7 +399,7 @@ def test_release_behind_master_is_reported_not_promoted(cli, project, world, htt
 @pytest.mark.vcr
 def test_review_required_waits_then_resumes_at_the_merge(cli, project, world, sent):
     checks_pass(world)
-    github_pulls.protect(world, REPO, "master", reviews=1)
+    github_pulls.protect(world, REPO, "main", reviews=1)
     result = cli("setup.all")
     assert result.code == 3  # waiting on a person, not broken
     assert list(sections(result.out))[-1] == "code.pr"
@@ -423,10 +423,10 @@ def test_review_required_waits_then_resumes_at_the_merge(cli, project, world, se
     for step in STEPS[: STEPS.index("code.pr")]:
         assert change_lines(out[step]) == [], step
     assert change_lines(out["code.pr"]) == [
-        "merge PR #1 add-ml-code -> master (merge, head "
+        "merge PR #1 add-ml-code -> main (merge, head "
         + project.git("rev-parse", "add-ml-code")[:7]
         + ")",
-        "update local master from upstream (and check out master)",
+        "update local main from upstream (and check out main)",
     ]
     no_repeats(first, sent()[len(first) :])
 

@@ -64,7 +64,7 @@ def mlops_job(
     sp = DEPLOYERS[env]
     root = f"/Workspace/Users/{sp}/.bundle/{project}/{env}"
     files = f"{root}/files/{project}"
-    branch = "master" if env == "staging" else "release"
+    branch = "main" if env == "staging" else "release"
     common = {
         "env": env,
         "git_source_info": f"url:https://github.com/acme/{project}.git; branch:{branch}",

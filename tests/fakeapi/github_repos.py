@@ -55,7 +55,7 @@ def repos(world: World) -> dict:
     return world.gh.setdefault("repos", {})
 
 
-def add_repo(world: World, full_name: str, *, private: bool = True, default_branch: str = "master"):
+def add_repo(world: World, full_name: str, *, private: bool = True, default_branch: str = "main"):
     repos(world)[full_name] = {
         "private": private,
         "default_branch": default_branch,
