@@ -436,7 +436,8 @@ def _target_catalogs(text: str, v: _Variant) -> str:
         elif in_targets and (m := re.fullmatch(r"  (\w+):", line)):
             target = m[1]
         elif in_targets and target and line.startswith("      catalog_name: "):
-            line = f"      catalog_name: {v.catalogs[target]}"
+            out.append(f"      catalog_name: {v.catalogs[target]}")
+            continue
         out.append(line)
     return "\n".join(out)
 
