@@ -63,7 +63,7 @@ def demo_environment(workdir: Path, *, with_cicd: bool = True) -> Iterator[Path]
 
     from .example import write_example_project
 
-    root = write_example_project(workdir / PROJECT, PROJECT, with_cicd=with_cicd)
+    root = write_example_project(workdir / PROJECT, with_cicd=with_cicd)
     upstream = workdir / "upstream.git"
     subprocess.run(
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
