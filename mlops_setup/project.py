@@ -567,6 +567,8 @@ def _read_bundle(tree: _Tree, folder: str, params: dict, deploy_text: str) -> Bu
             )
         )
     targets = doc.get("targets") if isinstance(doc.get("targets"), dict) else {}
+    if doc.get("targets") is not None and not isinstance(doc.get("targets"), dict):
+        problems.append(Problem("targets: expected a mapping of targets", doc.where("targets")))
     variables = doc.get("variables") if isinstance(doc.get("variables"), dict) else {}
     appended = _appended_targets(deploy_text)
     hosts: dict[str, str] = {}
@@ -722,6 +724,13 @@ def _resources(tree: _Tree, folder: str, doc: _Yaml) -> list[tuple[str, _Yaml]]:
     base = tree.root / folder
     for pattern in include:
         if not isinstance(pattern, str) or ".." in Path(pattern).parts:
+            tree.problems.append(
+                Problem(
+                    f"include: {pattern!r} reaches outside the project folder; not read",
+                    doc.where("include"),
+                    blocking=False,
+                )
+            )
             continue
         try:
             paths = sorted(base.glob(pattern.removeprefix("./")))

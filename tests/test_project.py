@@ -53,7 +53,15 @@ def variant(tmp_path: Path, cloud: str, mode: str, name: str, branch: str) -> Pa
 
 def inspect_json(cli, root: Path, tmp_path: Path) -> tuple[int, dict]:
     config = tmp_path / "inspect.yaml"
-    config.write_text(yaml.safe_dump({"project": {"dir": str(root)}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "project": {"dir": str(root)},
+                "github": {"owner": "acme"},
+                "databricks": {"account": {"id": "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"}},
+            }
+        )
+    )
     result = cli("-f", str(config), "setup.inspect", "--json")
     return result.code, json.loads(result.out)
 
