@@ -178,7 +178,7 @@ class Project:
     upstream: Path
     config_file: Path
     workdir: Path
-    name: str = "my_mlops_project"
+    name: str = "my-mlops-project"
 
     def write_config(self, **sections) -> Path:
         data = _deep_merge(yaml.safe_load(self.config_file.read_text()), sections)

@@ -6,7 +6,7 @@ with every key the official schema requires and the optional keys PyGithub commo
 no unknown keys), so a cassette composed from these starts out conforming. Change a value with
 the keyword arguments, or edit the returned dict; keep types as they are.
 
-Names follow the project's defaults: owner ``acme``, repo ``my_mlops_project``, default branch
+Names follow the project's defaults: owner ``acme``, repo ``my-mlops-project``, default branch
 ``main``, release branch ``release``. All timestamps are fixed, and SHAs are plain 40-hex
 strings: pass the SHA your local bare repo produced where a test compares them.
 
@@ -51,7 +51,7 @@ API_URL = "https://api.github.com"
 WEB_URL = "https://github.com"
 
 OWNER = "acme"
-REPO = "my_mlops_project"
+REPO = "my-mlops-project"
 DEFAULT_BRANCH = "main"
 CREATED = "2026-01-05T10:00:00Z"
 UPDATED = "2026-01-05T10:05:00Z"
@@ -750,4 +750,94 @@ def validation_error(
         "message": message,
         "errors": [{"resource": resource, "code": code, "field": field, "message": error_message}],
         "documentation_url": documentation_url,
+    }
+
+
+def content_file(
+    path: str, text: str, blob_sha: str, *, ref: str, owner: str = OWNER, repo: str = REPO
+) -> JsonDict:
+    """``content-file``: ``GET /repos/{owner}/{repo}/contents/{path}?ref=`` for a file."""
+    import base64
+
+    api = f"{API_URL}/repos/{owner}/{repo}"
+    html = f"{WEB_URL}/{owner}/{repo}/blob/{ref}/{path}"
+    raw = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return {
+        "type": "file",
+        "encoding": "base64",
+        "size": len(text.encode("utf-8")),
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        # GitHub wraps the base64 text at 60 columns
+        "content": "\n".join(raw[i : i + 60] for i in range(0, len(raw), 60)) + "\n",
+        "sha": blob_sha,
+        "url": f"{api}/contents/{path}?ref={ref}",
+        "git_url": f"{api}/git/blobs/{blob_sha}",
+        "html_url": html,
+        "download_url": f"https://raw.githubusercontent.com/{owner}/{repo}/{ref}/{path}",
+        "_links": {
+            "self": f"{api}/contents/{path}?ref={ref}",
+            "git": f"{api}/git/blobs/{blob_sha}",
+            "html": html,
+        },
+    }
+
+
+def file_commit(
+    path: str,
+    size: int,
+    blob_sha: str,
+    commit_sha: str,
+    parent_sha: str,
+    message: str,
+    *,
+    branch: str,
+    owner: str = OWNER,
+    repo: str = REPO,
+) -> JsonDict:
+    """``file-commit``: ``PUT /repos/{owner}/{repo}/contents/{path}``."""
+    api = f"{API_URL}/repos/{owner}/{repo}"
+    html = f"{WEB_URL}/{owner}/{repo}/blob/{branch}/{path}"
+    who = {"name": "MLOps Setup", "email": "mlops-setup@example.com", "date": CREATED}
+    return {
+        "content": {
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "sha": blob_sha,
+            "size": size,
+            "url": f"{api}/contents/{path}?ref={branch}",
+            "html_url": html,
+            "git_url": f"{api}/git/blobs/{blob_sha}",
+            "download_url": f"https://raw.githubusercontent.com/{owner}/{repo}/{branch}/{path}",
+            "type": "file",
+            "_links": {
+                "self": f"{api}/contents/{path}?ref={branch}",
+                "git": f"{api}/git/blobs/{blob_sha}",
+                "html": html,
+            },
+        },
+        "commit": {
+            "sha": commit_sha,
+            "node_id": _node_id("C_", int(commit_sha[:8], 16)),
+            "url": f"{api}/git/commits/{commit_sha}",
+            "html_url": f"{WEB_URL}/{owner}/{repo}/commit/{commit_sha}",
+            "author": who,
+            "committer": who,
+            "message": message,
+            "tree": {"url": f"{api}/git/trees/{commit_sha}", "sha": commit_sha},
+            "parents": [
+                {
+                    "url": f"{api}/git/commits/{parent_sha}",
+                    "html_url": f"{WEB_URL}/{owner}/{repo}/commit/{parent_sha}",
+                    "sha": parent_sha,
+                }
+            ],
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
+        },
     }

@@ -15,9 +15,9 @@ ACCOUNT = "https://accounts.cloud.databricks.com"
 STAGING = "https://staging.cloud.databricks.com"
 PROD = "https://prod.cloud.databricks.com"
 UC = "/api/2.1/unity-catalog"
-STAGING_SP, PROD_SP = "staging-my_mlops_project", "prod-my_mlops_project"
+STAGING_SP, PROD_SP = "staging-my-mlops-project", "prod-my-mlops-project"
 STAGING_APP, PROD_APP = application_id(STAGING_SP), application_id(PROD_SP)
-SCHEMA = "my_mlops_project"
+SCHEMA = "my-mlops-project"
 ALL_FIVE = "USE_CATALOG, USE_SCHEMA, MODIFY, CREATE_MODEL, CREATE_TABLE"
 ALL_FIVE_LIST = ["USE_CATALOG", "USE_SCHEMA", "MODIFY", "CREATE_MODEL", "CREATE_TABLE"]
 

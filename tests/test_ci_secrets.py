@@ -10,13 +10,13 @@ import pytest
 from tests.conftest import FAKE_VALUES, FAKE_WORKFLOW_PAT, change_lines, exchanges_of, mutating
 from tests.fakeapi import databricks_iam, databricks_tokens, github_error, github_repos
 
-REPO = "acme/my_mlops_project"
+REPO = "acme/my-mlops-project"
 GH = f"https://api.github.com/repos/{REPO}/actions/secrets"
 STAGING = "https://staging.cloud.databricks.com"
 PROD = "https://prod.cloud.databricks.com"
 OBO = "/api/2.0/token-management/on-behalf-of/tokens"
 TOKENS = "/api/2.0/token-management/tokens"
-STAGING_SP, PROD_SP = "staging-my_mlops_project", "prod-my_mlops_project"
+STAGING_SP, PROD_SP = "staging-my-mlops-project", "prod-my-mlops-project"
 STAGING_ID, PROD_ID = "7001000000000001", "7001000000000002"  # ids the fake gives them
 
 MINT_STAGING = f"mint token for SP {STAGING_SP} (lifetime 90 days)"

@@ -13,7 +13,7 @@ ACCOUNT = f"https://accounts.cloud.databricks.com/api/2.0/accounts/{ACCOUNT_ID}"
 STAGING = "https://staging.cloud.databricks.com"
 PROD = "https://prod.cloud.databricks.com"
 STAGING_ID, PROD_ID = 1234567890123456, 6543210987654321
-STAGING_SP, PROD_SP = "staging-my_mlops_project", "prod-my_mlops_project"
+STAGING_SP, PROD_SP = "staging-my-mlops-project", "prod-my-mlops-project"
 STAGING_APP, PROD_APP = application_id(STAGING_SP), application_id(PROD_SP)
 # ids the fake gives the first and second SP
 FIRST_ID, SECOND_ID = "7001000000000001", "7001000000000002"

@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import change_lines, exchanges_of, mutating
 from tests.fakeapi import github_repos
 
-REPO = "acme/my_mlops_project"
+REPO = "acme/my-mlops-project"
 URL = f"https://api.github.com/repos/{REPO}/actions/permissions/workflow"
 SET_LINE = (
     f"set workflow permissions of {REPO} "

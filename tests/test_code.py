@@ -9,11 +9,11 @@ from tests.conftest import change_lines, mutating
 from tests.fakeapi import github_pulls
 from tests.test_repo import DOC_PATHS
 
-REPO = "acme/my_mlops_project"
+REPO = "acme/my-mlops-project"
 API = f"https://api.github.com/repos/{REPO}"
 WEB = f"https://github.com/{REPO}"
 CHECKS = [("unit_tests", "success"), ("staging", "success"), ("prod", "success")]
-ML_FILES = len(project_files("my_mlops_project", with_cicd=False)) - len(DOC_PATHS)
+ML_FILES = len(project_files("my-mlops-project", with_cicd=False)) - len(DOC_PATHS)
 FRESH = [
     "create branch add-ml-code from main",
     f"commit the ML code on add-ml-code ({ML_FILES} files)",

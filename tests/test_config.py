@@ -17,9 +17,9 @@ def load(project, **kw):
 
 def test_defaults_and_derived_values(project):
     s = load(project)
-    assert s.project.name == "my_mlops_project"
+    assert s.project.name == "my-mlops-project"
     assert s.project.dir == project.root
-    assert s.github.repo == "my_mlops_project"
+    assert s.github.repo == "my-mlops-project"
     assert s.github.default_branch == "main"
     assert s.github.release_branch == "release"
     assert s.github.remote == "upstream"
@@ -30,11 +30,11 @@ def test_defaults_and_derived_values(project):
         "my_mlops_project/resources/README.md",
     )
     assert s.databricks.account.host == "https://accounts.cloud.databricks.com"
-    assert s.sp_name("prod") == "prod-my_mlops_project"
+    assert s.sp_name("prod") == "prod-my-mlops-project"
     assert s.catalog("test") == "test"
-    assert s.unity_catalog.schema_ == "my_mlops_project"
+    assert s.unity_catalog.schema_ == "my-mlops-project"
     assert s.unity_catalog.table("input_table", "prod") == (
-        "prod.my_mlops_project.feature_store_inference_input"
+        "prod.my-mlops-project.feature_store_inference_input"
     )
     assert s.state_dir == project.root / ".mlops-setup"
     with pytest.raises(Exception, match="frozen"):

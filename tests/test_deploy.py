@@ -13,7 +13,7 @@ from tests.fakeapi import databricks_jobs, databricks_uc, github_git
 from tests.test_handoff import sent_bodies
 from tests.test_repo import change_lines
 
-P = "my_mlops_project"
+P = "my-mlops-project"
 REPO = f"acme/{P}"
 UPDATE = "https://{env}.cloud.databricks.com/api/2.2/jobs/update"
 RUNS = f"https://github.com/{REPO}/actions/runs"

@@ -36,7 +36,7 @@ from tests.test_ci_workflows import code_on_master, dispatches
 TESTS = Path(__file__).parent
 CASSETTES = TESTS / "cassettes"
 
-REPO = "acme/my_mlops_project"
+REPO = "acme/my-mlops-project"
 API = f"https://api.github.com/repos/{REPO}"
 WEB = f"https://github.com/{REPO}"
 ACCOUNT_ID = "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
@@ -47,7 +47,7 @@ PROD = "https://prod.cloud.databricks.com"
 UC = "/api/2.1/unity-catalog"
 STAGING_ID, PROD_ID = 1234567890123456, 6543210987654321  # workspace ids
 FIRST_ID, SECOND_ID = "7001000000000001", "7001000000000002"  # SP ids the fake gives
-STAGING_SP, PROD_SP = "staging-my_mlops_project", "prod-my_mlops_project"
+STAGING_SP, PROD_SP = "staging-my-mlops-project", "prod-my-mlops-project"
 STAGING_APP = databricks_iam.application_id(STAGING_SP)
 RUN = github_actions.FIRST_RUN_ID
 RUN_URL = f"{WEB}/actions/runs/{RUN}"
@@ -127,11 +127,11 @@ def sps_named(world, name: str) -> list[dict]:
 @pytest.mark.vcr
 def test_github_secondary_rate_limit_without_retry_after(cli, world, http, no_sleep):
     """403 "secondary rate limit" with no Retry-After: PyGithub's retry waits a minute, once."""
-    world.queue("GET", r"/repos/acme/my_mlops_project", Reply(403, SECONDARY_LIMIT))
+    world.queue("GET", r"/repos/acme/my-mlops-project", Reply(403, SECONDARY_LIMIT))
     result = cli("repo.create")
     assert result.code == 0, result.err
-    assert "create GitHub repo acme/my_mlops_project" in result.out
-    gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my_mlops_project")]
+    assert "create GitHub repo acme/my-mlops-project" in result.out
+    gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my-mlops-project")]
     assert len(gets) == 2  # the limited request, then its retry
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
     assert 60 in no_sleep.calls  # waited, but the test did not
@@ -166,7 +166,7 @@ def test_github_primary_rate_limit_waits_until_the_reset(cli, world, http, no_sl
     reset = fakeapi.NOW_EPOCH + RESET_IN
     world.queue(
         "GET",
-        r"/repos/acme/my_mlops_project",
+        r"/repos/acme/my-mlops-project",
         Reply(
             403,
             PRIMARY_LIMIT,
@@ -181,8 +181,8 @@ def test_github_primary_rate_limit_waits_until_the_reset(cli, world, http, no_sl
     )
     result = cli("repo.create")
     assert result.code == 0, result.err
-    assert "create GitHub repo acme/my_mlops_project" in result.out
-    gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my_mlops_project")]
+    assert "create GitHub repo acme/my-mlops-project" in result.out
+    gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my-mlops-project")]
     assert len(gets) == 2  # the limited request, then one retry
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
     assert no_sleep.calls == [RESET_IN + 1]  # until the reset, plus PyGithub's extra second
@@ -537,7 +537,7 @@ def test_merge_refused_with_409_merges_nothing_then_resumes(cli, project, world,
     resumed = cli("ci.workflows", "--merge")
     assert resumed.code == 0, resumed.err
     (line,) = change_lines(resumed.out)
-    assert line.startswith("merge PR #1 add-cicd-for-my_mlops_project-")
+    assert line.startswith("merge PR #1 add-cicd-for-my-mlops-project-")
     assert no_sleep.calls == [5, 10]  # only the wait for the deploy-cicd.yml run, bounded
     assert project.upstream_git("rev-parse", "main") != main
     assert len(dispatches(http)) == 1

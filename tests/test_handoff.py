@@ -8,9 +8,9 @@ from tests.conftest import FAKE_VALUES, exchanges_of, mutating
 from tests.fakeapi import databricks_iam, github_issues, github_pulls, github_repos
 from tests.test_repo import change_lines
 
-REPO = "acme/my_mlops_project"
+REPO = "acme/my-mlops-project"
 ISSUES = f"https://api.github.com/repos/{REPO}/issues"
-TITLE = "Your MLOps project my_mlops_project is ready"
+TITLE = "Your MLOps project my-mlops-project is ready"
 BLOB = f"https://github.com/{REPO}/blob/main"
 
 
@@ -18,7 +18,7 @@ def finished_setup(world) -> None:
     """What the earlier steps leave: the repo, the two SPs; the jobs are the fake's default."""
     github_repos.add_repo(world, REPO)
     for env in ("staging", "prod"):
-        databricks_iam.add_service_principal(world, f"{env}-my_mlops_project", assigned_to=(env,))
+        databricks_iam.add_service_principal(world, f"{env}-my-mlops-project", assigned_to=(env,))
 
 
 def sent_bodies(vcr, fake_api, method: str, uri: str) -> list[dict]:
@@ -41,17 +41,17 @@ def test_fresh_run_opens_one_issue(cli, project, world, http, vcr, fake_api):
     (sent,) = sent_bodies(vcr, fake_api, "POST", ISSUES)
     assert sent["title"] == TITLE
     body = sent["body"]
-    assert body.startswith("@acme/data-science: the MLOps Stacks project `my_mlops_project`")
+    assert body.startswith("@acme/data-science: the MLOps Stacks project `my-mlops-project`")
     for env in ("staging", "prod"):
-        app_id = databricks_iam.application_id(f"{env}-my_mlops_project")
-        assert f"{env}: `{env}-my_mlops_project`, application id `{app_id}`" in body
+        app_id = databricks_iam.application_id(f"{env}-my-mlops-project")
+        assert f"{env}: `{env}-my-mlops-project`, application id `{app_id}`" in body
         assert f"{env} https://{env}.cloud.databricks.com" in body
     assert (
         "* **GitHub Actions secrets** (names only): `STAGING_WORKSPACE_TOKEN`, "
         "`PROD_WORKSPACE_TOKEN`, `WORKFLOW_TOKEN`"
     ) in body
     assert (
-        "  * [`prod-my_mlops_project-batch-inference-job`]"
+        "  * [`prod-my-mlops-project-batch-inference-job`]"
         "(https://prod.cloud.databricks.com/jobs/918273645501202): daily at 11:00 UTC"
     ) in body
     assert f"[docs/ml-pull-request.md]({BLOB}/docs/ml-pull-request.md)" in body
@@ -108,11 +108,11 @@ def test_users_are_mentioned_and_missing_parts_are_said(cli, project, world, htt
     result = cli("handoff")
     assert result.code == 0, result.err
     assert change_lines(result.out) == [f"open issue '{TITLE}' on {REPO} (for @alice, @bob)"]
-    assert "!   service principal prod-my_mlops_project not found: the issue says so" in result.out
+    assert "!   service principal prod-my-mlops-project not found: the issue says so" in result.out
     (sent,) = sent_bodies(vcr, fake_api, "POST", ISSUES)
     assert sent["body"].startswith("@alice, @bob: the MLOps Stacks project")
     assert (
-        "`prod-my_mlops_project` (not found: run `invoke ci.service-principals`)" in (sent["body"])
+        "`prod-my-mlops-project` (not found: run `invoke ci.service-principals`)" in (sent["body"])
     )
 
 

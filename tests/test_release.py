@@ -30,7 +30,7 @@ def test_fresh_run_creates_release_from_master(cli, project, world, http):
     result = cli("release")
     assert result.code == 0, result.err
     assert change_lines(result.out) == [
-        f"create branch release on acme/my_mlops_project (from main at {main[:7]})"
+        f"create branch release on acme/my-mlops-project (from main at {main[:7]})"
     ]
     assert "a push to release deploys the bundle to prod" in result.out
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos", f"POST {REFS}"]
@@ -135,7 +135,7 @@ def test_release_needs_master_on_github(cli, project, world, http):
     assert cli("repo.create").code == 0
     result = cli("release")
     assert result.code == 1
-    assert "acme/my_mlops_project has no branch main on GitHub" in result.err
+    assert "acme/my-mlops-project has no branch main on GitHub" in result.err
     assert "run `invoke repo`" in result.err
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
 
@@ -143,11 +143,11 @@ def test_release_needs_master_on_github(cli, project, world, http):
 @pytest.mark.vcr
 def test_token_without_push_right_is_explained(cli, project, world, http):
     _repo_pushed(cli)
-    world.gh["refs_forbidden"] = {"acme/my_mlops_project"}
+    world.gh["refs_forbidden"] = {"acme/my-mlops-project"}
     result = cli("release")
     assert result.code == 1
     assert (
-        "error: GitHub refused to create branch release on acme/my_mlops_project (403): "
+        "error: GitHub refused to create branch release on acme/my-mlops-project (403): "
         "Resource not accessible by personal access token"
     ) in result.err
     assert "Contents read and write" in result.err

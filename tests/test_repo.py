@@ -23,8 +23,8 @@ def test_fresh_setup_creates_repo_and_pushes_docs(cli, project, world, http):
     result = cli("repo")
     assert result.code == 0, result.err
     assert change_lines(result.out) == [
-        "create GitHub repo acme/my_mlops_project (private, in organisation)",
-        "init git repository in my_mlops_project (branch main)",
+        "create GitHub repo acme/my-mlops-project (private, in organisation)",
+        "init git repository in my-mlops-project (branch main)",
         "add remote upstream -> upstream.git",
         "exclude /.mlops-setup/ from git (the tool's local journal, in .git/info/exclude)",
         "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md "
@@ -68,10 +68,10 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
 
 @pytest.mark.vcr
 def test_existing_repo_is_left_alone(cli, project, world, http):
-    github_repos.add_repo(world, "acme/my_mlops_project", private=False)
+    github_repos.add_repo(world, "acme/my-mlops-project", private=False)
     result = cli("repo.create")
     assert result.code == 0, result.err
-    assert "ok  GitHub repo acme/my_mlops_project exists (public)" in result.out
+    assert "ok  GitHub repo acme/my-mlops-project exists (public)" in result.out
     assert "is public but the config asks for private; left as it is" in result.out
     assert mutating(http()) == []
 
@@ -81,7 +81,7 @@ def test_permission_denied_is_explained(cli, project, world, http):
     world.gh["create_denied"] = {"acme"}
     result = cli("repo.create")
     assert result.code == 1
-    assert "GitHub refused to create acme/my_mlops_project (403)" in result.err
+    assert "GitHub refused to create acme/my-mlops-project (403)" in result.err
     assert "ask an owner of acme for the right to create repositories" in result.err
     assert "Traceback" not in result.err
 
@@ -157,7 +157,7 @@ def test_token_reaches_git_only_through_the_environment(project, runtime):
     https = session.settings.model_copy(
         update={
             "github": session.settings.github.model_copy(
-                update={"git_url": "https://github.com/acme/my_mlops_project.git"}
+                update={"git_url": "https://github.com/acme/my-mlops-project.git"}
             )
         }
     )
@@ -165,7 +165,7 @@ def test_token_reaches_git_only_through_the_environment(project, runtime):
     env = session.clients.git_env()
     # scoped to the repo's URL: git sends it nowhere else
     assert env["GIT_CONFIG_KEY_0"] == (
-        "http.https://github.com/acme/my_mlops_project.git.extraHeader"
+        "http.https://github.com/acme/my-mlops-project.git.extraHeader"
     )
     assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
     assert FAKE_VALUES[0] not in env["GIT_CONFIG_VALUE_0"]  # base64, never the raw token

@@ -29,7 +29,7 @@ from tests.fakeapi import (
 )
 from tests.test_repo import change_lines
 
-P = "my_mlops_project"
+P = "my-mlops-project"
 REPO = f"acme/{P}"
 GH = f"https://api.github.com/repos/{REPO}"
 PROD = "https://prod.cloud.databricks.com"
@@ -177,9 +177,7 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
     total = sum(len(v) for v in FRESH.values())
     assert result.out.splitlines()[-1] == f"setup.all: {total} changes applied"
     # it ended where the guide ends: the ML code on main and release, the clone on main
-    assert project.upstream_git("rev-parse", "release") == project.upstream_git(
-        "rev-parse", "main"
-    )
+    assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
     assert project.git("symbolic-ref", "--short", "HEAD") == "main"
     assert project.git("status", "--porcelain") == ""
     made = mutating(http())
@@ -214,7 +212,7 @@ def test_handoff_already_opened_is_not_opened_again(cli, project, world, http):
     result = cli("setup.all")
     assert result.code == 0, result.err
     out = sections(result.out)
-    assert "ok  GitHub repo acme/my_mlops_project exists (private)" in out["repo.create"]
+    assert "ok  GitHub repo acme/my-mlops-project exists (private)" in out["repo.create"]
     assert change_lines(out["handoff.issue"]) == []
     assert "ok  hand-over issue #1 exists (closed)" in out["handoff.issue"]
     made = mutating(http())
@@ -385,8 +383,7 @@ def test_release_behind_master_is_reported_not_promoted(cli, project, world, htt
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     behind = (
-        f"branch release is 1 commit behind main: prod runs older code "
-        f"({before[:7]} < {after[:7]})"
+        f"branch release is 1 commit behind main: prod runs older code ({before[:7]} < {after[:7]})"
     )
     assert f"  !   {behind}" in sections(again.out)["release.branch"]
     assert len(mutating(http())) == sent

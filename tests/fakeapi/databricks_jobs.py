@@ -16,7 +16,7 @@ State in ``world.db``:
 * ``jobs``: {host: [job]} where a job is the ``Job`` body (``job_id``, ``creator_user_name``,
   ``run_as_user_name``, ``created_time``, ``settings``). Default: what a successful bundle CD
   run leaves in the staging and prod workspaces of the tests' config: the training and batch
-  inference jobs of ``my_mlops_project``, deployed by each environment's service principal,
+  inference jobs of ``my-mlops-project``, deployed by each environment's service principal,
   with their schedules **active** (``UNPAUSED``). That is what MLOps Stacks really does: its
   resource files give a ``schedule`` without ``pause_status``, the Jobs API defaults a schedule
   to ``UNPAUSED``, and only a ``mode: development`` target (``dev``, not staging or prod)
@@ -34,7 +34,7 @@ import copy
 from tests.fakeapi import Reply, World, databricks_error, route
 from tests.fakeapi.databricks_iam import application_id
 
-PROJECT = "my_mlops_project"
+PROJECT = "my-mlops-project"
 HOSTS = {"staging": "staging.cloud.databricks.com", "prod": "prod.cloud.databricks.com"}
 # Application ids of the service principals that deployed the bundle (CI/CD runs as them):
 # the ids databricks_iam gives the SPs ci.service-principals creates.

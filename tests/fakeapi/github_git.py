@@ -332,3 +332,76 @@ def pushed(
         }
         started.append(run_id)
     return started
+
+
+# ----------------------------------------------------------------- repository contents
+# As on api.github.com ("Repositories / Contents"): ``GET .../contents/{path}?ref=`` gives a
+# ``content-file`` (404 for a missing path or ref); ``PUT .../contents/{path}`` {message,
+# content (base64), sha, branch} commits the file on the branch: 200 ``file-commit``, 409 when
+# ``sha`` is not the file's current blob, 404 for an unknown branch.
+
+
+def _blob(world: World, ref: str, path: str) -> str | None:
+    return git(world, "rev-parse", "--verify", "--quiet", f"{ref}:{path}", check=False) or None
+
+
+@route("GET", "github", rf"{REPO}/contents/(?P<path>[^?]+)")
+def get_contents(world: World, req) -> Reply:
+    owner, name, missing = _repo_or_404(world, req)
+    if missing:
+        return missing
+    ref = req.query.get("ref") or repos(world)[f"{owner}/{name}"]["default_branch"]
+    sha = resolve(world, ref)
+    path = req.params["path"]
+    blob = _blob(world, sha, path) if sha else None
+    if blob is None:
+        return github_error(404, "Not Found")
+    text = subprocess.run(
+        ["git", "--git-dir", world.gh["git_dir"], "cat-file", "blob", blob],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return Reply(200, samples.content_file(path, text, blob, ref=ref, owner=owner, repo=name))
+
+
+@route("PUT", "github", rf"{REPO}/contents/(?P<path>[^?]+)")
+def put_contents(world: World, req) -> Reply:
+    import base64
+
+    owner, name, missing = _repo_or_404(world, req)
+    if missing:
+        return missing
+    if forbidden := _forbidden(world, owner, name):
+        return forbidden
+    body = req.json or {}
+    branch, path = body.get("branch"), req.params["path"]
+    parent = resolve(world, branch) if branch else None
+    if parent is None:
+        return github_error(404, f"Branch {branch} not found")
+    if body.get("sha") != _blob(world, parent, path):
+        return github_error(409, f"{path} does not match {body.get('sha')}")
+    text = base64.b64decode(body["content"]).decode("utf-8")
+    sha = world.server_git(
+        "commit_files",
+        branch=branch,
+        parent=branch,
+        files={path: text},
+        message=body["message"],
+    )["sha"]
+    blob = _blob(world, sha, path)
+    pushed(world, f"{owner}/{name}", branch, parent, sha)
+    return Reply(
+        200,
+        samples.file_commit(
+            path,
+            len(text.encode()),
+            blob,
+            sha,
+            parent,
+            body["message"],
+            branch=branch,
+            owner=owner,
+            repo=name,
+        ),
+    )
