@@ -194,6 +194,16 @@ class Project:
     def upstream_git(self, *args: str) -> str:
         return self.git("--git-dir", str(self.upstream), *args, cwd=self.workdir)
 
+    def qualify_input_table(self) -> str:
+        """Do the template's TODO: point the batch job at a real input table (a full name in
+        the target's catalog); returns the table's name pattern."""
+        path = self.root / "my_mlops_project/resources/batch-inference-workflow-resource.yml"
+        table = "${var.catalog_name}.my-mlops-project.feature_store_inference_input"
+        text = path.read_text()
+        assert "input_table_name: taxi_scoring_sample" in text
+        path.write_text(text.replace("taxi_scoring_sample", table, 1))
+        return table
+
     def commit_upstream(self, path: str, text: str, message: str) -> str:
         """A commit on upstream's main made elsewhere (a colleague, a PR merged on GitHub),
         through a clone of its own; returns the new main SHA."""

@@ -35,6 +35,14 @@ def exchanges(vcr, fake_api, method: str) -> list[tuple[str, dict, dict]]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def input_table_set(request, project):
+    """Most tests here model a project whose batch job reads a real table (the operator did
+    the template's TODO); those marked ``template_input`` keep the generated bare name."""
+    if "template_input" not in request.keywords:
+        project.qualify_input_table()
+
+
 def with_sps(world) -> None:
     """The account as ci.service-principals leaves it."""
     databricks_iam.add_service_principal(world, STAGING_SP, assigned_to=("staging",))
@@ -398,3 +406,44 @@ def test_fresh_run_of_the_three_steps(cli, world, http):
         assert again.code == 0, again.err
         assert f"{task}: nothing to change" in again.out
     assert len(mutating(http())) == 10
+
+
+@pytest.mark.vcr
+@pytest.mark.template_input
+def test_template_input_table_gets_no_grant_and_a_warning(cli, world, http):
+    """The generated job reads `taxi_scoring_sample`: no full name, so nothing to grant on."""
+    with_sps(world)
+    databricks_uc.add_table(world, f"prod.{SCHEMA}.predictions")
+    result = cli("ci.permissions")
+    assert result.code == 0, result.err
+    for env in ("staging", "prod"):
+        assert (
+            f"batch input table 'taxi_scoring_sample' ({env}) is not a full catalog.schema.table "
+            "name: SELECT not granted; set it in my_mlops_project/resources/"
+            "batch-inference-workflow-resource.yml"
+        ) in warnings(result.out)
+    assert f"grant MODIFY on table prod.{SCHEMA}.predictions to SP {PROD_SP}" in change_lines(
+        result.out
+    )
+    assert not [u for m, u in http() if "taxi_scoring_sample" in u]  # never asked about it
+
+
+@pytest.mark.vcr
+@pytest.mark.template_input
+def test_input_table_elsewhere_gets_use_on_its_catalog_and_schema(cli, project, world, http):
+    """The guide asks for USE on the catalog and schema of the input and output tables."""
+    path = project.root / "my_mlops_project/resources/batch-inference-workflow-resource.yml"
+    path.write_text(path.read_text().replace("taxi_scoring_sample", "shared.raw.taxi_trips", 1))
+    with_sps(world)
+    databricks_uc.state(world)["catalogs"]["shared"] = {"owner": "admins"}  # one metastore
+    databricks_uc.add_table(world, "shared.raw.taxi_trips")
+    result = cli("ci.permissions")
+    assert result.code == 0, result.err
+    lines = change_lines(result.out)
+    for env, sp in (("staging", STAGING_SP), ("prod", PROD_SP)):
+        use_catalog = f"grant USE_CATALOG on catalog shared to SP {sp}"
+        use_schema = f"grant USE_SCHEMA on schema shared.raw to SP {sp}"
+        select = f"grant SELECT on table shared.raw.taxi_trips to SP {sp}"
+        assert lines.index(use_catalog) < lines.index(use_schema) < lines.index(select), env
+    # the test target shares the staging workspace and SP: granted once
+    assert lines.count(f"grant SELECT on table shared.raw.taxi_trips to SP {STAGING_SP}") == 1

@@ -387,6 +387,13 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
     table = params.get("input_table_name") or configured
     if not table:  # neither the job nor the config names one: nothing to check
         return
+    if table.count(".") != 2:  # the template's TODO: a bare name, resolved nowhere in particular
+        plan.warn(
+            f"{name} reads {table!r}, not a catalog.schema.table name (a TODO the template "
+            f"leaves): it will fail when it runs ({when}); set input_table_name in "
+            f"{session.settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+        )
+        return
     if configured and table != configured:
         plan.warn(
             f"{name} reads {table}, not {configured} (unity_catalog.batch_inference."

@@ -50,7 +50,11 @@ CREATED_MS = 1772441400000  # 2026-03-02T08:50:00Z, during the CD runs
 
 
 def input_table(env: str, project: str = PROJECT) -> str:
+    """The batch job's input table once the operator has replaced the template's TODO."""
     return f"{env}.{project}.feature_store_inference_input"
+
+
+TEMPLATE_INPUT_TABLE = "taxi_scoring_sample"  # what a generated project's job reads
 
 
 def job_name(env: str, kind: str, project: str = PROJECT) -> str:
@@ -58,7 +62,13 @@ def job_name(env: str, kind: str, project: str = PROJECT) -> str:
 
 
 def mlops_job(
-    env: str, kind: str, *, paused: bool = False, project: str = PROJECT, job_id: int = 0
+    env: str,
+    kind: str,
+    *,
+    paused: bool = False,
+    project: str = PROJECT,
+    job_id: int = 0,
+    qualified_input: bool = False,
 ) -> dict:
     """The job a bundle deploy of the MLOps Stacks project makes for target ``env``."""
     sp = DEPLOYERS[env]
@@ -96,7 +106,9 @@ def mlops_job(
     else:
         params = {
             **common,
-            "input_table_name": input_table(env, project),
+            "input_table_name": (
+                input_table(env, project) if qualified_input else TEMPLATE_INPUT_TABLE
+            ),
             "output_table_name": f"{env}.{project}.predictions",
             "model_name": f"{env}.{project}.{project}-model",
         }
@@ -142,7 +154,16 @@ def jobs(world: World) -> dict[str, list[dict]]:
     return world.db.setdefault(
         "jobs",
         {
-            host: [mlops_job(env, "model-training"), mlops_job(env, "batch-inference")]
+            host: [
+                mlops_job(env, "model-training"),
+                # as deployed from the project: the template's bare input table, unless the
+                # test set a real one (world.db["input_table_qualified"])
+                mlops_job(
+                    env,
+                    "batch-inference",
+                    qualified_input=world.db.get("input_table_qualified", False),
+                ),
+            ]
             for env, host in HOSTS.items()
         },
     )
