@@ -328,7 +328,7 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
         plan.note("`invoke deploy --enable` turns the paused schedules on")
     if enable and plan.changes:
         plan.note(
-            f"a bundle deploy resets schedules to {settings.project.name}/resources/*.yml: "
+            f"a bundle deploy resets schedules to {settings.project.folder}/resources/*.yml: "
             "if one says `pause_status: PAUSED`, take that out"
         )
     if running:

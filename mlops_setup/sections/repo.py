@@ -115,7 +115,9 @@ def _create_repo(session: Session, owner_kind: str) -> Any:
 
     s = session.settings.github
     gh = session.clients.github
-    description = f"MLOps Stacks project {session.settings.project.name}"
+    description = (
+        f"MLOps Stacks project {session.settings.project.name or session.settings.github.repo}"
+    )
     try:
         if owner_kind == "org":
             return gh.get_organization(s.owner).create_repo(

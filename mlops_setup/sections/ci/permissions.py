@@ -398,7 +398,8 @@ def _created(session: Session, securable: Securable) -> None:
 
 
 def _comment(session: Session) -> str:
-    return f"MLOps Stacks project {session.settings.project.name} (made by mlops-setup)"
+    s = session.settings
+    return f"MLOps Stacks project {s.project.name or s.github.repo} (made by mlops-setup)"
 
 
 # ------------------------------------------------------------------------------------ tasks
