@@ -529,7 +529,8 @@ def _read_secrets(tree: _Tree, model: ProjectModel) -> None:
     missing = b is not None and not all((tree.root / w).is_file() for w in b.workflows)
     if (missing or b is None) and model.cloud:
         names.update(CLOUD_SECRETS[model.cloud])  # what the generated workflows will read
-    model.secrets = sorted(names)
+    env_first = {"STAGING": 0, "PROD": 1}
+    model.secrets = sorted(names, key=lambda n: (env_first.get(n.split("_")[0], 2), n))
     if model.workflows:
         model.sources["secrets"] = WORKFLOWS_DIR + "/*.yml"
 

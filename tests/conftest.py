@@ -55,13 +55,8 @@ GIT_ENV = {
 
 BASE_CONFIG = {
     "github": {"owner": "acme", "owner_type": "org"},
-    "databricks": {
-        "account": {"id": "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"},
-        "workspaces": {
-            "staging": {"host": "https://staging.cloud.databricks.com"},
-            "prod": {"host": "https://prod.cloud.databricks.com"},
-        },
-    },
+    # the workspace hosts, branches, catalogs and cloud come from the project itself
+    "databricks": {"account": {"id": "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"}},
     "handoff": {"team": "acme/data-science"},
 }
 
@@ -194,6 +189,14 @@ class Project:
     def upstream_git(self, *args: str) -> str:
         return self.git("--git-dir", str(self.upstream), *args, cwd=self.workdir)
 
+    def regenerate(self, **variant: Any) -> None:
+        """Replace the project tree with another variant of the example (before any git)."""
+        import shutil
+
+        assert not (self.root / ".git").exists()
+        shutil.rmtree(self.root)
+        write_example_project(self.root, **variant)
+
     def qualify_input_table(self) -> str:
         """Do the template's TODO: point the batch job at a real input table (a full name in
         the target's catalog); returns the table's name pattern."""
@@ -227,10 +230,13 @@ def _deep_merge(base: dict, top: dict) -> dict:
     return out
 
 
-def make_project(base: Path, *, with_cicd: bool = False, config: dict | None = None) -> Project:
+def make_project(base: Path, *, with_cicd: bool = True, config: dict | None = None) -> Project:
+    """The example project (the template's default: CICD_and_Project, its workflows generated),
+    or with ``with_cicd=False`` a Project_Only project in a CI/CD root before deploy-cicd.yml
+    ran (tests marked ``project_only``)."""
     workdir = base / "work"
     workdir.mkdir(parents=True)
-    root = write_example_project(workdir / "my_mlops_project", with_cicd=with_cicd)
+    root = write_example_project(workdir / "my-mlops-project", with_cicd=with_cicd)
     upstream = workdir / "upstream.git"
     subprocess.run(
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
@@ -245,8 +251,8 @@ def make_project(base: Path, *, with_cicd: bool = False, config: dict | None = N
 
 
 @pytest.fixture
-def project(tmp_path: Path, clean_env, world: World) -> Project:
-    made = make_project(tmp_path)
+def project(request, tmp_path: Path, clean_env, world: World) -> Project:
+    made = make_project(tmp_path, with_cicd="project_only" not in request.keywords)
     world.gh["git_dir"] = str(made.upstream)  # the bare repo stands in for GitHub's copy
     return made
 

@@ -336,7 +336,7 @@ def test_token_close_to_expiry_is_replaced(cli, project, world, http):
 
 
 def test_azure_is_not_supported_yet(cli, project):
-    project.write_config(databricks={"cloud": "azure"})
+    project.regenerate(cloud="azure")
     result = cli("ci.secrets")
     assert result.code == 1
     assert "ci.secrets does not support Azure yet" in result.err

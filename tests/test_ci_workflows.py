@@ -17,6 +17,8 @@ DISPATCH = "dispatch deploy-cicd.yml on main (project_name=my-mlops-project)"
 MERGE_NEW = "merge the PR deploy-cicd.yml opens -> main (merge)"
 POST_DISPATCH = f"POST {API}/actions/workflows/{{wid}}/dispatches"
 WORKFLOWS = PROJECT_WORKFLOWS("my-mlops-project")
+# A Project_Only project in the CI/CD root: its workflows come from deploy-cicd.yml.
+pytestmark = pytest.mark.project_only
 
 
 def code_on_main(cli, project) -> None:

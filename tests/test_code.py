@@ -13,7 +13,7 @@ REPO = "acme/my-mlops-project"
 API = f"https://api.github.com/repos/{REPO}"
 WEB = f"https://github.com/{REPO}"
 CHECKS = [("unit_tests", "success"), ("staging", "success"), ("prod", "success")]
-ML_FILES = len(project_files("my-mlops-project", with_cicd=False)) - len(DOC_PATHS)
+ML_FILES = len(project_files("my-mlops-project")) - len(DOC_PATHS)
 FRESH = [
     "create branch add-ml-code from main",
     f"commit the ML code on add-ml-code ({ML_FILES} files)",

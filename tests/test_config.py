@@ -33,20 +33,23 @@ def test_defaults_and_derived_values(project):
     assert s.sp_name("prod") == "prod-my-mlops-project"
     assert s.catalog("test") == "test"
     assert s.unity_catalog.schema_ == "my-mlops-project"
-    assert s.unity_catalog.table("input_table", "prod") == (
-        "prod.my-mlops-project.feature_store_inference_input"
-    )
+    assert s.batch_table("input_table", "prod") == "taxi_scoring_sample"  # the template's TODO
+    assert s.batch_table("output_table", "prod") == "prod.my-mlops-project.predictions"
+    assert s.databricks.cloud == "aws"
+    assert s.databricks.workspace("prod").host == "https://prod.cloud.databricks.com"
+    assert s.setup_mode == "CICD_and_Project"
+    assert s.project.folder == "my_mlops_project"
     assert s.state_dir == project.root / ".mlops-setup"
     with pytest.raises(Exception, match="frozen"):
         s.github.owner = "someone-else"
 
 
 def test_layers_later_wins(project, monkeypatch):
-    project.write_config(github={"visibility": "internal", "default_branch": "trunk"})
-    monkeypatch.setenv("MLOPS_SETUP_GITHUB_DEFAULT_BRANCH", "main")
+    project.write_config(github={"visibility": "internal", "code_branch": "from-file"})
+    monkeypatch.setenv("MLOPS_SETUP_GITHUB_CODE_BRANCH", "from-env")
     monkeypatch.setenv("MLOPS_SETUP_SECRETS_TOKEN_LIFETIME_DAYS", "30")
     s = load(project, overrides={"github.visibility": "public"})
-    assert s.github.default_branch == "main"  # env beats file
+    assert s.github.code_branch == "from-env"  # env beats file
     assert s.github.visibility == "public"  # flag beats file
     assert s.secrets.token_lifetime_days == 30  # env value read as YAML scalar
 
@@ -76,7 +79,7 @@ BAD_FILES = [
         r"github\.git_url: expected a URL without a user or password in it",
     ),
     ("project: {dir: nowhere}\n", r"project\.dir: .*nowhere does not exist"),
-    ("project: {name: other}\n", r"project\.name: .*other has no databricks\.yml"),
+    ("project: {name: other}\n", r"project\.name 'other' names no project here"),
 ]
 
 

@@ -31,7 +31,7 @@ from tests.conftest import FAKE_VALUES, mutating
 from tests.fakeapi import Reply, databricks_error, databricks_iam, github_actions, github_error
 from tests.fakeapi import databricks_uc as uc_fake
 from tests.test_ci_permissions import ALL_FIVE_LIST, FRESH_CHANGES, exchanges, with_sps
-from tests.test_ci_workflows import code_on_master, dispatches
+from tests.test_ci_workflows import code_on_main, dispatches
 
 TESTS = Path(__file__).parent
 CASSETTES = TESTS / "cassettes"
@@ -403,6 +403,7 @@ def test_sp_not_yet_visible_in_the_workspace_nor_in_unity_catalog(
 # ------------------------------------------------------------------------------ workflows
 
 
+@pytest.mark.project_only
 @pytest.mark.vcr
 def test_workflow_that_never_starts_is_given_up_then_resumed(
     cli, project, world, http, no_sleep, fake_api
@@ -410,7 +411,7 @@ def test_workflow_that_never_starts_is_given_up_then_resumed(
     """GitHub accepts the dispatch but lists no run within the bound: a clear error with the
     workflow's Actions page; the re-run finds the run once it is listed and waits for it
     instead of dispatching a second one."""
-    code_on_master(cli, project)
+    code_on_main(cli, project)
     project.write_config(ci={"wait_timeout": 60})
     world.gh["dispatch_rejects_run_details"] = True  # the run must be found by listing
     runs_of_workflow = rf"/repos/{REPO}/actions/workflows/[^/]+/runs"
@@ -444,13 +445,14 @@ def test_workflow_that_never_starts_is_given_up_then_resumed(
     assert_nothing_leaked(result, again)
 
 
+@pytest.mark.project_only
 @pytest.mark.vcr
 def test_run_waiting_for_approval_is_reported_then_resumed(
     cli, project, world, http, no_sleep, monkeypatch
 ):
     """The dispatched run is held for a deployment review (status ``waiting``): a bounded wait,
     then exit 3 with the run's URL; once approved, the re-run waits for that same run."""
-    code_on_master(cli, project)
+    code_on_main(cli, project)
     project.write_config(ci={"wait_timeout": 60})
     approval = {"pending": True}
     advance = github_actions._advance
@@ -490,16 +492,17 @@ def test_run_waiting_for_approval_is_reported_then_resumed(
 # -------------------------------------------------------------------------------- merging
 
 
+@pytest.mark.project_only
 @pytest.mark.vcr
 def test_merge_refused_with_405_is_waiting_then_resumed(cli, project, world, http, no_sleep):
     """GitHub refuses the merge (405, not mergeable): exit 3, GitHub's reason and the PR's
     URL, nothing merged; the re-run merges the same PR without dispatching again."""
-    code_on_master(cli, project)
+    code_on_main(cli, project)
     world.queue(
         "PUT", rf"/repos/{REPO}/pulls/1/merge", github_error(405, "Pull Request is not mergeable")
     )
     main = project.upstream_git("rev-parse", "main")
-    blocked = cli("ci.workflows", "--merge")
+    blocked = cli("ci.workflows", "--merge", "--fix-targets")
     assert blocked.code == 3
     assert blocked.err.splitlines()[:2] == [
         "error: GitHub will not merge PR #1 yet (405): Pull Request is not mergeable",
@@ -508,7 +511,7 @@ def test_merge_refused_with_405_is_waiting_then_resumed(cli, project, world, htt
         "this one were applied; a re-run resumes here)",
     ]
     assert project.upstream_git("rev-parse", "main") == main  # nothing merged
-    resumed = cli("ci.workflows", "--merge")
+    resumed = cli("ci.workflows", "--merge", "--fix-targets")
     assert resumed.code == 0, resumed.err
     assert project.upstream_git("rev-parse", "main") != main
     assert len(dispatches(http)) == 1
@@ -517,24 +520,25 @@ def test_merge_refused_with_405_is_waiting_then_resumed(cli, project, world, htt
     assert_nothing_leaked(blocked, resumed)
 
 
+@pytest.mark.project_only
 @pytest.mark.vcr
 def test_merge_refused_with_409_merges_nothing_then_resumes(cli, project, world, http, no_sleep):
     """The head moved between the check and the merge (409): nothing merged, exit 1; the re-run
     merges the PR at its current head without dispatching again."""
-    code_on_master(cli, project)
+    code_on_main(cli, project)
     world.queue(
         "PUT",
         rf"/repos/{REPO}/pulls/1/merge",
         github_error(409, "Head branch was modified. Review and try the merge again."),
     )
     main = project.upstream_git("rev-parse", "main")
-    failed = cli("ci.workflows", "--merge")
+    failed = cli("ci.workflows", "--merge", "--fix-targets")
     assert failed.code == 1
     first = failed.err.splitlines()[0]
     assert first.startswith("error: the head of PR #1 moved after it was checked (we checked ")
     assert first.endswith("); nothing was merged")
     assert project.upstream_git("rev-parse", "main") == main
-    resumed = cli("ci.workflows", "--merge")
+    resumed = cli("ci.workflows", "--merge", "--fix-targets")
     assert resumed.code == 0, resumed.err
     (line,) = change_lines(resumed.out)
     assert line.startswith("merge PR #1 add-cicd-for-my-mlops-project-")

@@ -127,19 +127,23 @@ def test_issues_disabled_is_explained(cli, project, world, http):
     assert "Traceback" not in result.err
 
 
-def test_secret_names_and_mentions():
+def test_secret_names_and_mentions(tmp_path):
     from types import SimpleNamespace as NS
 
+    from mlops_setup.example import write_example_project
+    from mlops_setup.project import read_project
     from mlops_setup.sections.handoff import mentions, secret_names
 
-    azure = NS(databricks=NS(cloud="azure"))
+    # the names the project's workflows read, whatever the cloud
+    root = write_example_project(tmp_path / "azure", cloud="azure")
+    azure = NS(model=read_project(root))
     assert secret_names(azure) == [
-        "STAGING_AZURE_SP_TENANT_ID",
         "STAGING_AZURE_SP_APPLICATION_ID",
         "STAGING_AZURE_SP_CLIENT_SECRET",
-        "PROD_AZURE_SP_TENANT_ID",
+        "STAGING_AZURE_SP_TENANT_ID",
         "PROD_AZURE_SP_APPLICATION_ID",
         "PROD_AZURE_SP_CLIENT_SECRET",
+        "PROD_AZURE_SP_TENANT_ID",
         "WORKFLOW_TOKEN",
     ]
     team_only = NS(handoff=NS(team="data-science", users=("@carol", " ")), github=NS(owner="acme"))

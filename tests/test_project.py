@@ -28,16 +28,13 @@ HOST_SUFFIX = {
     "azure": ".azuredatabricks.net",
 }
 SECRETS = {
-    "aws": ["PROD_WORKSPACE_TOKEN", "STAGING_WORKSPACE_TOKEN", "WORKFLOW_TOKEN"],
-    "gcp": ["PROD_WORKSPACE_TOKEN", "STAGING_WORKSPACE_TOKEN", "WORKFLOW_TOKEN"],
-    "azure": sorted(
-        [
-            f"{e}_AZURE_SP_{w}"
-            for e in ("STAGING", "PROD")
-            for w in ("TENANT_ID", "APPLICATION_ID", "CLIENT_SECRET")
-        ]
-        + ["WORKFLOW_TOKEN"]
-    ),
+    "aws": ["STAGING_WORKSPACE_TOKEN", "PROD_WORKSPACE_TOKEN", "WORKFLOW_TOKEN"],
+    "gcp": ["STAGING_WORKSPACE_TOKEN", "PROD_WORKSPACE_TOKEN", "WORKFLOW_TOKEN"],
+    "azure": [
+        *(f"STAGING_AZURE_SP_{w}" for w in ("APPLICATION_ID", "CLIENT_SECRET", "TENANT_ID")),
+        *(f"PROD_AZURE_SP_{w}" for w in ("APPLICATION_ID", "CLIENT_SECRET", "TENANT_ID")),
+        "WORKFLOW_TOKEN",
+    ],
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import mutating
 from tests.test_repo import change_lines
 
-REFS = "https://api.github.com/repos/acme/my_mlops_project/git/refs"
+REFS = "https://api.github.com/repos/acme/my-mlops-project/git/refs"
 
 
 def _repo_pushed(cli) -> None:

@@ -10,8 +10,8 @@ from tests.fakeapi import github_repos
 DOC_PATHS = [
     ".gitignore",
     "README.md",
-    "docs/images/mlops-setup-flow.png",
-    "docs/images/mlops-stacks-summary.png",
+    "docs/images/mlops-stack-deploy.png",
+    "docs/images/mlops-stack-summary.png",
     "docs/ml-pull-request.md",
     "docs/mlops-setup.md",
     "my_mlops_project/resources/README.md",

@@ -53,7 +53,8 @@ FRESH = {  # what setup.all changes on a fresh world, by step
         "exclude /.mlops-setup/ from git (the tool's local journal, in .git/info/exclude)",
     ],
     "repo.push": [
-        f"commit README.md, docs, .gitignore, {P}/resources/README.md (first commit on main)",
+        "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md "
+        "(first commit on main)",
         "push main to upstream (upstream.git)",
     ],
     "ci.service-principals": [
@@ -83,7 +84,7 @@ FRESH = {  # what setup.all changes on a fresh world, by step
     ],
     "code.pr": [
         "create branch add-ml-code from main",
-        "commit the ML code on add-ml-code (32 files)",
+        "commit the ML code on add-ml-code (35 files)",
         "push add-ml-code to upstream",
         "open PR add-ml-code -> main",
         "merge PR add-ml-code -> main (merge)",
@@ -241,7 +242,7 @@ def test_plan_on_a_fresh_world_reads_only(cli, project, world, http, no_sleep):
     assert change_lines(out["repo.create"]) == FRESH["repo.create"]
     assert change_lines(out["repo.init"]) == FRESH["repo.init"]
     assert change_lines(out["repo.push"]) == [
-        f"commit README.md, docs, .gitignore, {P}/resources/README.md (on main)",
+        "commit README.md, docs, .gitignore, my_mlops_project/resources/README.md (on main)",
         "push main to upstream",
     ]
     assert change_lines(out["ci.service-principals"]) == FRESH["ci.service-principals"]
@@ -344,7 +345,7 @@ def test_drift_shows_in_status_and_setup_all_puts_it_back(cli, project, world, h
     assert rows["ci.workflow-permissions"] == ("drifted", FRESH["ci.workflow-permissions"][0])
     assert rows["deploy.jobs"] == (
         "drifted",
-        f"enable schedule of job prod-{P}-model-training-job (daily at 09:00 UTC) (+1 more)",
+        f"enable schedule of job prod-{P}-batch-inference-job (daily at 11:00 UTC) (+1 more)",
     )
     others = {
         k: v[0] for k, v in rows.items() if k not in ("ci.workflow-permissions", "deploy.jobs")
@@ -510,7 +511,7 @@ FAILURES = {
     ),
     "code": Failure(
         "code.pr",
-        "error: checks on PR #1 (d371fde): 4 checks: 3 passed, 1 failed",
+        "error: checks on PR #1 (0a37e46): 4 checks: 3 passed, 1 failed",
         _failing_check,
         _check_rerun_passes,
     ),
@@ -522,7 +523,7 @@ FAILURES = {
     ),
     "deploy": Failure(
         "deploy.jobs",
-        f"error: jobs missing after the CD runs: prod-{P}-model-training-job (prod), ",
+        f"error: jobs missing after the CD runs: prod-{P}-batch-inference-job (prod), ",
         _prod_jobs_missing,
         _prod_jobs_deployed,
     ),

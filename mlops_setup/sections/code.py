@@ -131,6 +131,16 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
     local = git.rev(f"refs/heads/{branch}")
     pushed = git.rev(f"refs/remotes/{remote}/{branch}")
     publish: list[Any] = []  # the changes that put a new head on GitHub
+    if (
+        last is None
+        and local is None
+        and current == base
+        and git.rev(base) == upstream_base
+        and not _changed_paths(git)
+    ):
+        # a Project_Only or CICD_Only root: the guide's first commit (`git add .`) held it all
+        plan.keep(f"the ML code is already on {base}: no pull request to open")
+        return plan
     if local is None:
         if current != base:
             raise SetupError(
