@@ -319,6 +319,7 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
             "push", "--quiet", s.remote, f"HEAD:refs/heads/{s.default_branch}", remote=True
         ),
         detail=_display_url(s.git_url, session),
+        kind="create" if remote_sha is None else "update",  # a new branch on the remote, or not
     )
     return plan
 
