@@ -97,7 +97,7 @@ def _progressive(verb: str) -> str:
 
 
 def elapsed_text(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)

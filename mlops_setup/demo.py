@@ -131,7 +131,7 @@ def run_demo(
             try:
                 for phase in ("plan", "apply"):
                     buffer = io.StringIO()
-                    session.out = Console(stream=buffer, err=buffer, width=DEMO_WIDTH)
+                    session.out = Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False)
                     try:
                         run_in_session(session, step, dry_run=phase == "plan", **options)
                     finally:

@@ -300,6 +300,16 @@ def change_lines(output: str) -> list[str]:
     return found
 
 
+def told(line: str, *, dry_run: bool = False, kind: str = "") -> str:
+    """The output line of change ``line`` (``create SP x``): ``  +   created SP x``, or
+    ``  +   will create SP x`` in a dry run; the kind is the verb's unless given."""
+    from mlops_setup.changes import SYMBOLS, VERBS
+
+    verb, _, rest = line.partition(" ")
+    symbol = SYMBOLS[kind or VERBS[verb][0]]
+    return f"  {symbol:<3} {'will ' + verb if dry_run else VERBS[verb][1]} {rest}"
+
+
 def mutating(made: list[tuple[str, str]]) -> list[str]:
     """``METHOD URI`` of every mutating request in ``made`` (what the ``http`` fixture gives)."""
     return [f"{m} {u}" for m, u in made if m not in ("GET", "HEAD")]
