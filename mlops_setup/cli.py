@@ -32,7 +32,7 @@ _UNKNOWN = re.compile(r"^No idea what '(?P<token>.*)' is!$")
 def suggestion(token: str, program: Any, context: Any = None) -> str:
     """``did you mean ...?`` for an unknown ``token`` (a task name or a flag), or ``""``."""
     collection = getattr(program, "collection", None)
-    tasks = sorted(collection.task_names) if collection is not None else []
+    tasks = list(collection.task_names) if collection is not None else []  # the guide's order
     if token.startswith("-"):
         flags = set(getattr(context, "flags", {}) or {})
         if not getattr(context, "name", None):  # before any task: the named tasks' and core's

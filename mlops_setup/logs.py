@@ -24,7 +24,7 @@ import re
 import sys
 from typing import Any, TextIO
 
-MASK = "***"
+MASK = "<scrubbed>"  # the placeholder of the recorded cassettes (replay.PLACEHOLDER)
 LOGGERS = ("databricks", "github", "urllib3", "git", "mlops_setup")
 _KEYS = (
     "token_value|access_token|refresh_token|id_token|client_secret|secretText|secret|"
@@ -54,7 +54,7 @@ def held_secrets(env: Any = None) -> list[str]:
 
 
 def mask(text: str, secrets: list[str] | None = None) -> str:
-    """``text`` with every credential replaced by ``***``."""
+    """``text`` with every credential replaced by ``<scrubbed>``."""
     for value in held_secrets() if secrets is None else secrets:
         text = text.replace(value, MASK)
     for pattern in _PATTERNS:

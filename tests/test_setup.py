@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from mlops_setup.guide import guide_steps
-from tests.conftest import make_project, mutating
+from tests.conftest import ROOT, make_project, mutating
 from tests.fakeapi import (
     World,
     databricks_error,
@@ -782,3 +782,29 @@ def test_all_names_the_step_it_stopped_at_and_keeps_its_exit_code(monkeypatch):
         "setup.all: stopped at b (step 2 of 3); run `invoke setup.all` again once that is fixed: "
         "it resumes there",
     ]
+
+
+def test_every_key_of_the_json_documents_is_documented():
+    """runbook/reference.md describes the --json documents: every key they hold is named there."""
+    from mlops_setup.changes import Change, Plan
+    from mlops_setup.guide import _Ran, plan_document, status_document
+    from mlops_setup.session import Step
+
+    page = (ROOT / "runbook" / "reference.md").read_text().split("## JSON output", 1)[1]
+    plan = Plan("repo.create", changes=[Change("create", "GitHub repo a/b")])
+    ran = [_Ran(plan, step=Step("repo.create", "the GitHub repository", lambda s: plan))]
+    keys: set[str] = set()
+
+    def collect(value) -> None:
+        if isinstance(value, dict):
+            keys.update(value)
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(plan_document(ran))
+    collect(status_document([("ci.prerequisites", "done", "")], 0))
+    for key in sorted(keys):
+        assert f'"{key}"' in page or f"`{key}`" in page, key
