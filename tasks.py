@@ -17,13 +17,14 @@ _invoke_choice = sys.dont_write_bytecode
 if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
     sys.dont_write_bytecode = False
 
-from mlops_setup import demo, docs, guide  # noqa: E402
+from mlops_setup import cli, demo, docs, guide  # noqa: E402
 from mlops_setup.sections import ci, code, deploy, handoff, release, repo  # noqa: E402
 from mlops_setup.yamlfile import install_invoke_hook  # noqa: E402
 
 sys.dont_write_bytecode = _invoke_choice
 
 install_invoke_hook()
+cli.install()
 
 ns = Collection()
 for section in (repo, ci, code, release, deploy, handoff):

@@ -161,4 +161,7 @@ def _quiet_pygithub() -> None:
     for handler in list(logger.handlers):
         if type(handler) is logging.StreamHandler:
             logger.removeHandler(handler)
-    logger.setLevel(logging.WARNING)
+    from .logs import verbose
+
+    if not verbose():  # -v: its debug log, masked (mlops_setup/logs.py)
+        logger.setLevel(logging.WARNING)

@@ -109,31 +109,87 @@ def run_demo(
     transcript: list[Transcript] | None = None,
 ) -> int:
     """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
-    real thing, as an operator would. Each block of output is echoed to stdout and, if given,
-    appended to ``transcript`` (the runbook embeds these). Returns the exit code."""
+    real thing, as an operator would. Each step is shown once, the run; its preview too where
+    it says something the run does not (:func:`preview_adds`). Every block of output, both
+    phases, is appended to ``transcript`` if given (the runbook embeds these). Returns the
+    exit code."""
     import io
     import sys
 
     from .backoff import RecordingSleep
-    from .console import Console
+    from .console import DEMO_WIDTH, Console
     from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
 
+    color = Console(sys.stdout).color
     runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
         for step in demo_steps():
             options = options_for(step)
-            for phase in ("plan", "apply"):
-                buffer = io.StringIO()
-                session.out = Console(stream=buffer, err=buffer)
-                try:
-                    run_in_session(session, step, dry_run=phase == "plan", **options)
-                finally:
-                    sys.stdout.write(buffer.getvalue())
-                    if transcript is not None:
-                        transcript.append(Transcript(step.name, phase, buffer.getvalue(), options))
+            shown: dict[str, str] = {}
+            try:
+                for phase in ("plan", "apply"):
+                    buffer = io.StringIO()
+                    session.out = Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False)
+                    try:
+                        run_in_session(session, step, dry_run=phase == "plan", **options)
+                    finally:
+                        shown[phase] = buffer.getvalue()
+                        if transcript is not None:
+                            transcript.append(Transcript(step.name, phase, shown[phase], options))
+            finally:
+                _echo(shown, color)
     return 0
+
+
+def preview_adds(preview: str, run: str) -> bool:
+    """Whether a step's preview says something its run does not: a line other than the run's,
+    once ``will create`` reads ``created`` and the closing count is left out."""
+    from .changes import untold
+
+    def lines(text: str) -> set[str]:
+        body: list[str] = []
+        for line in text.splitlines()[1:-1]:  # no header, no closing count
+            if line.startswith("      ") and body:  # a wrapped line: join it to its start
+                body[-1] += " " + line.strip()
+            else:
+                body.append(line)
+        out = set()
+        for line in body:
+            mark, _, rest = line.strip().partition(" ")
+            out.add(f"{mark} {untold(rest.strip())}" if mark in ("+", "~", "-", "-/+") else line)
+        return out
+
+    return bool(lines(preview) - lines(run))
+
+
+def _echo(shown: dict[str, str], color: bool) -> None:
+    """Print a step's run, after its preview where that adds something (or where the run
+    never came); in colour if wanted."""
+    import sys
+
+    preview, run = shown.get("plan", ""), shown.get("apply", "")
+    text = run if run and not preview_adds(preview, run) else preview + run
+    sys.stdout.write(_colored(text) if color else text)
+    sys.stdout.flush()
+
+
+def _colored(text: str) -> str:
+    """Plain lines of a step as a terminal would show them (the gutter marks in colour)."""
+    from .console import _COLORS
+
+    out = []
+    for line in text.splitlines(keepends=True):
+        mark = line[2:6].strip() if line.startswith("  ") else ""
+        code = _COLORS.get(mark)
+        if line.startswith("== "):
+            out.append(f"\x1b[1m{line.rstrip()}\x1b[0m\n")
+        elif code and line[2:6].rstrip() == mark:
+            out.append(f"  \x1b[{code}m{line[2:5]}\x1b[0m{line[5:]}")
+        else:
+            out.append(line)
+    return "".join(out)
 
 
 @contextlib.contextmanager

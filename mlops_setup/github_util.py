@@ -159,8 +159,8 @@ def dispatch_workflow(
         run = backoff.until(
             new_run,
             f"the run of {name}",
-            on_wait=lambda n, delay: session.out.progress(
-                f"waiting for GitHub to list the run of {name} (next look in {delay:.0f}s)"
+            on_wait=lambda n, delay: session.out.wait(
+                f"the run of {name}", "not listed by GitHub yet", next_in=delay
             ),
         )
     except WaitTimeout as exc:
@@ -205,7 +205,8 @@ def wait_for_run(
     session: Any, run: Any, *, what: str = "", timeout: float | None = None, page: str = ""
 ) -> Any:
     """Poll ``run`` (a PyGithub ``WorkflowRun``, complete or not) until its status is
-    ``completed``, with bounded backoff and one progress line per poll; return it.
+    ``completed``, with bounded backoff, one progress line per state (a live line on a
+    terminal); return it.
 
     Gives up after ``timeout`` seconds (default ``ci.wait_timeout``) with a :class:`SetupError`
     that names the run's URL; the run itself goes on on GitHub. A run still ``waiting`` then is
@@ -225,7 +226,7 @@ def wait_for_run(
         return run if run.status == "completed" else None
 
     def on_wait(attempt: int, delay: float) -> None:
-        session.out.progress(f"{what}: {state['status']} (next check in {delay:.0f}s)")
+        session.out.wait(what, state["status"], next_in=delay, url=run.html_url)
 
     try:
         session.backoff(timeout=timeout).until(check, what, on_wait=on_wait)
@@ -244,7 +245,7 @@ def wait_for_run(
             "another, or raise ci.wait_timeout",
             page=page,
         ) from None
-    session.out.progress(f"{what}: completed, {run.conclusion}")
+    session.out.wait_over(what, f"completed, {run.conclusion}")
     return run
 
 
@@ -304,7 +305,7 @@ def wait_for_checks(
         state["waited"] += delay
         runs = state["runs"]
         now = check_summary(runs) if runs else "none started yet"
-        session.out.progress(f"{what}: {now} (next check in {delay:.0f}s)")
+        session.out.wait(what, now, next_in=delay)
 
     try:
         return session.backoff(timeout=timeout).until(check, what, on_wait=on_wait)

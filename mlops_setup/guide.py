@@ -21,9 +21,16 @@
   - ``blocked``: the dry run stopped with an error: an earlier step must run first, a right is
     missing, or something needs fixing by hand (the detail is the error's first line).
 
-  ``--check`` exits 1 unless every step is done, for a scheduled drift check in CI. "Done" means
-  ``setup.all`` would change nothing: a ``release`` branch behind ``master`` is done (with a
-  warning), because promoting to prod is a decision (``invoke release --update``), not drift.
+  Exit code: 0 when every step is done, 3 when the only steps not done are waiting, else 1.
+  ``--check`` exits 1 unless every step is done (waiting included), for a scheduled drift check
+  in CI. "Done" means ``setup.all`` would change nothing: a ``release`` branch behind ``master``
+  is done (with a warning), because promoting to prod is a decision (``invoke release
+  --update``), not drift.
+
+``setup.plan --json`` and ``setup.status --json`` print one JSON document on stdout and nothing
+else there (errors go to stderr); ``runbook/reference.md`` describes its shape
+(``JSON_FORMAT`` is its version). ``setup.all`` and ``setup.plan`` close with the whole guide's
+count: ``setup.all: 21 added, 3 changed, 0 destroyed``.
 
 Options that the guide implies for a full run are set here, per step (``STEP_OPTIONS``): the
 CI/CD bootstrap PR and the ML code PR are merged, and the production jobs are enabled.
@@ -37,9 +44,12 @@ from typing import Any
 
 from invoke import Collection, Exit, task
 
-from .changes import SetupError, first_line
-from .console import plural
+from .changes import SetupError, Tally, first_line
+from .console import EXIT_FAILED, EXIT_OK, EXIT_WAITING, plural
 from .session import DRY_RUN_HELP
+
+JSON_FORMAT = 1  # version of the --json documents (runbook/reference.md)
+JSON_HELP = "Print one JSON document on stdout instead of the text (see the reference page)."
 
 # What a full run asks of each step beyond its defaults (task name -> plan options).
 STEP_OPTIONS: dict[str, dict[str, Any]] = {
@@ -119,6 +129,8 @@ def _is_waiting(exc: SetupError) -> bool:
 class _Ran:
     plan: Any  # the step's Plan, or None when it stopped with an error
     error: SetupError | None = None
+    step: Any = None
+    deferred: bool = False  # a dry run that cannot preview this step before earlier ones run
 
 
 def _run_one(session: Any, step: Any, *, dry_run: bool) -> _Ran:
@@ -139,25 +151,29 @@ def _run_one(session: Any, step: Any, *, dry_run: bool) -> _Ran:
         error = _as_setup_error(exc)
         if error is None:
             raise
-        return _Ran(seen[-1] if seen else None, error)
-    return _Ran(seen[-1])
+        return _Ran(seen[-1] if seen else None, error, step)
+    return _Ran(seen[-1], step=step)
 
 
-def run_all(session: Any, *, dry_run: bool) -> None:
-    """Every step in order; stops at the first failure (see the module docstring)."""
+def run_all(session: Any, *, dry_run: bool, ran: list[_Ran] | None = None) -> Tally:
+    """Every step in order; stops at the first failure (see the module docstring). Each step's
+    outcome is appended to ``ran`` (if given), also when a step stops the run."""
     steps = guide_steps()
     task_name = "setup.plan" if dry_run else "setup.all"
-    changes = 0
+    total = Tally()
     deferred = 0  # steps that cannot be previewed before earlier steps run
     pending = False  # an earlier step would change something, waits, or could not be previewed
+    ran = [] if ran is None else ran
     for index, step in enumerate(steps):
-        ran = _run_one(session, step, dry_run=dry_run)
-        if ran.error is not None:
-            waiting = _is_waiting(ran.error)
+        one = _run_one(session, step, dry_run=dry_run)
+        ran.append(one)
+        if one.error is not None:
+            waiting = _is_waiting(one.error)
             if dry_run and (pending or waiting):
                 session.out.warning(
-                    f"{step.name} cannot be previewed yet: {first_line(ran.error.message)}"
+                    f"{step.name} cannot be previewed yet: {first_line(one.error.message)}"
                 )
+                one.deferred = True
                 deferred += 1
                 pending = True
                 continue
@@ -167,15 +183,71 @@ def run_all(session: Any, *, dry_run: bool) -> None:
             else:
                 when = "once that is done" if waiting else "once that is fixed"
                 line = f"{where}; run `invoke {task_name}` again {when}: it resumes there"
-            raise Stopped(ran.error, line) from None
-        plan = ran.plan
-        changes += len(plan.changes)
+            raise Stopped(one.error, line) from None
+        plan = one.plan
+        total += Tally.of(plan.changes)
         pending = pending or bool(plan.changes) or bool(getattr(plan, "waiting", ""))
     if deferred:
         session.out.warning(
             f"{plural(deferred, 'step')} cannot be previewed before the steps above run"
         )
-    session.out.summary(task_name, changes, 0, dry_run=dry_run)
+    session.out.summary(task_name, total, dry_run=dry_run)
+    return total
+
+
+def plan_document(ran: list[_Ran], stopped: Stopped | None = None) -> dict[str, Any]:
+    """``setup.plan --json``: every step's changes, in the guide's order (see the reference)."""
+    total = Tally()
+    steps = []
+    for one in ran:
+        plan = one.plan
+        changes = list(plan.changes) if plan is not None and one.error is None else []
+        total += Tally.of(changes)
+        if one.error is None:
+            result = "changes" if changes else "no changes"
+        else:
+            result = "deferred" if one.deferred else "stopped"
+        steps.append(
+            {
+                "name": one.step.name,
+                "title": one.step.title,
+                "result": result,
+                "changes": [
+                    {
+                        "kind": c.kind,
+                        "symbol": c.symbol,
+                        "action": c.action,
+                        "target": c.target,
+                        "detail": c.detail,
+                    }
+                    for c in changes
+                ],
+                "in_place": list(plan.kept) if plan is not None else [],
+                "warnings": list(plan.warnings) if plan is not None else [],
+                "notes": list(plan.notes) if plan is not None else [],
+                "waiting": getattr(plan, "waiting", "") if plan is not None else "",
+                "error": _error_document(one.error),
+            }
+        )
+    return {
+        "format_version": JSON_FORMAT,
+        "task": "setup.plan",
+        "steps": steps,
+        "summary": total.as_dict(),
+        "stopped": None if stopped is None else {"step": ran[-1].step.name, "line": stopped.line},
+        "exit_code": EXIT_OK if stopped is None else stopped.exit_code,
+    }
+
+
+def _error_document(error: SetupError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {
+        "message": error.message,
+        "fix": error.fix,
+        "page": error.page,
+        "exit_code": error.exit_code,
+    }
 
 
 # ------------------------------------------------------------------------------- setup.status
@@ -220,6 +292,35 @@ def step_status(session: Any, step: Any, *, finished: bool = False) -> tuple[str
     return state, _more([c.line() for c in plan.changes])
 
 
+def status_code(rows: list[tuple[str, str, str]], *, check: bool = False) -> int:
+    """0: every step done; 3: the only steps not done are waiting (1 with ``check``); else 1."""
+    undone = {state for _, state, _ in rows if state != "done"}
+    if not undone:
+        return EXIT_OK
+    if undone == {"waiting"} and not check:
+        return EXIT_WAITING
+    return EXIT_FAILED
+
+
+def status_document(rows: list[tuple[str, str, str]], code: int) -> dict[str, Any]:
+    """``setup.status --json`` (see the reference page)."""
+    return {
+        "format_version": JSON_FORMAT,
+        "task": "setup.status",
+        "steps": [{"name": n, "state": state, "detail": detail} for n, state, detail in rows],
+        "counts": {s: sum(1 for _, state, _ in rows if state == s) for s in STATES},
+        "exit_code": code,
+    }
+
+
+def _emit(document: dict[str, Any]) -> None:
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+
+
 def statuses(session: Any) -> list[tuple[str, str, str]]:
     """(step, state, detail) for every step, in the guide's order."""
     steps = guide_steps()
@@ -245,30 +346,51 @@ def all_(c, dry_run=False):
         run_all(session, dry_run=dry_run)
 
 
-@task(name="plan")
-def plan_(c):
+@task(name="plan", help={"json": JSON_HELP})
+def plan_(c, json=False):
     """Preview the whole guide: every step with --dry-run."""
+    from .console import Console
     from .session import failures_as_exit, load_session
 
     with failures_as_exit():
         session = load_session(c)
-        run_all(session, dry_run=True)
+        if json:
+            session.out = Console(stream=io.StringIO(), err=session.out.err)
+        ran: list[_Ran] = []
+        try:
+            run_all(session, dry_run=True, ran=ran)
+        except Stopped as exc:
+            if json:
+                _emit(plan_document(ran, exc))
+            raise
+        if json:
+            _emit(plan_document(ran))
 
 
-@task(help={"check": "Exit 1 unless every step is done (for a drift check in CI)."})
-def status(c, check=False):
-    """Show each step as done, missing, drifted, waiting or blocked."""
+@task(
+    help={
+        "check": "Exit 1 unless every step is done, waiting included (for a drift check in CI).",
+        "json": JSON_HELP,
+    }
+)
+def status(c, check=False, json=False):
+    """Show each step as done, missing, drifted, waiting or blocked (exit 0, 1 or 3)."""
     from .session import failures_as_exit, load_session
 
     with failures_as_exit():
         session = load_session(c)
         rows = statuses(session)
+    code = status_code(rows, check=check)
+    if json:
+        _emit(status_document(rows, code))
+    else:
         session.out.table(rows, ("step", "state", "detail"))
     undone = [state for _, state, _ in rows if state != "done"]
-    if check and undone:
+    if undone:
         counts = ", ".join(f"{undone.count(s)} {s}" for s in STATES if s in undone)
         session.out.error([f"setup.status: {len(undone)} of {len(rows)} steps not done ({counts})"])
-        raise Exit(code=1)
+    if code:
+        raise Exit(code=code)
 
 
 # ---------------------------------------------------------------------------- setup.inspect

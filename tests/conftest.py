@@ -302,8 +302,28 @@ def cli(project: Project, runtime):
 
 
 def change_lines(output: str) -> list[str]:
-    """The change lines of a task's output (``+`` applied, ``~`` dry run), without the mark."""
-    return [ln.strip()[1:].strip() for ln in output.splitlines() if ln.strip()[:1] in ("+", "~")]
+    """The change lines of a task's output, without the mark (``+``, ``~``, ``-``, ``-/+``) and
+    in no tense (``will create SP x`` and ``created SP x`` both read ``create SP x``), so a dry
+    run's lines compare with an apply's. ``creating ... ...`` lines (an apply that printed
+    something before it was done) are left out."""
+    from mlops_setup.changes import untold
+
+    found = []
+    for line in output.splitlines():
+        mark, _, rest = line.strip().partition(" ")
+        if mark in ("+", "~", "-", "-/+") and line.startswith("  ") and not rest.endswith(" ..."):
+            found.append(untold(rest.strip()))
+    return found
+
+
+def told(line: str, *, dry_run: bool = False, kind: str = "") -> str:
+    """The output line of change ``line`` (``create SP x``): ``  +   created SP x``, or
+    ``  +   will create SP x`` in a dry run; the kind is the verb's unless given."""
+    from mlops_setup.changes import SYMBOLS, VERBS
+
+    verb, _, rest = line.partition(" ")
+    symbol = SYMBOLS[kind or VERBS[verb][0]]
+    return f"  {symbol:<3} {'will ' + verb if dry_run else VERBS[verb][1]} {rest}"
 
 
 def mutating(made: list[tuple[str, str]]) -> list[str]:

@@ -33,7 +33,7 @@ def test_admin_everywhere_passes_and_changes_nothing(cli, world, http):
         f"  ok  workspace admin in staging ({STAGING}) as ops@example.com",
         f"  ok  workspace admin in prod ({PROD}) as ops@example.com",
         f"  ok  account admin in account {ACCOUNT_ID} as ops@example.com",
-        "ci.prerequisites: nothing to change",
+        "ci.prerequisites: no changes",
     ]
     assert mutating(http()) == []
     assert paths(http()) == [

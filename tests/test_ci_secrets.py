@@ -105,7 +105,7 @@ def test_fresh_repo_mints_and_stores_all_three(cli, project, world, http, vcr, f
     assert written["secrets"]["PROD_WORKSPACE_TOKEN"] == written["minted"]["prod"]
     assert FAKE_WORKFLOW_PAT not in written["minted"].values()
     assert change_lines(result.out) == FRESH
-    assert result.out.splitlines()[-1] == "ci.secrets: 5 changes applied"
+    assert result.out.splitlines()[-1] == "ci.secrets: 5 added, 0 changed, 0 destroyed"
     assert mutating(http()) == FRESH_REQUESTS
     # the tokens were asked for with our comment and lifetime
     sent = sent_bodies(vcr, fake_api, OBO)
@@ -142,7 +142,7 @@ def test_finished_setup_rerun_sends_no_mutating_request(cli, project, world, htt
     assert (
         lines[3] == "  ok  secret WORKFLOW_TOKEN exists (--rotate rewrites it from $WORKFLOW_TOKEN)"
     )
-    assert lines[-1] == "ci.secrets: nothing to change"
+    assert lines[-1] == "ci.secrets: no changes"
     assert len(mutating(http())) == sent
 
 
@@ -155,7 +155,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     assert "ci.secrets" not in journal_text(project)
     applied = cli("ci.secrets")
     assert change_lines(plan.out) == change_lines(applied.out) == FRESH
-    assert "ci.secrets: dry run, 5 changes would be made" in plan.out
+    assert "ci.secrets: 5 to add, 0 to change, 0 to destroy" in plan.out
     assert_nothing_leaked(world, project, plan, applied)
 
 
@@ -246,7 +246,12 @@ def test_crash_between_mint_and_write_is_cleaned_up_next_run(
 
     monkeypatch.setattr(github.Repository.Repository, "create_secret", crash)
     crashed = cli("ci.secrets")
-    assert crashed.code == 1
+    assert crashed.code == 130  # Ctrl-C, or any KeyboardInterrupt
+    assert crashed.err.splitlines()[-1] == (
+        f"interrupted during ci.secrets: 1 change applied in ci.secrets (the last: ci.secrets: "
+        f"minted token for SP {STAGING_SP} (lifetime 90 days)); run the same command again: "
+        "it resumes there"
+    )
     assert mutating(http()) == [f"POST {STAGING}{OBO}"]
     (left,) = ledger(project)["in_flight"]  # the journal knows the token id, not its value
     assert ledger(project)["in_flight"] == {left: "staging"}

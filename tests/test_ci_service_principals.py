@@ -34,13 +34,13 @@ def test_fresh_account_creates_and_assigns_both(cli, world, http, vcr, fake_api)
     assert result.code == 0, result.err
     assert result.out.splitlines() == [
         "== ci.service-principals: a service principal per environment ==",
-        f"  +   create SP {STAGING_SP} (in the account)",
-        f"  +   assign SP {STAGING_SP} to workspace staging (USER)",
-        f"  +   create SP {PROD_SP} (in the account)",
-        f"  +   assign SP {PROD_SP} to workspace prod (USER)",
+        f"  +   created SP {STAGING_SP} (in the account)",
+        f"  +   assigned SP {STAGING_SP} to workspace staging (USER)",
+        f"  +   created SP {PROD_SP} (in the account)",
+        f"  +   assigned SP {PROD_SP} to workspace prod (USER)",
         f"  >   SP {STAGING_SP}: application id {STAGING_APP}",
         f"  >   SP {PROD_SP}: application id {PROD_APP}",
-        "ci.service-principals: 4 changes applied",
+        "ci.service-principals: 4 added, 0 changed, 0 destroyed",
     ]
     assert mutating(http()) == [
         f"POST {ACCOUNT}/scim/v2/ServicePrincipals",
@@ -62,7 +62,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, world, http):
     plan = cli("ci.service-principals", "--dry-run")
     assert plan.code == 0, plan.err
     assert mutating(http()) == []
-    assert "ci.service-principals: dry run, 4 changes would be made" in plan.out
+    assert "ci.service-principals: 4 to add, 0 to change, 0 to destroy" in plan.out
     applied = cli("ci.service-principals")
     assert applied.code == 0, applied.err
     assert (
@@ -90,7 +90,7 @@ def test_finished_account_sends_no_mutating_request(cli, world, http):
         f"  ok  SP {STAGING_SP} is in workspace staging (USER)",
         f"  ok  SP {PROD_SP} exists (application id {PROD_APP})",
         f"  ok  SP {PROD_SP} is in workspace prod (USER)",
-        "ci.service-principals: nothing to change",
+        "ci.service-principals: no changes",
     ]
     assert mutating(http()) == []
 
@@ -116,18 +116,14 @@ def test_sp_visible_only_after_several_not_found_answers(cli, world, http, no_sl
     result = cli("ci.service-principals")
     assert result.code == 0, result.err
     waits = [line.strip() for line in result.out.splitlines() if line.strip().startswith("..")]
-    assert waits == [
-        f"..  SP {STAGING_SP} not in workspace staging yet; next look in 1s",
-        f"..  SP {STAGING_SP} not in workspace staging yet; next look in 2s",
-        f"..  SP {STAGING_SP} not in workspace staging yet; next look in 4s",
-        f"..  SP {PROD_SP} not in workspace prod yet; next look in 1s",
-        f"..  SP {PROD_SP} not in workspace prod yet; next look in 2s",
-        f"..  SP {PROD_SP} not in workspace prod yet; next look in 4s",
+    assert waits == [  # one line per state, not per poll (the delays are below)
+        f"..  SP {STAGING_SP} in workspace staging: not there yet",
+        f"..  SP {PROD_SP} in workspace prod: not there yet",
     ]
     assert no_sleep.calls == [1, 2, 4, 1, 2, 4]  # our bounded backoff, nothing else slept
     lookups = [u for m, u in http() if m == "GET" and u.startswith(f"{STAGING}/api/2.0/preview")]
     assert len(lookups) == 5  # Me, then 4 looks for the SP
-    assert "ci.service-principals: 4 changes applied" in result.out
+    assert "ci.service-principals: 4 added, 0 changed, 0 destroyed" in result.out
 
 
 @pytest.mark.vcr
@@ -193,7 +189,7 @@ def test_workspace_mode_creates_each_sp_in_its_workspace(cli, project, world, ht
     assert not any("accounts.cloud.databricks.com" in uri for _, uri in http())
     again = cli("ci.service-principals")
     assert again.code == 0, again.err
-    assert "ci.service-principals: nothing to change" in again.out
+    assert "ci.service-principals: no changes" in again.out
     assert len(mutating(http())) == 2
 
 

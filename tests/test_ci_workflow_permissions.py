@@ -41,7 +41,7 @@ def test_fresh_repo_gets_write_and_pr_approval(cli, project, world, http, vcr, f
         f"  +   {SET_LINE}",
         "  >   before: read; Actions may not create and approve pull requests (recorded; "
         "`--revert` puts it back)",
-        "ci.workflow-permissions: 1 change applied",
+        "ci.workflow-permissions: 1 added, 0 changed, 0 destroyed",
     ]
     assert mutating(http()) == [f"PUT {URL}"]
     assert put_bodies(vcr, fake_api) == [
@@ -68,7 +68,7 @@ def test_rerun_changes_nothing(cli, project, world, http):
         f"ok  workflow permissions of {REPO}: read and write; Actions may create and approve "
         "pull requests"
     ) in again.out
-    assert "ci.workflow-permissions: nothing to change" in again.out
+    assert "ci.workflow-permissions: no changes" in again.out
     assert len(mutating(http())) == sent
     # the recorded prior value is the original one, not what the first run set
     assert journal(project)["ci.workflow-permissions"]["prior"]["default_workflow_permissions"] == (
@@ -86,7 +86,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     applied = cli("ci.workflow-permissions")
     assert change_lines(plan.out) == change_lines(applied.out) == [SET_LINE]
     assert "security trade-off" in plan.out
-    assert "dry run, 1 change would be made" in plan.out
+    assert "1 to add, 0 to change, 0 to destroy" in plan.out
 
 
 @pytest.mark.vcr

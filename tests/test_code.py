@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlops_setup.example import project_files
-from tests.conftest import change_lines, mutating
+from tests.conftest import change_lines, mutating, told
 from tests.fakeapi import github_pulls
 from tests.test_repo import DOC_PATHS
 
@@ -43,17 +43,21 @@ def test_fresh_project_is_committed_checked_and_merged(cli, project, world, http
     assert result.code == 0, result.err
     assert change_lines(result.out) == FRESH + MERGE
     head = project.git("rev-parse", "add-ml-code")
-    assert result.out.splitlines()[1:-1] == [
-        f"  +   {FRESH[0]}",
-        f"  +   {FRESH[1]}",
-        f"  +   {FRESH[2]}",
-        f"  +   {FRESH[3]}",
-        f"  PR #1 opened: {WEB}/pull/1",
-        f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 0 passed, 3 running (next check in 5s)",
-        f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 3 passed",
-        f"  +   {MERGE[0]}",
-        f"  +   {MERGE[1]}",
-    ]
+    assert (
+        result.out.splitlines()[1:-1]
+        == [
+            told(FRESH[0]),
+            told(FRESH[1]),
+            told(FRESH[2], kind="create"),  # a new branch on the remote
+            "  +   opening PR add-ml-code -> master ...",  # it waits for checks before it is done
+            f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 0 passed, 3 running",
+            f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 3 passed after 5s",
+            told(FRESH[3]),
+            told(MERGE[0]),
+            told(MERGE[1]),
+            f"  >   PR #1: {WEB}/pull/1",
+        ]
+    )
     assert github_mutations(http) == [f"POST {API}/pulls", f"PUT {API}/pulls/1/merge"]
     assert no_sleep.calls == [5]
     # main, locally and upstream, holds the ML code; the working tree is on main and clean
@@ -80,9 +84,8 @@ def test_checks_that_start_late_are_waited_for_then_merged(cli, project, world, 
     assert change_lines(result.out) == FRESH + MERGE
     head = project.git("rev-parse", "add-ml-code")[:7]
     assert [ln.strip() for ln in result.out.splitlines() if ln.strip().startswith("..")] == [
-        f"..  checks on PR #1 ({head}): none started yet (next check in 5s)",
-        f"..  checks on PR #1 ({head}): none started yet (next check in 10s)",
-        f"..  checks on PR #1 ({head}): 3 checks: 3 passed",
+        f"..  checks on PR #1 ({head}): none started yet",  # one line per state, not per poll
+        f"..  checks on PR #1 ({head}): 3 checks: 3 passed after 15s",
     ]
     assert no_sleep.calls == [5, 10]
     assert check_polls(http) == 3
@@ -105,11 +108,8 @@ def test_checks_that_never_start_are_given_up_on_and_the_pr_merged(
     assert change_lines(result.out) == FRESH + MERGE
     head = project.git("rev-parse", "add-ml-code")[:7]
     assert [ln.strip() for ln in result.out.splitlines() if ln.strip().startswith("..")] == [
-        *(
-            f"..  checks on PR #1 ({head}): none started yet (next check in {d}s)"
-            for d in (5, 10, 20, 40, 60)
-        ),
-        f"..  checks on PR #1 ({head}): none started; nothing to wait for",
+        f"..  checks on PR #1 ({head}): none started yet",
+        f"..  checks on PR #1 ({head}): none started; nothing to wait for after 2m15s",
     ]
     # bounded: the looks stop once 2 * ci.poll_max (120 s) has passed, far inside
     # ci.wait_timeout (1800 s)
@@ -133,7 +133,7 @@ def test_finished_section_rerun_sends_no_mutating_request(cli, project, world, h
         "== code.pr: the pull request with the ML code ==",
         f"  ok  ML code merged into main in PR #1: {WEB}/pull/1",
         "  ok  local main is up to date with upstream",
-        "code.pr: nothing to change",
+        "code.pr: no changes",
     ]
     assert len(mutating(http())) == sent
     assert project.upstream_git("rev-parse", "main") == upstream
@@ -152,7 +152,7 @@ def test_rerun_after_later_merges_on_github_changes_nothing(cli, project, world,
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     assert "the local main is behind upstream/main" in again.out
-    assert "code.pr: nothing to change" in again.out
+    assert "code.pr: no changes" in again.out
     assert len(mutating(http())) == sent
     assert project.git("rev-parse", "main") == local  # the local clone is the operator's
 
@@ -170,7 +170,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     applied = cli("code", "--merge")
     assert applied.code == 0, applied.err
     assert change_lines(plan.out) == change_lines(applied.out) == FRESH + MERGE
-    assert "code.pr: dry run, 6 changes would be made" in plan.out
+    assert "code.pr: 4 to add, 2 to change, 0 to destroy" in plan.out
 
 
 @pytest.mark.vcr

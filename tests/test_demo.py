@@ -47,3 +47,19 @@ def test_invoke_demo_runs_offline_from_a_fresh_process(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "demo: done" in done.stdout
     assert "Traceback" not in done.stderr
+    lines = done.stdout.splitlines()
+    # each step once, its preview only where it says more than its run (deploy.runs)
+    headers = [line for line in lines if line.startswith("== ")]
+    assert len(headers) == len(demo.demo_steps()) + 1, headers
+    assert headers.count("== deploy.runs: the bundle CD runs for staging and prod ==") == 2
+    assert max(len(line) for line in lines) <= 100
+    assert len(lines) <= 125  # README, "Benchmark": where the lines go
+    assert "\x1b[" not in done.stdout  # a pipe gets plain text
+
+
+def test_a_preview_adds_only_what_the_run_does_not_say():
+    preview = "== s: t ==\n  +   will create SP x (in the\n      account)\ns: 1 to add\n"
+    run = "== s: t ==\n  +   created SP x (in the account)\ns: 1 added\n"
+    assert not demo.preview_adds(preview, run)
+    noted = "== s: t ==\n  >   run #1 is queued: an apply waits for it\ns: no changes\n"
+    assert demo.preview_adds(noted, "== s: t ==\n  ..  run #1: queued\ns: no changes\n")

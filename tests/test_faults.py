@@ -27,7 +27,7 @@ import pytest
 
 from tests import fakeapi
 from tests import github_samples as samples
-from tests.conftest import FAKE_VALUES, mutating
+from tests.conftest import FAKE_VALUES, change_lines, mutating
 from tests.fakeapi import Reply, databricks_error, databricks_iam, github_actions, github_error
 from tests.fakeapi import databricks_uc as uc_fake
 from tests.test_ci_permissions import ALL_FIVE_LIST, FRESH_CHANGES, exchanges, with_sps
@@ -61,10 +61,6 @@ SECONDARY_LIMIT = {
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def change_lines(output: str) -> list[str]:
-    return [line.strip()[1:].strip() for line in output.splitlines() if line.strip()[:1] in "+~"]
 
 
 def progress(output: str) -> list[str]:
@@ -130,7 +126,7 @@ def test_github_secondary_rate_limit_without_retry_after(cli, world, http, no_sl
     world.queue("GET", r"/repos/acme/my-mlops-project", Reply(403, SECONDARY_LIMIT))
     result = cli("repo.create")
     assert result.code == 0, result.err
-    assert "create GitHub repo acme/my-mlops-project" in result.out
+    assert "created GitHub repo acme/my-mlops-project" in result.out
     gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my-mlops-project")]
     assert len(gets) == 2  # the limited request, then its retry
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
@@ -181,7 +177,7 @@ def test_github_primary_rate_limit_waits_until_the_reset(cli, world, http, no_sl
     )
     result = cli("repo.create")
     assert result.code == 0, result.err
-    assert "create GitHub repo acme/my-mlops-project" in result.out
+    assert "created GitHub repo acme/my-mlops-project" in result.out
     gets = [u for m, u in http() if m == "GET" and u.endswith("/repos/acme/my-mlops-project")]
     assert len(gets) == 2  # the limited request, then one retry
     assert mutating(http()) == ["POST https://api.github.com/orgs/acme/repos"]
@@ -231,7 +227,7 @@ def test_databricks_429_with_retry_after_is_honoured(
     assert [sorted(a["privileges"]) for a in held] == [sorted(ALL_FIVE_LIST)]
     again = cli("ci.permissions")
     assert again.code == 0, again.err
-    assert "ci.permissions: nothing to change" in again.out
+    assert "ci.permissions: no changes" in again.out
     assert len(mutating(http())) == 7
     assert_nothing_leaked(result, again)
 
@@ -268,7 +264,7 @@ def test_databricks_503_on_create_is_retried_and_makes_one_sp(
     # a re-run finds one SP per name (two would be an error listing both) and changes nothing
     again = cli("ci.service-principals")
     assert again.code == 0, again.err
-    assert "ci.service-principals: nothing to change" in again.out
+    assert "ci.service-principals: no changes" in again.out
     assert len(mutating(http())) == 5
     if fake_api is not None:  # composing: the fake's account holds exactly one of each
         assert len(sps_named(world, STAGING_SP)) == len(sps_named(world, PROD_SP)) == 1
@@ -304,7 +300,7 @@ def test_sp_create_that_timed_out_but_succeeded_is_found_and_used(
     assert no_sleep.calls == []  # a 504 is not retried blindly: that could make a second SP
     again = cli("ci.service-principals")
     assert again.code == 0, again.err
-    assert "ci.service-principals: nothing to change" in again.out
+    assert "ci.service-principals: no changes" in again.out
     assert len(mutating(http())) == 4
     if fake_api is not None:
         assert len(sps_named(world, STAGING_SP)) == len(sps_named(world, PROD_SP)) == 1
@@ -340,7 +336,7 @@ def test_sp_create_that_timed_out_but_succeeded_is_found_by_name_on_rerun(
     ]
     creates = [m for m in mutating(http()) if m.endswith("/scim/v2/ServicePrincipals")]
     assert len(creates) == 2  # one per environment, none doubled
-    assert "nothing to change" in cli("ci.service-principals").out
+    assert "no changes" in cli("ci.service-principals").out
     if fake_api is not None:
         assert len(sps_named(world, STAGING_SP)) == 1
     assert no_sleep.calls == []
@@ -358,19 +354,14 @@ def test_sp_not_yet_visible_in_the_workspace_nor_in_unity_catalog(
     world.db["uc_unknown"] = {STAGING_APP: 2}  # Unity Catalog refuses the first 2 grants
     sps = cli("ci.service-principals")
     assert sps.code == 0, sps.err
-    assert progress(sps.out) == [
-        f"SP {STAGING_SP} not in workspace staging yet; next look in 1s",
-        f"SP {STAGING_SP} not in workspace staging yet; next look in 2s",
-        f"SP {PROD_SP} not in workspace prod yet; next look in 1s",
-        f"SP {PROD_SP} not in workspace prod yet; next look in 2s",
+    assert progress(sps.out) == [  # one line per state; the delays are below
+        f"SP {STAGING_SP} in workspace staging: not there yet",
+        f"SP {PROD_SP} in workspace prod: not there yet",
     ]
     grants = cli("ci.permissions")
     assert grants.code == 0, grants.err
     assert change_lines(grants.out) == FRESH_CHANGES
-    assert progress(grants.out) == [
-        f"Unity Catalog does not know SP {STAGING_SP} yet; next try in 1s",
-        f"Unity Catalog does not know SP {STAGING_SP} yet; next try in 2s",
-    ]
+    assert progress(grants.out) == [f"SP {STAGING_SP} in Unity Catalog: not known yet"]
     # three bounded waits, each well inside databricks.sp_visible_timeout
     assert no_sleep.calls == [1, 2, 1, 2, 1, 2]
     assert all(sum(no_sleep.calls[i : i + 2]) <= 30 for i in (0, 2, 4))
@@ -390,7 +381,7 @@ def test_sp_not_yet_visible_in_the_workspace_nor_in_unity_catalog(
     for task in ("ci.service-principals", "ci.permissions"):
         again = cli(task)
         assert again.code == 0, again.err
-        assert f"{task}: nothing to change" in again.out
+        assert f"{task}: no changes" in again.out
     assert len(mutating(http())) == 12
     if fake_api is not None:
         assert len(sps_named(world, STAGING_SP)) == 1
@@ -425,10 +416,7 @@ def test_workflow_that_never_starts_is_given_up_then_resumed(
         "run in progress instead of starting another",
         "  see: runbook/ci.md#workflows",
     ]
-    assert progress(result.out) == [
-        f"waiting for GitHub to list the run of deploy-cicd.yml (next look in {s}s)"
-        for s in (5, 10, 20, 25)
-    ]
+    assert progress(result.out) == ["the run of deploy-cicd.yml: not listed by GitHub yet"]
     assert no_sleep.calls == [5, 10, 20, 25]
     assert sum(no_sleep.calls) <= 60  # ci.wait_timeout
     again = cli("ci.workflows")
@@ -473,9 +461,7 @@ def test_run_waiting_for_approval_is_reported_then_resumed(
         "then run again: it waits for this run instead of starting another",
         "  see: runbook/ci.md#workflows",
     ]
-    assert progress(held.out)[1:] == [
-        f"deploy-cicd.yml run {RUN}: waiting (next check in {s}s)" for s in (5, 10, 20, 25)
-    ]
+    assert progress(held.out) == [f"deploy-cicd.yml run {RUN}: waiting: {RUN_URL}"]  # per state
     assert no_sleep.calls == [5, 10, 20, 25]
     assert sum(no_sleep.calls) <= 60  # ci.wait_timeout
     approval["pending"] = False  # a reviewer approves the deployment

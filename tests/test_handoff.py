@@ -71,7 +71,7 @@ def test_rerun_opens_no_second_issue(cli, project, world, http):
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     assert "ok  hand-over issue #1 exists (open)" in again.out
-    assert "handoff.issue: nothing to change" in again.out
+    assert "handoff.issue: no changes" in again.out
     assert len(mutating(http())) == sent == 1
 
 
@@ -81,7 +81,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     plan = cli("handoff", "--dry-run")
     assert plan.code == 0, plan.err
     assert mutating(http()) == []
-    assert "handoff.issue: dry run, 1 change would be made" in plan.out
+    assert "handoff.issue: 1 to add, 0 to change, 0 to destroy" in plan.out
     applied = cli("handoff")
     assert change_lines(plan.out) == change_lines(applied.out) != []
     assert mutating(http()) == [f"POST {ISSUES}"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_setup import demo, guide
+from mlops_setup import demo, guide, logs
 from mlops_setup.backoff import RecordingSleep
 from mlops_setup.console import Console
 from mlops_setup.replay import SECRET_FIELDS
@@ -56,7 +56,9 @@ def debug_log():
         root.setLevel(old_level)
 
 
-def test_full_setup_with_debug_logging_leaks_nothing(tmp_path, debug_log, clean_env, monkeypatch):
+def full_setup(tmp_path, monkeypatch) -> tuple[dict[str, str], set[str]]:
+    """A full setup against the fake API with credential-shaped logins: what it left where,
+    and every secret it held or was handed."""
     world = World()
     api = FakeAPI(world)
     out = io.StringIO()
@@ -85,17 +87,54 @@ def test_full_setup_with_debug_logging_leaks_nothing(tmp_path, debug_log, clean_
             minted |= secret_values(json.loads(response["body"]["string"] or "null"))
         except ValueError:
             continue
-    secrets = set(FAKE_VALUES) | minted
-    for where, text in {
-        "output": out.getvalue(),
-        "debug log": debug_log.getvalue(),
-        ".git/config": git_config,
-        "journal": journal,
-    }.items():
+    texts = {"output": out.getvalue(), ".git/config": git_config, "journal": journal}
+    return texts, set(FAKE_VALUES) | minted
+
+
+def assert_no_secret(texts: dict[str, str], secrets: set[str]) -> None:
+    for where, text in texts.items():
         leaked = [s[:6] + "..." for s in secrets if s in text]
         assert not leaked, f"{where} contains secrets: {leaked}"
         assert scan_for_credentials(text) == [], where
-    assert "extraheader" not in git_config.lower()
+
+
+def test_full_setup_with_debug_logging_leaks_nothing(tmp_path, debug_log, clean_env, monkeypatch):
+    texts, secrets = full_setup(tmp_path, monkeypatch)
+    assert_no_secret({**texts, "debug log": debug_log.getvalue()}, secrets)
+    assert "extraheader" not in texts[".git/config"].lower()
+
+
+def test_verbose_flag_shows_the_sdks_debug_logs_and_leaks_nothing(tmp_path, clean_env, monkeypatch):
+    """``-v``: the SDKs' debug logs, every credential masked (mlops_setup/logs.py)."""
+    stream = io.StringIO()
+    logs.enable_verbose(stream)
+    try:
+        texts, secrets = full_setup(tmp_path, monkeypatch)
+    finally:
+        logs.disable_verbose()
+    log = stream.getvalue()
+    assert "debug: databricks.sdk: " in log  # the SDKs' requests are there ...
+    assert "debug: github" in log or "debug: urllib3" in log
+    assert logs.MASK in log  # ... with what would have been a credential masked
+    assert_no_secret({**texts, "verbose log": log}, secrets)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Authorization: Bearer dapi0123456789abcdef0123456789abcdef",
+        '{"token_value": "anything at all"}',
+        "{'secret': 'x1y2z3'}",
+        "client_secret=abc123&grant_type=client_credentials",
+        "token ghp_" + "a" * 36,
+    ],
+)
+def test_the_mask_hides_each_kind_of_credential(text):
+    masked = logs.mask(text, secrets=[])
+    assert logs.MASK in masked
+    assert scan_for_credentials(masked) == []
+    for word in ("dapi0123", "anything", "x1y2z3", "abc123", "ghp_"):
+        assert word not in masked
 
 
 GENERATED = [

@@ -47,7 +47,7 @@ def test_rerun_changes_nothing(cli, project, world, http):
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     assert f"ok  branch release is at main ({main[:7]})" in again.out
-    assert "release.branch: nothing to change" in again.out
+    assert "release.branch: no changes" in again.out
     assert len(mutating(http())) == sent
 
 
@@ -59,7 +59,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     assert plan.code == 0, plan.err
     assert len(mutating(http())) == sent
     assert project.upstream_git("branch", "--list", "release") == ""
-    assert "release.branch: dry run, 1 change would be made" in plan.out
+    assert "release.branch: 1 to add, 0 to change, 0 to destroy" in plan.out
     applied = cli("release")
     assert change_lines(plan.out) == change_lines(applied.out) != []
 

@@ -49,7 +49,7 @@ def test_rerun_changes_nothing(cli, project, world, http):
     second = cli("repo")
     assert second.code == 0, second.err
     assert change_lines(second.out) == []
-    assert "repo.push: nothing to change" in second.out
+    assert "repo.push: no changes" in second.out
     assert len(mutating(http())) == sent_before  # no mutating request on the re-run
     assert project.upstream_git("rev-parse", "main") == head
     assert project.git("rev-list", "--count", "HEAD") == "1"
@@ -63,7 +63,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     assert not (project.root / ".git").exists()
     applied = cli("repo.create")
     assert change_lines(plan.out) == change_lines(applied.out) != []
-    assert "dry run, 1 change would be made" in plan.out
+    assert "1 to add, 0 to change, 0 to destroy" in plan.out
 
 
 @pytest.mark.vcr

@@ -287,6 +287,13 @@ def test_site_builds_strict_with_every_page(site):
     assert (site / "search" / "search_index.json").exists()
 
 
+def test_site_searches_offline(site):
+    """Opened from disk (file://), a browser fetches nothing: the search index must be a script
+    the pages load, and links must name .html files (mkdocs-material's offline plugin)."""
+    assert (site / "search" / "search_index.js").read_text().startswith("var __index")
+    assert 'href="repo.html"' in (site / "index.html").read_text()
+
+
 def test_runbook_links_in_the_code_resolve(site):
     """`page="ci.md#secrets"` in an error message is a page and a heading of the site."""
     wanted = {page: set(anchors) for page, anchors in REQUIRED_ANCHORS.items()}

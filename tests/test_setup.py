@@ -9,13 +9,14 @@ stopping and resuming, and what ``setup.status`` makes of the live state.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from mlops_setup.guide import guide_steps
-from tests.conftest import make_project, mutating
+from tests.conftest import ROOT, make_project, mutating
 from tests.fakeapi import (
     World,
     databricks_error,
@@ -175,10 +176,13 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
     expected = {k: [x.format(main=master_sha(project)) for x in v] for k, v in FRESH.items()}
     for step in STEPS:
         assert change_lines(out[step]) == expected[step], step
+    # every change creates something, but the ML code's merge and the local master's update
     total = sum(len(v) for v in FRESH.values())
-    assert result.out.splitlines()[-1] == f"setup.all: {total} changes applied"
+    assert result.out.splitlines()[-1] == f"setup.all: {total - 2} added, 2 changed, 0 destroyed"
     # it ended where the guide ends: the ML code on main and release, the clone on main
-    assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
+    assert project.upstream_git("rev-parse", "release") == project.upstream_git(
+        "rev-parse", "main"
+    )
     assert project.git("symbolic-ref", "--short", "HEAD") == "main"
     assert project.git("status", "--porcelain") == ""
     made = mutating(http())
@@ -193,8 +197,8 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
     assert list(sections(again.out)) == STEPS
     assert change_lines(again.out) == []
     for step in STEPS:
-        assert f"{step}: nothing to change" in again.out
-    assert again.out.splitlines()[-1] == "setup.all: nothing to change"
+        assert f"{step}: no changes" in again.out
+    assert again.out.splitlines()[-1] == "setup.all: no changes"
     assert len(mutating(http())) == sent  # a finished setup sends no mutating request
     assert len(no_sleep.calls) == slept  # nor waits for anything
 
@@ -265,8 +269,32 @@ def test_plan_on_a_fresh_world_reads_only(cli, project, world, http, no_sleep):
     )
     assert result.out.splitlines()[-2:] == [
         f"  !   {len(later)} steps cannot be previewed before the steps above run",
-        "setup.plan: dry run, 16 changes would be made",
+        "setup.plan: 16 to add, 0 to change, 0 to destroy",
     ]
+    as_json = cli("setup.plan", "--json")
+    assert as_json.code == 0, as_json.err
+    document = json.loads(as_json.out)  # stdout holds the document and nothing else
+    assert document["format_version"] == 1
+    assert document["summary"] == {"add": 16, "change": 0, "destroy": 0}
+    assert [s["name"] for s in document["steps"]] == STEPS
+    results = {s["name"]: s["result"] for s in document["steps"]}
+    assert {name for name, r in results.items() if r == "deferred"} == set(later)
+    assert results["ci.prerequisites"] == "no changes"
+    repo_create = document["steps"][STEPS.index("repo.create")]
+    assert repo_create["changes"] == [
+        {
+            "kind": "create",
+            "symbol": "+",
+            "action": "create",
+            "target": f"GitHub repo {REPO}",
+            "detail": "private, in organisation",
+        }
+    ]
+    secrets = document["steps"][STEPS.index("ci.secrets")]
+    assert secrets["error"]["message"] == (
+        f"GitHub repo {REPO} does not exist (or this token cannot see it)"
+    )
+    assert document["stopped"] is None and document["exit_code"] == 0
 
 
 @pytest.mark.vcr
@@ -283,6 +311,16 @@ def test_plan_stops_where_an_apply_would(cli, project, world, http):
     assert err[-1] == (
         "setup.plan: stopped at ci.prerequisites (step 1 of 14): an apply would stop there too"
     )
+    as_json = cli("setup.plan", "--json")
+    assert as_json.code == 1
+    assert as_json.err == result.err
+    document = json.loads(as_json.out)
+    assert document["exit_code"] == 1
+    assert document["stopped"]["step"] == "ci.prerequisites"
+    assert [s["result"] for s in document["steps"]] == ["stopped"]
+    assert document["steps"][0]["error"]["message"] == (
+        "1 prerequisite missing; nothing was changed"
+    )
 
 
 # -------------------------------------------------------------------------------- setup.status
@@ -293,7 +331,10 @@ def test_status_on_a_fresh_world(cli, project, world, http):
     for env in ("staging", "prod"):
         databricks_jobs.remove_jobs(world, env)
     result = cli("setup.status")
-    assert result.code == 0, result.err
+    assert result.code == 1  # steps missing or blocked (README, "Exit codes")
+    assert result.err.splitlines() == [
+        "setup.status: 13 of 14 steps not done (5 missing, 8 blocked)"
+    ]
     rows = status_rows(result.out)
     assert {k: v[0] for k, v in rows.items()} == {
         "ci.prerequisites": "done",
@@ -322,9 +363,24 @@ def test_status_on_a_fresh_world(cli, project, world, http):
     checked = cli("setup.status", "--check")
     assert checked.code == 1
     assert checked.out == result.out
-    assert checked.err.splitlines() == [
-        "setup.status: 13 of 14 steps not done (5 missing, 8 blocked)"
+    assert checked.err == result.err
+    document = json.loads(cli("setup.status", "--json").out)  # stdout: the document alone
+    assert document["exit_code"] == 1
+    assert document["counts"] == {
+        "done": 1,
+        "waiting": 0,
+        "missing": 5,
+        "drifted": 0,
+        "blocked": 8,
+    }
+    assert [(step["name"], step["state"]) for step in document["steps"]] == [
+        (name, state) for name, (state, _) in rows.items()
     ]
+    assert document["steps"][0] == {
+        "name": "ci.prerequisites",
+        "state": "done",
+        "detail": "3 in place",
+    }
     assert mutating(http()) == []
 
 
@@ -569,7 +625,7 @@ def test_resume_after_a_failure(section, cli, project, world, sent):
     assert list(out) == STEPS
     for step in STEPS[:index]:
         assert change_lines(out[step]) == [], step  # done before the failure: nothing to do
-        assert f"{step}: nothing to change" in out[step]
+        assert f"{step}: no changes" in out[step]
     no_repeats(first, sent()[len(first) :])
 
 
@@ -692,7 +748,7 @@ def test_plan_defers_a_step_only_after_one_that_would_change(monkeypatch):
     assert "  !   c cannot be previewed yet: needs b" in out.splitlines()
     assert out.splitlines()[-2:] == [
         "  !   1 step cannot be previewed before the steps above run",
-        "setup.plan: dry run, 2 changes would be made",
+        "setup.plan: 2 to add, 0 to change, 0 to destroy",
     ]
     out, error = _run_all(monkeypatch, [steps[0], steps[2], steps[3]], dry_run=True)
     assert error is not None  # nothing before c would change: an apply stops there too
@@ -726,3 +782,29 @@ def test_all_names_the_step_it_stopped_at_and_keeps_its_exit_code(monkeypatch):
         "setup.all: stopped at b (step 2 of 3); run `invoke setup.all` again once that is fixed: "
         "it resumes there",
     ]
+
+
+def test_every_key_of_the_json_documents_is_documented():
+    """runbook/reference.md describes the --json documents: every key they hold is named there."""
+    from mlops_setup.changes import Change, Plan
+    from mlops_setup.guide import _Ran, plan_document, status_document
+    from mlops_setup.session import Step
+
+    page = (ROOT / "runbook" / "reference.md").read_text().split("## JSON output", 1)[1]
+    plan = Plan("repo.create", changes=[Change("create", "GitHub repo a/b")])
+    ran = [_Ran(plan, step=Step("repo.create", "the GitHub repository", lambda s: plan))]
+    keys: set[str] = set()
+
+    def collect(value) -> None:
+        if isinstance(value, dict):
+            keys.update(value)
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+
+    collect(plan_document(ran))
+    collect(status_document([("ci.prerequisites", "done", "")], 0))
+    for key in sorted(keys):
+        assert f'"{key}"' in page or f"`{key}`" in page, key

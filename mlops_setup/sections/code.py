@@ -206,6 +206,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
                 lambda: git.run(
                     "push", "--quiet", remote, f"HEAD:refs/heads/{branch}", remote=True
                 ),
+                kind="create" if pushed is None else "update",
             )
         )
     elif local is not None:
@@ -216,7 +217,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
         def open_pr() -> int:
             created = _open_pull(session, repo, base, branch)
             state["pr"] = created
-            session.out.info(f"PR #{created.number} opened: {created.html_url}")
+            plan.note(f"PR #{created.number}: {created.html_url}")
             return created.number
 
         publish.append(plan.add("open", f"PR {branch} -> {base}", open_pr))
@@ -277,9 +278,9 @@ def _checks_or_fail(session: Session, repo: Any, pr: Any, head: str) -> list[Any
     if failing_checks(runs):
         raise checks_error(runs, what, page=PAGE)
     if runs:
-        session.out.progress(f"{what}: {check_summary(runs)}")
+        session.out.wait_over(what, check_summary(runs))
     else:
-        session.out.progress(f"{what}: none started; nothing to wait for")
+        session.out.wait_over(what, "none started; nothing to wait for")
     return runs
 
 

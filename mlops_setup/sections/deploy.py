@@ -173,7 +173,7 @@ def _wait_for_start(session: Session, workflow: Any, env: str, branch: str, sha:
     timeout = min(session.settings.ci.wait_timeout, APPEAR_TIMEOUT)
 
     def on_wait(attempt: int, delay: float) -> None:
-        session.out.progress(f"no {env} CD run for {sha[:7]} yet (next look in {delay:.0f}s)")
+        session.out.wait(f"{env} CD run for {sha[:7]}", "not started yet", next_in=delay)
 
     try:
         return session.backoff(timeout=timeout).until(
@@ -333,8 +333,9 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
         )
     if running:
         lead = "once applied, these jobs run" if dry_run and plan.changes else "these jobs now run"
-        plan.note(f"{lead} on their schedules; nobody needs to start them:")
-        for item in running:
+        enabled = [item for item in running if f"job {item.name} scheduled" not in str(plan.kept)]
+        plan.note(f"{lead} on their schedules; nobody needs to start them" + (":" * bool(enabled)))
+        for item in enabled:  # those in place say when they run above
             nxt = f" (next {item.next})" if item.next else ""
             plan.note(f"  {item.name}: {item.when}{nxt}")
     return plan
@@ -417,7 +418,7 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
     if not exists:
         plan.warn(f"table {table} {why}: {name} will fail when it runs ({when})")
         readme = f"{session.settings.project.folder}/deployment/batch_inference/README.md"
-        plan.warn(f"fix: create it in {env} (see {readme}), then `invoke ci.permissions`,")
+        plan.warn(f"fix: create it (see {readme}), then `invoke ci.permissions`")
         plan.warn(f"or in {env}: GRANT SELECT ON TABLE {table} TO `{runs_as}`")
         return
     plan.keep(f"table {table} exists (batch inference input)")

@@ -152,7 +152,7 @@ def plan_issue(session: Session, dry_run: bool = False) -> Plan:
                     page=PAGE,
                 ) from None
             raise
-        session.out.note(issue.html_url)
+        plan.note(issue.html_url)
         return issue.html_url
 
     plan.add(

@@ -247,7 +247,7 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
             plan.note("repo.init has not run yet; after it, this step commits and pushes:")
             label = _paths_label(settings)
             plan.add("commit", label, lambda: None, detail=f"on {s.default_branch}")
-            plan.add("push", f"{s.default_branch} to {s.remote}", lambda: None)
+            plan.add("push", f"{s.default_branch} to {s.remote}", lambda: None, kind="create")
             return plan
         raise SetupError(f"{root} is not a git repository", fix="run `invoke repo.init`", page=PAGE)
     git = Git(session)
@@ -321,6 +321,7 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
             "push", "--quiet", s.remote, f"HEAD:refs/heads/{s.default_branch}", remote=True
         ),
         detail=_display_url(s.git_url, session),
+        kind="create" if remote_sha is None else "update",  # a new branch on the remote, or not
     )
     return plan
 

@@ -63,7 +63,7 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
     schemas: list[tuple[str, Any, str]] = []
     grants: list[tuple[Securable, tuple[str, ...]]] = []
     planned: set[Securable] = set()  # catalogs and schemas this plan creates
-    tables_missing = False
+    tables_missing: list[str] = []
     for target, env in TARGETS.items():
         catalog = settings.catalog(target)
         cat = Securable(env, "catalog", catalog)
@@ -88,13 +88,13 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
         else:  # USE_CATALOG only exists on catalogs
             wanted = [(cat, PRIVILEGES[:1]), (sch, PRIVILEGES[1:])]
         tables, missing = _batch_tables(session, plan, target, env, planned)
-        for table_name, label, privilege in missing:
-            plan.warn(f"batch {label} table {table_name} does not exist: {privilege} not granted")
-            tables_missing = True
+        for table_name, _label, privilege in missing:
+            tables_missing.append(f"{privilege} on {table_name}")
         tables = _with_parents(session, tables, wanted, planned)
         # test shares the staging workspace and SP: the same securable is granted once
         grants += [grant for grant in [*wanted, *tables] if grant not in grants]
     if tables_missing:
+        plan.warn("batch tables do not exist yet, not granted: " + ", ".join(tables_missing))
         plan.note("once the batch inference tables exist, run `invoke ci.permissions` again")
     for what, apply, detail in catalogs + schemas:  # creations first: a refusal grants nothing
         plan.add("create", what, apply, detail=detail)
@@ -314,9 +314,7 @@ def _grant(
         return True
 
     def waiting(attempt_no: int, delay: float) -> None:
-        session.out.progress(
-            f"Unity Catalog does not know SP {sp.display_name} yet; next try in {delay:.0f}s"
-        )
+        session.out.wait(f"SP {sp.display_name} in Unity Catalog", "not known yet", next_in=delay)
 
     timeout = session.settings.databricks.sp_visible_timeout
     try:

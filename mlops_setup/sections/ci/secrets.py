@@ -339,7 +339,12 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
                 detail=f"lifetime {lifetime_days} days",
                 key=f"mint {env}",
             )
-            plan.add("set", f"secret {name}", _writer(session, ledger, repo, state, held))
+            plan.add(
+                "set",
+                f"secret {name}",
+                _writer(session, ledger, repo, state, held),
+                kind="create" if state.secret is None else "replace",
+            )
         in_flight = set(ledger.in_flight(env))
         for token in state.live:
             if keep is not None and token.token_id == keep.token_id:
@@ -362,6 +367,7 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             f"secret {WORKFLOW_SECRET}",
             lambda: _write_pat(session, repo, pat_env),
             detail=f"from ${pat_env}",
+            kind="replace" if WORKFLOW_SECRET in existing else "create",
         )
     else:
         plan.keep(f"secret {WORKFLOW_SECRET} exists (--rotate rewrites it from ${pat_env})")

@@ -210,7 +210,7 @@ def wait_until_visible(session: Session, info: ServicePrincipalInfo) -> None:
         return True if found else None
 
     def waiting(attempt: int, delay: float) -> None:
-        session.out.progress(f"SP {name} not in workspace {env} yet; next look in {delay:.0f}s")
+        session.out.wait(f"SP {name} in workspace {env}", "not there yet", next_in=delay)
 
     timeout = session.settings.databricks.sp_visible_timeout
     try:

@@ -119,8 +119,7 @@ def plan_workflows(
                 known_run_ids=[r.id for r in runs],
                 page=PAGE,
             )
-            run = started.run
-            session.out.progress(f"{DEPLOY_WORKFLOW} run {run.id} started: {run.html_url}")
+            run = started.run  # the wait's first line names its URL
             result["pr"] = _finish(session, repo, run, what=f"{DEPLOY_WORKFLOW} run {run.id}")
             session.out.info(f"PR #{result['pr'].number} opened: {result['pr'].html_url}")
             return run.id

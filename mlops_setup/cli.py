@@ -1,0 +1,123 @@
+"""The command line around the tasks: exit codes, suggestions, Ctrl-C, ``-v``.
+
+The ``invoke`` command is Invoke's own ``Program``; ``tasks.py`` calls :func:`install` once,
+which wraps three of its methods (idempotently, for every ``Program``):
+
+* ``parse_tasks``/``parse_cleanup``: an unknown task or flag (``invoke ci.secret``,
+  ``--dryrun``) exits 2 (``EXIT_USAGE``, Invoke says 1) with "did you mean ...?" naming the
+  nearest task or flag of that task.
+* ``parse_tasks``: ``-v``/``--verbose`` anywhere on the line switches on the SDKs' debug logs on
+  stderr, every credential masked (:mod:`mlops_setup.logs`), and is taken off the line before
+  Invoke parses it (no task has a ``-v`` flag of its own; a test checks).
+* ``execute``: Ctrl-C exits 130 (``EXIT_INTERRUPTED``, Invoke says 1) after one line: what this
+  run applied, and that a re-run resumes (``console.RUN``).
+
+The exit codes are those of README.md's table (``tests/test_exit_codes.py`` holds the two
+together).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from typing import Any
+
+from .console import EXIT_INTERRUPTED, EXIT_USAGE, RUN
+
+VERBOSE_FLAGS = ("-v", "--verbose")
+_UNKNOWN = re.compile(r"^No idea what '(?P<token>.*)' is!$")
+
+
+def suggestion(token: str, program: Any, context: Any = None) -> str:
+    """``did you mean ...?`` for an unknown ``token`` (a task name or a flag), or ``""``."""
+    collection = getattr(program, "collection", None)
+    tasks = list(collection.task_names) if collection is not None else []  # the guide's order
+    if token.startswith("-"):
+        flags = set(getattr(context, "flags", {}) or {})
+        if not getattr(context, "name", None):  # before any task: the named tasks' and core's
+            contexts = getattr(getattr(program, "parser", None), "contexts", {}) or {}
+            argv = getattr(getattr(program, "core", None), "unparsed", []) or []
+            for name in argv:
+                if name in contexts:
+                    flags |= set(contexts[name].flags)
+            flags |= set(program.core[0].flags) if getattr(program, "core", None) else set()
+        flags |= set(VERBOSE_FLAGS)
+        close = difflib.get_close_matches(token, sorted(flags), n=1, cutoff=0.6)
+    else:
+        close = difflib.get_close_matches(token, tasks, n=1, cutoff=0.6)
+        inside = [t for t in tasks if t.startswith(token + ".")]
+        if inside:
+            return f"it is a namespace; its tasks: {', '.join(inside)}"
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _usage_error(program: Any, exc: Exception) -> Exception:
+    from invoke import Exit
+
+    message = str(exc)
+    found = _UNKNOWN.match(message)
+    if found:
+        token = found["token"]
+        hint = suggestion(token, program, getattr(exc, "context", None))
+        kind = "flag" if token.startswith("-") else "task"
+        message = f"unknown {kind} '{token}'; " + (
+            hint or "`invoke --list` shows every task, `invoke --help TASK` its flags"
+        )
+    return Exit(message, code=EXIT_USAGE)
+
+
+def install() -> None:
+    """Wrap ``invoke.Program`` as the module docstring says; a second call does nothing."""
+    from invoke import Exit, ParseError, Program
+
+    if getattr(Program, "_mlops_setup_cli", False):
+        return
+    parse_tasks, parse_cleanup, execute = (
+        Program.parse_tasks,
+        Program.parse_cleanup,
+        Program.execute,
+    )
+
+    def _parse_tasks(self: Any) -> None:
+        argv = list(self.core.unparsed)
+        verbose = [a for a in argv if a in VERBOSE_FLAGS]
+        if verbose:
+            self.core.unparsed = [a for a in argv if a not in VERBOSE_FLAGS]
+            from .logs import enable_verbose
+
+            enable_verbose()
+        try:
+            parse_tasks(self)
+        except ParseError as exc:
+            raise _usage_error(self, exc) from None
+
+    def _parse_cleanup(self: Any) -> None:
+        try:
+            parse_cleanup(self)
+        except ParseError as exc:
+            raise _usage_error(self, exc) from None
+
+    def _execute(self: Any) -> None:
+        RUN.reset()
+        try:
+            execute(self)
+        except KeyboardInterrupt:
+            raise interrupted() from None
+
+    Program.parse_tasks = _parse_tasks  # type: ignore[method-assign]
+    Program.parse_cleanup = _parse_cleanup  # type: ignore[method-assign]
+    Program.execute = _execute  # type: ignore[method-assign]
+    Program._mlops_setup_cli = True  # type: ignore[attr-defined]
+    _ = Exit  # imported above so a failing import shows here, not at the first Ctrl-C
+
+
+def interrupted() -> Exception:
+    """Ctrl-C: the one line (to stderr, by Invoke) and exit code 130."""
+    from invoke import Exit
+
+    from .console import stop_live_lines
+
+    stop_live_lines()
+    sys.stdout.flush()
+    return Exit(RUN.interrupted(), code=EXIT_INTERRUPTED)
