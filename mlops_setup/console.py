@@ -7,7 +7,7 @@ vocabulary::
       ok  repo acme/my_mlops_project exists (private)
       +   will create GitHub repo acme/my_mlops_project (private)     (a dry run)
       +   created GitHub repo acme/my_mlops_project (private)         (an apply, once done)
-      ~   updated local master from upstream
+      ~   updated local main from upstream
       -   revoked token 1a2b3c4d of SP prod-my_mlops_project
       -/+ set secret PROD_WORKSPACE_TOKEN                              (a rotation)
       !   warning text

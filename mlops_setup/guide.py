@@ -23,8 +23,8 @@
 
   Exit code: 0 when every step is done, 3 when the only steps not done are waiting, else 1.
   ``--check`` exits 1 unless every step is done (waiting included), for a scheduled drift check
-  in CI. "Done" means ``setup.all`` would change nothing: a ``release`` branch behind ``master``
-  is done (with a warning), because promoting to prod is a decision (``invoke release
+  in CI. "Done" means ``setup.all`` would change nothing: a ``release`` branch behind the
+  default branch is done (with a warning), because promoting to prod is a decision (``invoke release
   --update``), not drift.
 
 ``setup.plan --json`` and ``setup.status --json`` print one JSON document on stdout and nothing

@@ -41,7 +41,7 @@ def test_fresh_repo_dispatches_waits_and_merges(cli, project, world, http, no_sl
     assert result.code == 0, result.err
     assert change_lines(result.out) == [DISPATCH, MERGE_NEW]
     assert result.out.splitlines()[1:-1] == [
-        "  +   dispatching deploy-cicd.yml on master ...",  # it prints before it is done
+        "  +   dispatching deploy-cicd.yml on main ...",  # it prints before it is done
         f"  ..  deploy-cicd.yml run {RUN}: queued: {WEB}/actions/runs/{RUN}",
         f"  ..  deploy-cicd.yml run {RUN}: in_progress after 5s",
         f"  ..  deploy-cicd.yml run {RUN}: completed, success after 15s",

@@ -49,7 +49,7 @@ def test_fresh_project_is_committed_checked_and_merged(cli, project, world, http
             told(FRESH[0]),
             told(FRESH[1]),
             told(FRESH[2], kind="create"),  # a new branch on the remote
-            "  +   opening PR add-ml-code -> master ...",  # it waits for checks before it is done
+            "  +   opening PR add-ml-code -> main ...",  # it waits for checks before it is done
             f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 0 passed, 3 running",
             f"  ..  checks on PR #1 ({head[:7]}): 3 checks: 3 passed after 5s",
             told(FRESH[3]),

@@ -176,13 +176,11 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
     expected = {k: [x.format(main=master_sha(project)) for x in v] for k, v in FRESH.items()}
     for step in STEPS:
         assert change_lines(out[step]) == expected[step], step
-    # every change creates something, but the ML code's merge and the local master's update
+    # every change creates something, but the ML code's merge and the local main's update
     total = sum(len(v) for v in FRESH.values())
     assert result.out.splitlines()[-1] == f"setup.all: {total - 2} added, 2 changed, 0 destroyed"
     # it ended where the guide ends: the ML code on main and release, the clone on main
-    assert project.upstream_git("rev-parse", "release") == project.upstream_git(
-        "rev-parse", "main"
-    )
+    assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
     assert project.git("symbolic-ref", "--short", "HEAD") == "main"
     assert project.git("status", "--porcelain") == ""
     made = mutating(http())

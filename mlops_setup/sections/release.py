@@ -6,13 +6,13 @@ to production later means moving ``release`` forward to the default branch.
 
 ``release.branch`` (also ``invoke release``):
 
-* missing: created from ``master`` on GitHub through the refs API (``POST .../git/refs``), as
-  the guide's "create a release branch in the GitHub UI" does; no local clone is needed, and
-  the push event it makes starts the prod CD workflow;
-* at the same commit as ``master``: nothing to do;
-* behind ``master`` (an ancestor of it): reported; ``--update`` fast-forwards it
+* missing: created from the default branch on GitHub through the refs API
+  (``POST .../git/refs``), as the guide's "create a release branch in the GitHub UI" does;
+  no local clone is needed, and the push event it makes starts the prod CD workflow;
+* at the same commit as the default branch: nothing to do;
+* behind the default branch (an ancestor of it): reported; ``--update`` fast-forwards it
   (``PATCH .../git/refs/heads/release`` with ``force: false``): that is how code is promoted;
-* with commits ``master`` lacks (a hotfix made on ``release``, or diverged): reported, never
+* with commits the default branch lacks (a hotfix made on ``release``, or diverged): reported, never
   moved; GitHub itself refuses a non-fast-forward update without ``force``, which we never send.
 
 Which commits each side has comes from GitHub's compare API, not from the local clone, so the
@@ -94,11 +94,13 @@ def plan_branch(session: Session, dry_run: bool = False, update: bool = False) -
     if current == head:
         plan.keep(f"branch {release} is at {default} ({head[:7]})")
         return plan
-    comparison = repo.compare(current, head)  # base...head: what master has over release
+    comparison = repo.compare(
+        current, head
+    )  # base...head: what the default branch has over release
     status, ahead, behind = comparison.status, comparison.ahead_by, comparison.behind_by
     if status == "identical":
         plan.keep(f"branch {release} has the same content as {default}")
-    elif status == "ahead":  # release is an ancestor of master: it is behind
+    elif status == "ahead":  # release is an ancestor of the default branch: it is behind
         lag = plural(ahead, "commit")
         if update:
             plan.add(
@@ -114,7 +116,7 @@ def plan_branch(session: Session, dry_run: bool = False, update: bool = False) -
                 f"({current[:7]} < {head[:7]})"
             )
             plan.note(f"to promote {default} to prod: `invoke release --update` (a fast-forward)")
-    elif status == "behind":  # release has commits master lacks, master has nothing new
+    elif status == "behind":  # release has commits the default branch lacks, which has nothing new
         plan.warn(
             f"branch {release} has {plural(behind, 'commit')} that {default} lacks "
             "(a hotfix?); left as it is"

@@ -1,12 +1,13 @@
 """Guide section "Create a hosted Git repo".
 
 The guide: create a repo on GitHub, put the project under git, and push the docs (README.md,
-docs/, .gitignore and the resources README) to ``master`` so the CI/CD bootstrap can run there.
+docs/, .gitignore and the resources README; everything in a CICD_Only or Project_Only root) to
+the project's default branch so the CI/CD bootstrap can run there.
 
 * ``repo.create``: the GitHub repo exists (created private in the org or user account if not).
-* ``repo.init``: the project is a git repo on ``master`` with remote ``upstream`` -> the GitHub
-  repo; the tool's state folder is kept out of git through ``.git/info/exclude``.
-* ``repo.push``: the configured doc paths are committed to ``master`` and pushed; never a
+* ``repo.init``: the project is a git repo on the default branch with remote ``upstream`` -> the
+  GitHub repo; the tool's state folder is kept out of git through ``.git/info/exclude``.
+* ``repo.push``: the configured doc paths are committed to the default branch and pushed; never a
   force-push, never the token in ``.git/config``.
 """
 
@@ -360,13 +361,13 @@ def create(c, dry_run=False):
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def init(c, dry_run=False):
-    """Make the project a git repo on master with remote upstream."""
+    """Make the project a git repo on the default branch with remote upstream."""
     run_step(c, INIT, dry_run=dry_run)
 
 
 @task(help={"dry_run": DRY_RUN_HELP})
 def push(c, dry_run=False):
-    """Commit the docs to master and push them to upstream."""
+    """Commit the docs to the default branch and push them to upstream."""
     run_step(c, PUSH, dry_run=dry_run)
 
 
