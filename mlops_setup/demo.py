@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = ROOT / "tests" / "cassettes" / "test_demo"
 CASSETTE = "test_demo.yaml"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
-PROJECT = "my_mlops_project"
+PROJECT = "my-mlops-project"  # the root folder: the template names it after the project
 
 # Stand-ins, not credentials: they only satisfy the clients' "is auth configured" checks.
 DEMO_ENV = {
@@ -125,6 +125,7 @@ def run_demo(
     runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
+        _inspect(transcript, color)
         for step in demo_steps():
             options = options_for(step)
             shown: dict[str, str] = {}
@@ -141,6 +142,21 @@ def run_demo(
             finally:
                 _echo(shown, color)
     return 0
+
+
+def _inspect(transcript: list[Transcript] | None, color: bool) -> None:
+    """What the tool reads from the example project (``setup.inspect``), before any step."""
+    import io
+
+    from .console import DEMO_WIDTH, Console
+    from .guide import inspect_report, show_inspect
+
+    buffer = io.StringIO()
+    doc, rows = inspect_report(None)
+    show_inspect(doc, rows, Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False))
+    if transcript is not None:
+        transcript.append(Transcript("setup.inspect", "apply", buffer.getvalue(), {}))
+    _echo({"apply": buffer.getvalue()}, color)
 
 
 def preview_adds(preview: str, run: str) -> bool:

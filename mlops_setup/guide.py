@@ -430,8 +430,8 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
         rows.append(
             (f"{env} workspace", doc["workspaces"][env] or "-", src.get(f"workspaces.{env}", ""))
         )
-    for target, catalog in doc["catalogs"].items():
-        rows.append((f"{target} catalog", catalog, src.get(f"catalogs.{target}", "")))
+    catalogs = ", ".join(f"{t}: {c}" for t, c in doc["catalogs"].items())
+    rows.append(("catalogs", catalogs or "-", src.get("catalogs.staging", "").split(":")[0]))
     for env in ("staging", "prod"):
         for job in doc["jobs"][env]:
             rows.append((f"{env} job", job, src.get("jobs", "")))
@@ -440,9 +440,39 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
                 (f"{env} batch {which.split('_')[0]}", table, src.get("batch_inference", ""))
             )
     rows.append(("secrets CI reads", ", ".join(doc["secrets"]) or "-", src.get("secrets", "")))
-    for path in doc["workflows"]:
-        rows.append(("workflow", path, ""))
+    n = len(doc["workflows"])
+    rows.append(("workflows", f"{n} in .github/workflows/ (--json lists them)" if n else "-", ""))
     return doc, rows
+
+
+def show_inspect(doc: dict[str, Any], rows: list[tuple[str, str, str]], out: Any) -> None:
+    """The facts, one a line with the file (and line) each came from, then the problems."""
+    from pathlib import Path
+
+    from .session import current_runtime
+
+    root = Path(doc["root"])
+    cwd = Path(current_runtime().cwd or ".").resolve()
+    shown = root.relative_to(cwd) if root.is_relative_to(cwd) else root
+    out.header("setup.inspect", f"the generated project in {shown}")
+    width = max(len(label) for label, _, _ in rows)
+    last = ""
+    for label, value, source in rows:
+        line = f"{label.ljust(width)}  {value}"
+        where = "" if source == last else source  # said on the line above
+        last = source or last
+        if where and len(line) + len(where) + 6 <= 98:
+            out.info(f"{line}  ({where})")
+        else:
+            out.info(line)
+            if where:
+                out.info(f"{' ' * width}  (from {where})")
+    for note in doc["notes"]:
+        out.note(note)
+    for problem in doc["problems"]:
+        out.warning(problem)
+    n = len(doc["problems"])
+    out.info("ready to set up" if not n else f"{plural(n, 'problem')} to fix before the setup")
 
 
 @task(help={"json": "Print one JSON object (the facts, their sources and the problems) instead."})
@@ -459,21 +489,7 @@ def inspect(c, json=False):
     if json:
         print(json_.dumps(doc, indent=2))
     else:
-        out.header("setup.inspect", f"the generated project at {doc['root']}")
-        width = max(len(label) for label, _, _ in rows)
-        for label, value, where in rows:
-            line = f"  {label.ljust(width)}  {value}"
-            if where and len(line) + len(where) + 4 <= 100:
-                line += f"  ({where})"
-            elif where:
-                line += f"\n  {' ' * width}  (from {where})"
-            out.info(line[2:])
-        for note in doc["notes"]:
-            out.note(note)
-        for problem in doc["problems"]:
-            out.warning(problem)
-        n = len(doc["problems"])
-        out.info("ready to set up" if not n else f"{plural(n, 'problem')} to fix before the setup")
+        show_inspect(doc, rows, out)
     if doc["problems"]:
         raise Exit(code=2)
 
