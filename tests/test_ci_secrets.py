@@ -336,7 +336,15 @@ def test_token_close_to_expiry_is_replaced(cli, project, world, http):
 
 
 def test_azure_is_not_supported_yet(cli, project):
-    project.write_config(databricks={"cloud": "azure"})
+    project.write_config(
+        databricks={
+            "cloud": "azure",
+            "workspaces": {
+                "staging": {"host": "https://adb-1234567890123456.7.azuredatabricks.net"},
+                "prod": {"host": "https://adb-6543210987654321.3.azuredatabricks.net"},
+            },
+        }
+    )
     result = cli("ci.secrets")
     assert result.code == 1
     assert "ci.secrets does not support Azure yet" in result.err
