@@ -119,20 +119,28 @@ def run_demo(
     from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
 
-    runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
+    # replayed: every host is the recorded one, so the first contact answers "reachable"
+    runtime = Runtime(
+        sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_: None
+    )
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
-        for step in demo_steps():
-            options = options_for(step)
-            for phase in ("plan", "apply"):
-                buffer = io.StringIO()
-                session.out = Console(stream=buffer, err=buffer)
-                try:
-                    run_in_session(session, step, dry_run=phase == "plan", **options)
-                finally:
-                    sys.stdout.write(buffer.getvalue())
-                    if transcript is not None:
-                        transcript.append(Transcript(step.name, phase, buffer.getvalue(), options))
+        try:
+            for step in demo_steps():
+                options = options_for(step)
+                for phase in ("plan", "apply"):
+                    buffer = io.StringIO()
+                    session.out = Console(stream=buffer, err=buffer)
+                    try:
+                        run_in_session(session, step, dry_run=phase == "plan", **options)
+                    finally:
+                        sys.stdout.write(buffer.getvalue())
+                        if transcript is not None:
+                            transcript.append(
+                                Transcript(step.name, phase, buffer.getvalue(), options)
+                            )
+        finally:
+            session.close()
     return 0
 
 

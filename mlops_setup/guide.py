@@ -21,7 +21,8 @@
   - ``blocked``: the dry run stopped with an error: an earlier step must run first, a right is
     missing, or something needs fixing by hand (the detail is the error's first line).
 
-  ``--check`` exits 1 unless every step is done, for a scheduled drift check in CI. "Done" means
+  ``--check`` exits 1 unless every step is done, for a scheduled drift check in CI; without it,
+  ``setup.status`` exits 1 when a step is blocked (its state could not be read). "Done" means
   ``setup.all`` would change nothing: a ``release`` branch behind ``master`` is done (with a
   warning), because promoting to prod is a decision (``invoke release --update``), not drift.
 
@@ -238,36 +239,39 @@ def statuses(session: Any) -> list[tuple[str, str, str]]:
 @task(name="all", help={"dry_run": DRY_RUN_HELP})
 def all_(c, dry_run=False):
     """Run the whole guide in order; a re-run resumes where it stopped."""
-    from .session import failures_as_exit, load_session
+    from .session import failures_as_exit, open_session
 
-    with failures_as_exit():
-        session = load_session(c)
+    with open_session(c) as session, failures_as_exit():
         run_all(session, dry_run=dry_run)
 
 
 @task(name="plan")
 def plan_(c):
     """Preview the whole guide: every step with --dry-run."""
-    from .session import failures_as_exit, load_session
+    from .session import failures_as_exit, open_session
 
-    with failures_as_exit():
-        session = load_session(c)
+    with open_session(c) as session, failures_as_exit():
         run_all(session, dry_run=True)
 
 
 @task(help={"check": "Exit 1 unless every step is done (for a drift check in CI)."})
 def status(c, check=False):
     """Show each step as done, missing, drifted, waiting or blocked."""
-    from .session import failures_as_exit, load_session
+    from .session import failures_as_exit, open_session
 
-    with failures_as_exit():
-        session = load_session(c)
+    with open_session(c) as session, failures_as_exit():
         rows = statuses(session)
         session.out.table(rows, ("step", "state", "detail"))
     undone = [state for _, state, _ in rows if state != "done"]
     if check and undone:
         counts = ", ".join(f"{undone.count(s)} {s}" for s in STATES if s in undone)
         session.out.error([f"setup.status: {len(undone)} of {len(rows)} steps not done ({counts})"])
+        raise Exit(code=1)
+    blocked = undone.count("blocked")
+    if blocked:  # the state of those steps could not be read: never a silent success
+        session.out.error(
+            [f"setup.status: {blocked} of {len(rows)} steps blocked (see the detail column)"]
+        )
         raise Exit(code=1)
 
 

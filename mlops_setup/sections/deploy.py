@@ -38,7 +38,7 @@ from invoke import Collection, task
 
 from .. import ENVIRONMENTS
 from ..changes import Plan, SetupError, first_line
-from ..session import DRY_RUN_HELP, Session, Step, failures_as_exit, load_session, run_step
+from ..session import DRY_RUN_HELP, Session, Step, open_session, run_step
 from .release import branch_sha, github_repo
 
 PAGE = "deploy.md"
@@ -431,10 +431,9 @@ def jobs(c, dry_run=False, enable=False):
 @task(name="all", default=True, help={"dry_run": DRY_RUN_HELP, "enable": ENABLE_HELP})
 def all_(c, dry_run=False, enable=False):
     """Wait for the CD runs, then check the jobs."""
-    with failures_as_exit():
-        session = load_session(c)
-    run_step(c, RUNS, dry_run=dry_run, session=session)
-    run_step(c, JOBS, dry_run=dry_run, session=session, enable=enable)
+    with open_session(c) as session:
+        run_step(c, RUNS, dry_run=dry_run, session=session)
+        run_step(c, JOBS, dry_run=dry_run, session=session, enable=enable)
 
 
 ns = Collection("deploy", runs, jobs, all_)
