@@ -73,14 +73,18 @@ class Clients:
     @cached_property
     def github(self) -> Github:
         self.reach.require(self.settings.github.api_url, "github.api_url")
-        from github import Auth, Github, GithubRetry
+        from github import Auth, Github
+
+        from .lost import github_retry
 
         _quiet_pygithub()
         return Github(
             auth=Auth.Token(github_token(self.env)),
             base_url=self.settings.github.api_url,
             timeout=30,
-            retry=GithubRetry(total=5),
+            # reads and rate limits retried; a write whose answer was lost is not repeated
+            # blindly (mlops_setup.lost reads the truth first)
+            retry=github_retry(total=5),
             # PyGithub's default throttle sleeps 0.25 s per read and 1 s per write; the
             # rate limits are honoured by the retry policy instead.
             seconds_between_requests=None,

@@ -217,7 +217,7 @@ def step_status(session: Any, step: Any, *, finished: bool = False) -> tuple[str
         if plan.warnings:
             return "done", _more(plan.warnings)
         return "done", f"{len(plan.kept)} in place" if plan.kept else ""
-    state = "drifted" if plan.kept or finished else "missing"
+    state = "drifted" if plan.kept or finished or getattr(plan, "drifted", False) else "missing"
     return state, _more([c.line() for c in plan.changes])
 
 

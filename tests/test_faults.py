@@ -595,6 +595,129 @@ def test_missing_rights_stop_setup_all_before_any_change(cli, project, world, ht
     assert_nothing_leaked(result)
 
 
+# --------------------------------------------------------- applied, then the answer lost
+
+SECRETS = f"/repos/{REPO}/actions/secrets"
+BAD_GATEWAY = github_error(502, "Server Error")
+
+
+def status_of(cli, step: str) -> tuple[int, str]:
+    """(exit code of ``setup.status --check``, the state of ``step`` in its table)."""
+    result = cli("setup.status", "--check")
+    row = next(line for line in result.out.splitlines() if line.startswith(step + " "))
+    return result.code, row.split()[1]
+
+
+@pytest.mark.vcr
+def test_secret_write_applied_but_answer_lost_keeps_the_token(
+    cli, project, world, http, no_sleep, monkeypatch, fake_api
+):
+    """GitHub stores STAGING_WORKSPACE_TOKEN, then the answer is lost (502): the step reads
+    the secret back, sees it updated, and keeps the new token (the secret holds it); no revoke,
+    no blind second write; a re-run changes nothing."""
+    from tests.test_ci_secrets import FRESH_REQUESTS, ledger, seed
+
+    seed(world)
+    lose_answer(monkeypatch, "PUT", f"{SECRETS}/STAGING_WORKSPACE_TOKEN", BAD_GATEWAY)
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert (
+        ">   secret STAGING_WORKSPACE_TOKEN: the answer to the write was lost (502 (Bad "
+        "Gateway)), but GitHub shows it updated: it holds the new token"
+    ) in result.out
+    assert mutating(http()) == FRESH_REQUESTS  # one write each, and no DELETE
+    assert ("GET", f"{API}/actions/secrets/STAGING_WORKSPACE_TOKEN") in http()
+    stored = ledger(project)
+    assert stored["in_flight"] == {}
+    if fake_api is not None:  # the secret holds exactly the token the journal names
+        held = world.gh["secrets"][REPO]["STAGING_WORKSPACE_TOKEN"]["token_id"]
+        assert held == stored["stored"]["staging"]["token_id"]
+    assert no_sleep.calls == []  # a write that met a 5xx is not retried blindly
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert "ci.secrets: nothing to change" in again.out
+    assert len(mutating(http())) == len(FRESH_REQUESTS)
+    assert_nothing_leaked(result, again)
+
+
+@pytest.mark.vcr
+def test_secret_write_answer_lost_and_unreadable_is_drift_then_repaired(
+    cli, project, world, http, no_sleep, monkeypatch, fake_api
+):
+    """As above, but reading the secret back fails too: the new token is kept (the secret may
+    hold it), the run exits 1 saying so; setup.status calls ci.secrets drifted (--check: 1);
+    the next run stores a newer token first, then revokes the kept one."""
+    from tests.test_ci_secrets import ledger, seed
+
+    seed(world)
+    lose_answer(monkeypatch, "PUT", f"{SECRETS}/STAGING_WORKSPACE_TOKEN", BAD_GATEWAY)
+    # the read-back fails, through all of PyGithub's retries of a GET (5 + the first)
+    world.queue("GET", f"{SECRETS}/STAGING_WORKSPACE_TOKEN", *[BAD_GATEWAY] * 6)
+    failed = cli("ci.secrets")
+    assert failed.code == 1
+    kept = ledger(project)["stored"]["staging"]["token_id"]
+    assert failed.err.splitlines()[:2] == [
+        "error: could not tell whether secret STAGING_WORKSPACE_TOKEN was stored (502 (Bad "
+        f"Gateway)); the new token {kept[:8]} was kept, since the secret may hold it",
+        f"  fix: run `invoke ci.secrets` again: it stores a newer token in the secret first, "
+        f"then revokes {kept[:8]} (1 change(s) before this one were applied; a re-run resumes "
+        "here)",
+    ]
+    assert not [m for m in mutating(http()) if m.startswith("DELETE")]
+    assert ledger(project)["in_flight"] == {}
+    code, state = status_of(cli, "ci.secrets")
+    assert (code, state) == (1, "drifted")
+    repaired = cli("ci.secrets")
+    assert repaired.code == 0, repaired.err
+    assert (
+        "!   secret STAGING_WORKSPACE_TOKEN has drifted: it may hold token "
+        f"{kept[:8]} (an earlier write's answer was lost); replacing it"
+    ) in repaired.out
+    lines = change_lines(repaired.out)
+    assert lines[:3] == [
+        f"mint token for SP {STAGING_SP} (lifetime 90 days)",
+        "set secret STAGING_WORKSPACE_TOKEN",
+        f"revoke token {kept[:8]} of SP {STAGING_SP} (replaced)",
+    ]
+    deletes = [m for m in mutating(http()) if m.startswith("DELETE")]
+    assert deletes == [f"DELETE {STAGING}/api/2.0/token-management/tokens/{kept}"]
+    assert status_of(cli, "ci.secrets")[1] == "done"
+    if fake_api is not None:
+        held = world.gh["secrets"][REPO]["STAGING_WORKSPACE_TOKEN"]["token_id"]
+        assert held == ledger(project)["stored"]["staging"]["token_id"] != kept
+    assert_nothing_leaked(failed, repaired)
+
+
+@pytest.mark.vcr
+def test_secret_holding_a_revoked_token_is_drift_then_repaired(
+    cli, project, world, http, fake_api
+):
+    """Someone revoked the token STAGING_WORKSPACE_TOKEN holds: not "left as it is" but
+    drifted (setup.status --check exits 1), and ci.secrets replaces it."""
+    from tests.fakeapi import databricks_tokens
+    from tests.test_ci_secrets import ledger, seed
+
+    seed(world)
+    assert cli("ci.secrets").code == 0
+    gone = ledger(project)["stored"]["staging"]["token_id"]
+    if fake_api is not None:  # a workspace admin revokes it
+        databricks_tokens.tokens(world, "staging.cloud.databricks.com").pop(gone)
+    code, state = status_of(cli, "ci.secrets")
+    assert (code, state) == (1, "drifted")
+    repaired = cli("ci.secrets")
+    assert repaired.code == 0, repaired.err
+    assert (
+        f"!   secret STAGING_WORKSPACE_TOKEN has drifted: it holds token {gone[:8]}, revoked or "
+        "expired; replacing it"
+    ) in repaired.out
+    assert change_lines(repaired.out) == [
+        f"mint token for SP {STAGING_SP} (lifetime 90 days)",
+        "set secret STAGING_WORKSPACE_TOKEN",
+    ]
+    assert status_of(cli, "ci.secrets")[1] == "done"
+    assert_nothing_leaked(repaired)
+
+
 # ------------------------------------------------------------------------- the fault matrix
 
 # fault -> ("test module::test name" that injects it, the outcome it asserts). Every test
@@ -679,6 +802,18 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
     "workflow run does not finish in time": (
         "test_ci_workflows.py::test_run_that_does_not_finish_in_time_is_given_up_then_resumed",
         "exit 1 after ci.wait_timeout with the run URL; re-run waits, no second dispatch",
+    ),
+    "secret write applied, answer lost (502)": (
+        "test_faults.py::test_secret_write_applied_but_answer_lost_keeps_the_token",
+        "secret read back, new token kept (no revoke, no second write); re-run no-op",
+    ),
+    "secret write answer lost, read-back fails too": (
+        "test_faults.py::test_secret_write_answer_lost_and_unreadable_is_drift_then_repaired",
+        "exit 1, token kept; status drifted (--check 1); next run writes first, then revokes",
+    ),
+    "secret holds a token someone revoked": (
+        "test_faults.py::test_secret_holding_a_revoked_token_is_drift_then_repaired",
+        "status drifted (--check 1); ci.secrets replaces it; status done",
     ),
     "grants of other principals untouched": (
         "test_ci_permissions.py::test_other_principals_grants_survive",

@@ -121,6 +121,14 @@ class Ledger:
         data["stored"][env] = {"unknown": True}
         self._save(data)
 
+    def write_unknown(self, env: str, token_id: str) -> None:
+        """The write's answer was lost: the secret may hold ``token_id`` (kept live, no longer
+        "in flight", so no run revokes it before the secret holds another token)."""
+        data = self._data()
+        data["in_flight"].pop(token_id, None)
+        data["stored"][env] = {"unknown": True, "token_id": token_id}
+        self._save(data)
+
     def adopt(self, env: str, token_id: str, written_at: str) -> None:
         data = self._data()
         data["stored"][env] = {"token_id": token_id, "written_at": written_at}
@@ -233,30 +241,69 @@ class EnvState:
     secret: Any | None  # GitHub's listing entry (name, updated_at) or None
     live: list[Token]
     backing: Token | None
+    # why the secret needs replacing although it exists: it holds (or may hold) a token of
+    # ours that is revoked, expired, unknown or minted by a run that never finished; "" if not
+    drift: str = ""
+    suspect: str = ""  # the token id the drift is about, if any
 
 
-def _backing(ledger: Ledger, env: str, secret: Any, live: list[Token]) -> Token | None:
-    """The live token of ours that the secret holds, if we can tell; None otherwise."""
-    if secret is None:
-        return None
-    by_id = {t.token_id: t for t in live}
-    record = ledger.stored(env)
-    updated = secret.updated_at
+def _updated(secret: Any) -> dt.datetime | None:
+    updated = secret.updated_at if secret is not None else None
     if updated is not None and updated.tzinfo is None:
         updated = updated.replace(tzinfo=dt.UTC)
-    if record:
-        if record.get("unknown") or record.get("token_id") not in by_id:
-            return None
-        if updated and updated > _parse_iso(record["written_at"]) + CLOCK_SLACK:
-            return None  # someone rewrote the secret after us
-        return by_id[record["token_id"]]
+    return updated
+
+
+def _backing(
+    ledger: Ledger, env: str, secret: Any, live: list[Token], mine: list[Token] | None = None
+) -> tuple[Token | None, str, str]:
+    """(the live token of ours the secret holds, if we can tell; why the secret has drifted
+    if it holds a token of ours that is no longer good; the id of that token)."""
+    if secret is None:
+        return None, "", ""
+    by_id = {t.token_id: t for t in live}
+    record = ledger.stored(env)
+    updated = _updated(secret)
     in_flight = set(ledger.in_flight(env))
+    for token in live:  # a run stopped after its write was carried out, before it said so
+        if token.token_id in in_flight and updated and updated >= token.created - CLOCK_SLACK:
+            return (
+                None,
+                f"it may hold token {short(token.token_id)}, minted by a run that did not finish",
+                token.token_id,
+            )
+    if record:
+        rewritten = (
+            not record.get("unknown")
+            and updated is not None
+            and updated > _parse_iso(record["written_at"]) + CLOCK_SLACK
+        )
+        if rewritten:
+            return None, "", ""  # someone rewrote the secret after us: theirs now
+        token_id = record.get("token_id") or ""
+        if record.get("unknown"):
+            if token_id:
+                lost = f"it may hold token {short(token_id)} (an earlier write's answer was lost)"
+                return None, lost, token_id
+            return None, "it may hold a revoked token (an earlier write failed)", ""
+        if token_id not in by_id:
+            return None, f"it holds token {short(token_id)}, revoked or expired", token_id
+        return by_id[token_id], "", ""
     candidates = [
         t
         for t in live
         if t.token_id not in in_flight and (updated is None or t.created <= updated + CLOCK_SLACK)
     ]
-    return candidates[-1] if candidates else None
+    if candidates:
+        return candidates[-1], "", ""
+    dead = [
+        t
+        for t in mine or []
+        if t not in live and (updated is None or t.created <= updated + CLOCK_SLACK)
+    ]
+    if dead:  # the newest token of ours written before the secret's update: expired
+        return None, f"it holds token {short(dead[-1].token_id)}, which expired", ""
+    return None, "", ""
 
 
 def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
@@ -290,10 +337,11 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
     states = []
     for env in ENVIRONMENTS:
         sp = service_principal(session, env)
-        live = [t for t in _tokens_of_ours(session, env, sp) if t.live(now)]
+        mine = _tokens_of_ours(session, env, sp)
+        live = [t for t in mine if t.live(now)]
         secret = existing.get(SECRET_NAMES[env])
-        backing = _backing(ledger, env, secret, live)
-        states.append(EnvState(env, sp, secret, live, backing))
+        backing, drift, suspect = _backing(ledger, env, secret, live, mine)
+        states.append(EnvState(env, sp, secret, live, backing, drift, suspect))
         if not dry_run:
             _tidy_journal(ledger, env, live, backing, secret)
     held: dict[str, tuple[str, str]] = {}  # env -> (token id, value), mint to secret write
@@ -307,7 +355,7 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             and backing.expires - now < renew_before
         )
         keep = backing if backing is not None and not expiring and not rotate else None
-        foreign = state.secret is not None and backing is None and not rotate
+        foreign = state.secret is not None and backing is None and not state.drift and not rotate
         if keep is not None:
             plan.keep(
                 f"secret {name} holds token {short(keep.token_id)} of SP {sp_name} "
@@ -326,6 +374,9 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
                     f"token {short(backing.token_id)} in {name} {backing.expiry_text()}, within "
                     f"{settings.secrets.renew_before_days} days: replacing it"
                 )
+            elif state.drift and not rotate:
+                plan.warn(f"secret {name} has drifted: {state.drift}; replacing it")
+                plan.drifted = True
             plan.add(
                 "mint",
                 f"token for SP {sp_name}",
@@ -333,15 +384,17 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
                 detail=f"lifetime {lifetime_days} days",
                 key=f"mint {env}",
             )
-            plan.add("set", f"secret {name}", _writer(session, ledger, repo, state, held))
+            plan.add("set", f"secret {name}", _writer(session, ledger, repo, state, held, plan))
         in_flight = set(ledger.in_flight(env))
         for token in state.live:
             if keep is not None and token.token_id == keep.token_id:
                 continue
-            if token.token_id in in_flight:
-                why = "left by an interrupted run"
-            elif backing is not None and token.token_id == backing.token_id:
+            if token.token_id == state.suspect or (
+                backing is not None and token.token_id == backing.token_id
+            ):
                 why = "replaced"
+            elif token.token_id in in_flight:
+                why = "left by an interrupted run"
             else:
                 why = "not in the secret"
             plan.add(
@@ -450,11 +503,17 @@ def _minter(
 
 
 def _writer(
-    session: Session, ledger: Ledger, repo: Any, state: EnvState, held: dict[str, tuple[str, str]]
+    session: Session,
+    ledger: Ledger,
+    repo: Any,
+    state: EnvState,
+    held: dict[str, tuple[str, str]],
+    plan: Plan,
 ) -> Any:
     name = SECRET_NAMES[state.env]
 
     def write() -> None:
+        from ...lost import describe, may_have_applied
         from ...session import api_error_text
 
         env = state.env
@@ -462,6 +521,22 @@ def _writer(
         try:
             repo.create_secret(name, value)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the new token must go
+            if may_have_applied(exc):  # never revoke a token the secret may hold
+                if _secret_rewritten(repo, name, state.secret):
+                    plan.note(
+                        f"secret {name}: the answer to the write was lost ({describe(exc)}), "
+                        "but GitHub shows it updated: it holds the new token"
+                    )
+                    ledger.written(env, token_id)
+                    return
+                ledger.write_unknown(env, token_id)
+                raise SetupError(
+                    f"could not tell whether secret {name} was stored ({describe(exc)}); the "
+                    f"new token {short(token_id)} was kept, since the secret may hold it",
+                    fix="run `invoke ci.secrets` again: it stores a newer token in the secret "
+                    f"first, then revokes {short(token_id)}",
+                    page=PAGE,
+                ) from None
             ledger.write_failed(env)
             reason = api_error_text(exc) or type(exc).__name__
             revoked = _revoke(session, ledger, env, token_id)
@@ -480,6 +555,24 @@ def _writer(
         ledger.written(env, token_id)
 
     return write
+
+
+def _secret_rewritten(repo: Any, name: str, before: Any) -> bool:
+    """Does GitHub now show ``name`` written after ``before`` (its listing entry when planned,
+    or None if it did not exist)? False when it cannot tell."""
+    from github import GithubException
+
+    try:
+        now = repo.get_secret(name)
+        updated = _updated(now)
+    except GithubException:
+        return False
+    except Exception:  # noqa: BLE001 - a transport error: we cannot tell
+        return False
+    if updated is None:
+        return False
+    previous = _updated(before)
+    return previous is None or updated > previous
 
 
 def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
