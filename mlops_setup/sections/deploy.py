@@ -345,9 +345,16 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
         from databricks.sdk.service.jobs import JobSettings, PauseStatus
 
         from ..databricks_util import ApiErrors
+        from ..lost import confirm
 
         # new_settings replaces top-level fields whole: send the whole schedule.
         on = dataclasses.replace(schedule, pause_status=PauseStatus.UNPAUSED)
+
+        def unpaused() -> bool | None:  # read the job afresh
+            now = w.jobs.get(job.job_id).settings
+            sched = now.schedule if now is not None else None
+            return True if sched is not None and not _is_paused(sched) else None
+
         with ApiErrors(
             session,
             env,
@@ -357,7 +364,14 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
             "deploy again",
             page=PAGE,
         ):
-            w.jobs.update(job.job_id, new_settings=JobSettings(schedule=on))
+            confirm(
+                lambda: w.jobs.update(job.job_id, new_settings=JobSettings(schedule=on)),
+                unpaused,
+                f"enabling job {job.settings.name}",
+                fix="run `invoke deploy.jobs --enable` again: it reads the job first",
+                page=PAGE,
+                note=session.out.note,
+            )
         job.settings.schedule = on  # the cached lookup (handoff reads it) stays true
         return job.job_id
 

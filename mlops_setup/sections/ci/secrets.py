@@ -380,7 +380,7 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             plan.add(
                 "mint",
                 f"token for SP {sp_name}",
-                _minter(session, ledger, state, held),
+                _minter(session, ledger, state, held, plan),
                 detail=f"lifetime {lifetime_days} days",
                 key=f"mint {env}",
             )
@@ -443,48 +443,51 @@ def _repo(session: Session) -> Any:
 
 
 def _minter(
-    session: Session, ledger: Ledger, state: EnvState, held: dict[str, tuple[str, str]]
+    session: Session,
+    ledger: Ledger,
+    state: EnvState,
+    held: dict[str, tuple[str, str]],
+    plan: Plan,
 ) -> Any:
     def mint() -> str:
-        from databricks.sdk.errors import DatabricksError
+        from ...lost import describe, may_have_applied
 
-        from ...databricks_util import ApiErrors
-
-        settings = session.settings
         env, sp = state.env, state.sp
         w = session.clients.workspace(env)
-        try:
-            with (
-                ApiErrors(
-                    session,
-                    env,
-                    f"minting a token for {sp.display_name}",
-                    denied_fix=f"be a workspace admin of {env}, and give {sp.display_name} the "
-                    "`Can Use` token permission (Settings > Advanced > Personal access tokens "
-                    "> Permissions)",
-                    page=PAGE,
-                ),
-                _sdk_debug_off(),
-            ):
-                made = w.token_management.create_obo_token(
-                    application_id=sp.application_id,
-                    lifetime_seconds=settings.secrets.token_lifetime_days * 86400,
-                    comment=token_comment(settings, env),
+        made = None
+        for attempt in (1, 2):
+            try:
+                made = _create_token(session, state, w)
+                break
+            except Exception as exc:
+                if not may_have_applied(exc):
+                    raise
+                # the answer (and the value) was lost: a token it made is of no use to anyone,
+                # since nobody has its value; revoke it, then mint once more
+                orphans = _orphans(session, ledger, state)
+                for token_id in orphans:
+                    _revoke(session, ledger, env, token_id)
+                if attempt == 2:
+                    raise SetupError(
+                        f"minting a token for {sp.display_name} failed twice with "
+                        f"{describe(exc)}"
+                        + (
+                            f"; the {len(orphans)} token(s) it made were revoked" if orphans else ""
+                        ),
+                        fix="run `invoke ci.secrets` again later",
+                        page=PAGE,
+                    ) from None
+                plan.note(
+                    f"minting a token for {sp.display_name}: the answer was lost "
+                    f"({describe(exc)}); "
+                    + (
+                        f"revoked the token it made ({', '.join(map(short, orphans))}), "
+                        if orphans
+                        else ""
+                    )
+                    + "minted again"
                 )
-        except DatabricksError as exc:
-            # The refusal carries no token value: its first line says why (a lifetime above
-            # the workspace's maximum, tokens disabled, ...).
-            reason = str(exc).splitlines()[0] if str(exc) else ""
-            code = getattr(exc, "error_code", "") or type(exc).__name__
-            raise SetupError(
-                f"workspace {env} refused to mint a token for {sp.display_name}: {code}"
-                + (f" ({reason})" if reason else ""),
-                fix="tokens must be enabled in the workspace (Settings > Advanced > Personal "
-                f"access tokens), {sp.display_name} must be in it (`invoke "
-                "ci.service-principals`) and hold the `Can Use` token permission there, and "
-                "secrets.token_lifetime_days must not exceed the workspace's maximum",
-                page=PAGE,
-            ) from None
+        assert made is not None
         token_id = made.token_info.token_id
         ledger.minted(env, token_id)  # before anything else can fail
         if not made.token_value:
@@ -500,6 +503,65 @@ def _minter(
         return token_id
 
     return mint
+
+
+def _orphans(session: Session, ledger: Ledger, state: EnvState) -> list[str]:
+    """Live tokens of ours minted since the plan read them, that no journal entry knows."""
+    known = {t.token_id for t in state.live} | set(ledger.in_flight(state.env))
+    record = ledger.stored(state.env) or {}
+    known.add(record.get("token_id", ""))
+    now = session.now()
+    try:
+        fresh = _tokens_of_ours(session, state.env, state.sp)
+    except SetupError:
+        return []
+    return [t.token_id for t in fresh if t.live(now) and t.token_id not in known]
+
+
+def _create_token(session: Session, state: EnvState, w: Any) -> Any:
+    """One create_obo_token call; its refusals explained, a lost answer passed on."""
+    from databricks.sdk.errors import DatabricksError
+
+    from ...databricks_util import ApiErrors
+    from ...lost import may_have_applied
+
+    settings = session.settings
+    env, sp = state.env, state.sp
+    try:
+        with (
+            ApiErrors(
+                session,
+                env,
+                f"minting a token for {sp.display_name}",
+                denied_fix=f"be a workspace admin of {env}, and give {sp.display_name} the "
+                "`Can Use` token permission (Settings > Advanced > Personal access tokens "
+                "> Permissions)",
+                page=PAGE,
+            ),
+            _sdk_debug_off(),
+        ):
+            made = w.token_management.create_obo_token(
+                application_id=sp.application_id,
+                lifetime_seconds=settings.secrets.token_lifetime_days * 86400,
+                comment=token_comment(settings, env),
+            )
+    except DatabricksError as exc:
+        if may_have_applied(exc):
+            raise
+        # The refusal carries no token value: its first line says why (a lifetime above
+        # the workspace's maximum, tokens disabled, ...).
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        code = getattr(exc, "error_code", "") or type(exc).__name__
+        raise SetupError(
+            f"workspace {env} refused to mint a token for {sp.display_name}: {code}"
+            + (f" ({reason})" if reason else ""),
+            fix="tokens must be enabled in the workspace (Settings > Advanced > Personal "
+            f"access tokens), {sp.display_name} must be in it (`invoke "
+            "ci.service-principals`) and hold the `Can Use` token permission there, and "
+            "secrets.token_lifetime_days must not exceed the workspace's maximum",
+            page=PAGE,
+        ) from None
+    return made
 
 
 def _writer(
@@ -596,6 +658,16 @@ def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
         from databricks.sdk.errors import NotFound
 
         from ...databricks_util import ApiErrors
+        from ...lost import confirm
+
+        w = session.clients.workspace(env)
+
+        def gone() -> bool | None:  # read afresh: is the token still there?
+            try:
+                w.token_management.get(token_id)
+            except NotFound:
+                return True
+            return None
 
         with (
             ApiErrors(
@@ -607,7 +679,14 @@ def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
             ),
             contextlib.suppress(NotFound),
         ):
-            session.clients.workspace(env).token_management.delete(token_id)
+            confirm(
+                lambda: w.token_management.delete(token_id),
+                gone,
+                f"revoking token {short(token_id)}",
+                fix="run `invoke ci.secrets` again: it revokes what is left",
+                page=PAGE,
+                note=session.out.note,
+            )
         ledger.gone(token_id)
 
     return revoke
