@@ -132,7 +132,7 @@ def dispatch_workflow(
     """
     from github import GithubException
 
-    from .lost import may_have_applied
+    from .lost import describe, may_have_applied
 
     started = session.now()
     try:
@@ -141,6 +141,10 @@ def dispatch_workflow(
         if may_have_applied(exc):
             # the answer was lost, not the dispatch perhaps: look for the run it started
             # (below) instead of dispatching again, which could start a second run
+            session.out.note(
+                f"dispatching {_workflow_file(workflow)}: the answer was lost ({describe(exc)}); "
+                "looking for the run it started instead of dispatching again"
+            )
             result = True
         elif not isinstance(exc, GithubException):
             raise

@@ -689,9 +689,7 @@ def test_secret_write_answer_lost_and_unreadable_is_drift_then_repaired(
 
 
 @pytest.mark.vcr
-def test_secret_holding_a_revoked_token_is_drift_then_repaired(
-    cli, project, world, http, fake_api
-):
+def test_secret_holding_a_revoked_token_is_drift_then_repaired(cli, project, world, http, fake_api):
     """Someone revoked the token STAGING_WORKSPACE_TOKEN holds: not "left as it is" but
     drifted (setup.status --check exits 1), and ci.secrets replaces it."""
     from tests.fakeapi import databricks_tokens
@@ -716,6 +714,237 @@ def test_secret_holding_a_revoked_token_is_drift_then_repaired(
     ]
     assert status_of(cli, "ci.secrets")[1] == "done"
     assert_nothing_leaked(repaired)
+
+
+# One row per kind of write: the server carries it out, then its answer is lost (a 502 from
+# GitHub's edge, a 504 from a Databricks gateway). The step reads the truth, finds the write in
+# place, says so and goes on: the write is sent once, nothing is made twice or undone, and a
+# re-run has nothing to do.
+
+
+def _setup_none(cli, project, world) -> None:
+    return None
+
+
+def _setup_repo(cli, project, world) -> None:
+    from tests.fakeapi import github_repos
+
+    github_repos.add_repo(world, REPO)
+
+
+def _setup_sps(cli, project, world) -> None:
+    with_sps(world)
+
+
+def _setup_secrets(cli, project, world) -> None:
+    from tests.test_ci_secrets import seed
+
+    seed(world)
+
+
+def _setup_secrets_done(cli, project, world) -> None:
+    _setup_secrets(cli, project, world)
+    assert cli("ci.secrets").code == 0
+
+
+def _setup_pushed(cli, project, world) -> None:
+    assert cli("repo").code == 0
+
+
+def _setup_released_behind(cli, project, world) -> None:
+    from tests.test_release import _commit_on_master
+
+    _setup_pushed(cli, project, world)
+    assert cli("release").code == 0
+    _commit_on_master(project, "a.txt", "a\n")
+
+
+def _setup_code_on_master(cli, project, world) -> None:
+    code_on_master(cli, project)
+
+
+def _setup_checks(cli, project, world) -> None:
+    from tests.fakeapi import github_pulls
+    from tests.test_code import CHECKS
+
+    _setup_pushed(cli, project, world)
+    github_pulls.set_checks(world, "add-ml-code", CHECKS, pending=0)
+
+
+def _setup_handoff(cli, project, world) -> None:
+    from tests.test_handoff import finished_setup
+
+    finished_setup(world)
+
+
+def _setup_paused_jobs(cli, project, world) -> None:
+    from tests.fakeapi import databricks_jobs
+    from tests.test_deploy import tables_exist
+
+    tables_exist(world)
+    databricks_jobs.pause_schedules(world, "prod", "model-training")
+
+
+ASSIGN = f"/api/2.0/accounts/{ACCOUNT_ID}/workspaces/{STAGING_ID}/permissionassignments"
+LOST: dict[str, tuple] = {
+    # id: (setup, command, method, a path of the route, answer given, note, path sent once)
+    "repo-create": (
+        _setup_none,
+        ("repo.create",),
+        "POST",
+        "/orgs/acme/repos",
+        BAD_GATEWAY,
+        f"creating GitHub repo {REPO}: the answer was lost (502 (Bad Gateway))",
+        "/orgs/acme/repos",
+    ),
+    "workflow-permissions": (
+        _setup_repo,
+        ("ci.workflow-permissions",),
+        "PUT",
+        f"/repos/{REPO}/actions/permissions/workflow",
+        BAD_GATEWAY,
+        "changing the workflow permissions: the answer was lost (502 (Bad Gateway))",
+        "/actions/permissions/workflow",
+    ),
+    "sp-assign": (
+        _setup_none,
+        ("ci.service-principals",),
+        "PUT",
+        f"{ASSIGN}/principals/{FIRST_ID}",
+        gateway_timeout(),
+        f"assigning SP {STAGING_SP} to workspace staging: the answer was lost (504 "
+        "(DeadlineExceeded))",
+        f"/permissionassignments/principals/{FIRST_ID}",
+    ),
+    "schema-create": (
+        _setup_sps,
+        ("ci.permissions",),
+        "POST",
+        f"{UC}/schemas",
+        gateway_timeout(),
+        "creating schema staging.my_mlops_project: the answer was lost (504 (DeadlineExceeded))",
+        None,  # one schema per catalog: counted below by body
+    ),
+    "grant": (
+        _setup_sps,
+        ("ci.permissions",),
+        "PATCH",
+        f"{UC}/permissions/catalog/staging",
+        gateway_timeout(),
+        "granting USE_CATALOG, USE_SCHEMA, MODIFY, CREATE_MODEL, CREATE_TABLE on catalog "
+        "staging: the answer was lost (504 (DeadlineExceeded))",
+        "/permissions/catalog/staging",
+    ),
+    "token-mint": (
+        _setup_secrets,
+        ("ci.secrets",),
+        "POST",
+        "/api/2.0/token-management/on-behalf-of/tokens",
+        gateway_timeout(),
+        f"minting a token for {STAGING_SP}: the answer was lost (504 (DeadlineExceeded)); "
+        "revoked the token it made",
+        None,  # minted twice on purpose: the first token's value was lost with the answer
+    ),
+    "token-revoke": (
+        _setup_secrets_done,
+        ("ci.secrets", "--rotate"),
+        "DELETE",
+        "/api/2.0/token-management/tokens/x",
+        gateway_timeout(),
+        "revoking token ",
+        "/api/2.0/token-management/tokens/",
+    ),
+    "ref-create": (
+        _setup_pushed,
+        ("release",),
+        "POST",
+        f"/repos/{REPO}/git/refs",
+        BAD_GATEWAY,
+        "creating branch release: the answer was lost (502 (Bad Gateway))",
+        "/git/refs",
+    ),
+    "ref-update": (
+        _setup_released_behind,
+        ("release", "--update"),
+        "PATCH",
+        f"/repos/{REPO}/git/refs/heads/release",
+        BAD_GATEWAY,
+        "fast-forwarding branch release: the answer was lost (502 (Bad Gateway))",
+        "/git/refs/heads/release",
+    ),
+    "dispatch": (
+        _setup_code_on_master,
+        ("ci.workflows",),
+        "POST",
+        f"/repos/{REPO}/actions/workflows/deploy-cicd.yml/dispatches",
+        BAD_GATEWAY,
+        "dispatching deploy-cicd.yml: the answer was lost (502 (Bad Gateway)); looking for the "
+        "run it started",
+        "/dispatches",
+    ),
+    "merge": (
+        _setup_code_on_master,
+        ("ci.workflows", "--merge"),
+        "PUT",
+        f"/repos/{REPO}/pulls/1/merge",
+        BAD_GATEWAY,
+        "merging PR #1: the answer was lost (502 (Bad Gateway))",
+        "/pulls/1/merge",
+    ),
+    "pr-create": (
+        _setup_checks,
+        ("code.pr",),
+        "POST",
+        f"/repos/{REPO}/pulls",
+        BAD_GATEWAY,
+        "opening the pull request add-ml-code -> master: the answer was lost (502 (Bad Gateway))",
+        f"{REPO}/pulls",
+    ),
+    "issue-create": (
+        _setup_handoff,
+        ("handoff",),
+        "POST",
+        f"/repos/{REPO}/issues",
+        BAD_GATEWAY,
+        "opening issue 'Your MLOps project my_mlops_project is ready': the answer was lost (502 "
+        "(Bad Gateway))",
+        "/issues",
+    ),
+    "job-enable": (
+        _setup_paused_jobs,
+        ("deploy.jobs", "--enable"),
+        "POST",
+        "/api/2.2/jobs/update",
+        gateway_timeout(),
+        "enabling job prod-my_mlops_project-model-training-job: the answer was lost (504 "
+        "(DeadlineExceeded))",
+        "/jobs/update",
+    ),
+}
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("kind", sorted(LOST))
+def test_write_applied_then_answer_lost(cli, project, world, http, monkeypatch, fake_api, kind):
+    """Each kind of write, carried out and its answer lost: read back, kept, sent once (mint:
+    the valueless token revoked, then minted again), and a re-run changes nothing."""
+    setup, command, method, path, reply, note, once = LOST[kind]
+    setup(cli, project, world)
+    before = len(mutating(http()))
+    lose_answer(monkeypatch, method, path, reply)
+    result = cli(*command)
+    assert result.code == 0, result.err
+    notes = [line.strip()[1:].strip() for line in result.out.splitlines() if "  >   " in line]
+    assert any(n.startswith(note) for n in notes), notes
+    assert any("answer was lost" in n for n in notes)
+    sent = mutating(http())[before:]
+    if once is not None:
+        hits = [m for m in sent if m.startswith(method + " ") and once in m]
+        assert hits and len(hits) == len(set(hits)), sent  # never repeated blindly
+    again = cli(*[c for c in command if c != "--rotate"])
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert_nothing_leaked(result, again)
 
 
 # ------------------------------------------------------------------------- the fault matrix
@@ -815,6 +1044,62 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
         "test_faults.py::test_secret_holding_a_revoked_token_is_drift_then_repaired",
         "status drifted (--check 1); ci.secrets replaces it; status done",
     ),
+    "repo-create: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[repo-create]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "workflow-permissions: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[workflow-permissions]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "sp-assign: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[sp-assign]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "schema-create: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[schema-create]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "grant: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[grant]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "token-mint: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[token-mint]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "token-revoke: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[token-revoke]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "ref-create: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[ref-create]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "ref-update: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[ref-update]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "dispatch: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[dispatch]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "merge: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[merge]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "pr-create: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[pr-create]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "issue-create: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[issue-create]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "job-enable: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[job-enable]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
     "grants of other principals untouched": (
         "test_ci_permissions.py::test_other_principals_grants_survive",
         "only add for our SP, never remove; the other principal's grants as they were",
@@ -850,7 +1135,7 @@ def test_fault_matrix_is_complete():
         module, name = where.split("::")
         path = TESTS / module
         assert path.exists(), f"{fault}: {module} missing"
-        func = _functions(path).get(name)
+        func = _functions(path).get(name.split("[", 1)[0])  # test[param]: one row per param
         assert func is not None, f"{fault}: {where} missing"
         if _marked_vcr(func):
             cassette = CASSETTES / module.removesuffix(".py") / f"{name}.yaml"
@@ -858,7 +1143,7 @@ def test_fault_matrix_is_complete():
         else:
             assert _runs_git(func), f"{fault}: {where} neither replays a cassette nor runs git"
     # every fault test of this module is in the table
-    listed = {where for where, _ in FAULT_MATRIX.values()}
+    listed = {where.split("[", 1)[0] for where, _ in FAULT_MATRIX.values()}
     for name in _functions(Path(__file__)):
         if name.startswith("test_") and name != "test_fault_matrix_is_complete":
             assert f"test_faults.py::{name}" in listed, f"{name} is not in FAULT_MATRIX"
