@@ -317,6 +317,7 @@ def _env_layer(env: dict, schema: dict, exclude: set[str]) -> tuple[dict, dict[s
                 "sets github.owner)"
             )
         value = scalar_from_env(env[var])  # bounded YAML; the text itself if not plain
+        _refuse_credentials(value, f"environment variable {var}", ".".join(path))
         node = layer
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -391,7 +392,12 @@ class Sources(dict):
         self.fallback = fallback
 
     def label(self, key: str) -> str:
-        return self.get(key, self.fallback)
+        """Where ``key`` (or the setting holding it: ``handoff.users.0``) came from."""
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            if ".".join(parts[:n]) in self:
+                return self[".".join(parts[:n])]
+        return self.fallback
 
 
 def _label(sources: dict, key: str) -> str:
@@ -543,6 +549,21 @@ def _required(settings: Settings, sources: dict) -> None:
         raise ConfigError(f"{_label(sources, key)}: {key}: expected {expected}")
 
 
+_DEFAULTS: dict[tuple[int, int], dict] = {}
+
+
+def _defaults() -> dict:
+    """config/defaults.yaml, parsed once per version of the file (a fresh copy each time)."""
+    import copy
+
+    info = DEFAULTS_FILE.stat()
+    key = (info.st_mtime_ns, info.st_size)
+    if key not in _DEFAULTS:
+        _DEFAULTS.clear()
+        _DEFAULTS[key] = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
+    return copy.deepcopy(_DEFAULTS[key])
+
+
 def operator_file(invoke_config: Any = None, cwd: Path | None = None) -> Path | None:
     """The operator's file: Invoke's ``-f FILE`` if given, else ./mlops-setup.yaml if present."""
     runtime = getattr(invoke_config, "_runtime_path", None) if invoke_config is not None else None
@@ -564,7 +585,7 @@ def load_settings(
     """Load, merge and validate every layer; raise :class:`ConfigError` on bad input."""
     env = dict(os.environ if env is None else env)
     cwd = Path(cwd or Path.cwd())
-    defaults = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
+    defaults = _defaults()
     schema = _schema_of(defaults)
     path = config_file or operator_file(invoke_config, cwd)
     sources = Sources(str(path) if path is not None else str(cwd / OPERATOR_FILE))

@@ -4,7 +4,9 @@ The loader is bounded, whatever the file holds (it may come from anywhere: ``-f 
 ``INVOKE_RUNTIME_CONFIG``, a colleague's repo):
 
 * a regular file of at most :data:`MAX_BYTES` (never a FIFO, a device or a folder);
-* at most :data:`MAX_DEPTH` levels of nesting, counted through aliases too;
+* at most :data:`MAX_DEPTH` levels of nesting, counted through aliases too (and, before PyYAML
+  sees the text, in brackets: its scanner looks ahead through a whole flow collection, so
+  thousands of ``[`` would cost seconds before any depth check could run);
 * at most :data:`MAX_ALIASES` aliases, expanding to at most :data:`MAX_NODES` values in all (a
   "billion laughs" document is refused before anything walks it), and no alias inside the node
   it names (a recursive document);
@@ -25,7 +27,7 @@ from typing import Any
 
 import yaml
 
-MAX_BYTES = 256 * 1024
+MAX_BYTES = 64 * 1024  # a settings file is ~2 KB; PyYAML reads ~100 KB/s
 MAX_DEPTH = 32
 MAX_ALIASES = 64
 MAX_NODES = 10_000
@@ -99,7 +101,7 @@ def _key_text(node: Any) -> str:
     return escape_controls(str(node.value))[:60] if isinstance(node, yaml.ScalarNode) else "?"
 
 
-def _check_nodes(root: Any) -> None:
+def _check_nodes(root: Any, loader: Any) -> None:
     """Refuse recursion, expansion beyond MAX_NODES, depth beyond MAX_DEPTH through aliases,
     duplicate or non-text keys and non-plain tags. Each node is measured once (memo), so an
     alias bomb costs no more than its text."""
@@ -119,6 +121,19 @@ def _check_nodes(root: Any) -> None:
                 path,
                 "expected a plain value (text, number, true/false, list or mapping), "
                 f"not {escape_controls(tag)[:40]!s}{hint}",
+            )
+        # an explicit tag on a value of another type (``!!int x``) would crash the constructor:
+        # the value must be what its tag says, as YAML itself would read it
+        typed = (_TAG + "int", _TAG + "float", _TAG + "bool", _TAG + "null")
+        if (
+            isinstance(node, yaml.ScalarNode)
+            and node.tag in typed
+            and loader.resolve(yaml.ScalarNode, node.value, (True, False)) != node.tag
+        ):
+            raise _Refused(
+                path,
+                f"expected a plain value, not !!{node.tag.removeprefix(_TAG)} "
+                f"{escape_controls(str(node.value))[:30]}",
             )
         open_.add(key)
         size, depth = 1, 0
@@ -160,18 +175,35 @@ def _check_nodes(root: Any) -> None:
     measure(root, "")
 
 
+def _flow_depth(text: str) -> None:
+    """Refuse text whose brackets nest deeper than MAX_DEPTH (counted plainly, quotes and all:
+    no settings file comes near it)."""
+    depth = 0
+    for line_no, line in enumerate(text.splitlines(), 1):
+        for char in line:
+            if char in "[{":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise _Refused("", f"nested deeper than {MAX_DEPTH} levels (line {line_no})")
+            elif char in "]}" and depth:
+                depth -= 1
+
+
 def load_text(text: str) -> Any:
     """One YAML document from ``text``, bounded (see the module docstring). Raises
     ``yaml.YAMLError`` for malformed YAML and :class:`_Refused` for what the bounds refuse."""
+    _flow_depth(text)
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None
-        _check_nodes(node)
+        _check_nodes(node, loader)
         return loader.construct_document(node)
     except RecursionError:
         raise _Refused("", f"nested deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # a constructor refused a value
+        raise _Refused("", f"a value YAML cannot read ({type(exc).__name__})") from None
     finally:
         loader.dispose()
 
@@ -238,7 +270,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 def runtime_file_kind(path: str | Path) -> str:
     """``yaml`` (our settings), ``py`` (Invoke's own Python config, run by Invoke) or
     ``other`` (refused) for an ``-f`` / ``INVOKE_RUNTIME_CONFIG`` file."""
-    suffix = Path(str(path)).suffix.lower()
+    suffix = Path(str(path)).suffix  # as Invoke reads it: case matters (.YAML is not .yaml)
     if suffix in YAML_SUFFIXES:
         return "yaml"
     return "py" if suffix == ".py" else "other"
