@@ -121,7 +121,7 @@ def run_demo(
 
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
-        sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_: None
+        sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_, **__: None
     )
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()

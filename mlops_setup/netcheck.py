@@ -2,8 +2,9 @@
 
 The SDKs retry a host they cannot reach for minutes (databricks-sdk: ``retry_timeout_seconds``,
 300 s, once per client; PyGithub: five retries), in silence. Before the first request to a host,
-a run makes one plain TCP connection to it (name lookup included) within
-:data:`CONNECT_BUDGET` seconds, through the proxy if one applies (``HTTPS_PROXY``/``NO_PROXY``).
+a run contacts it once (name lookup, TCP connection, TLS handshake and the first bytes of an
+answer to ``HEAD /``; for ssh, the banner) within :data:`CONNECT_BUDGET` seconds, through the
+proxy if one applies (``HTTPS_PROXY``/``NO_PROXY``).
 The answer is remembered for the run (:class:`Reachability`), so ``setup.status`` asks each
 host once, not once per step. A host that cannot be reached stops the step with one line that
 names the host, the config key it came from and the likely cause (the name does not resolve,
@@ -26,7 +27,8 @@ from .changes import SetupError
 
 CONNECT_BUDGET = 5.0  # seconds for name lookup + TCP connect, per host, once per run
 
-Probe = Callable[[str, int, float], "str | None"]
+# host, port, budget, scheme=..., tunnel=... -> None (reachable) or the likely cause
+Probe = Callable[..., "str | None"]
 
 
 def _lookup(host: str, port: int, budget: float) -> list | str:
@@ -50,10 +52,8 @@ def _lookup(host: str, port: int, budget: float) -> list | str:
     return found
 
 
-def probe(host: str, port: int, budget: float = CONNECT_BUDGET) -> str | None:
-    """None if a TCP connection to ``host:port`` opens within ``budget`` seconds; else the
-    likely cause, in words."""
-    start = time.monotonic()
+def _connect(host: str, port: int, budget: float, start: float) -> socket.socket | str:
+    """A TCP connection to ``host:port`` within what is left of ``budget``, or the cause."""
     addresses = _lookup(host, port, budget)
     if isinstance(addresses, str):
         return addresses
@@ -66,7 +66,7 @@ def probe(host: str, port: int, budget: float = CONNECT_BUDGET) -> str | None:
         sock.settimeout(left)
         try:
             sock.connect(address)
-            return None
+            return sock
         except TimeoutError:
             last = f"nothing answered within {budget:g}s (a firewall, VPN or proxy in the way?)"
         except ConnectionRefusedError:
@@ -76,9 +76,99 @@ def probe(host: str, port: int, budget: float = CONNECT_BUDGET) -> str | None:
             last = f"{reason.lower()} (no network, or a VPN or firewall in the way?)"
         except Exception as exc:  # noqa: BLE001 - a sandbox that forbids sockets, say
             last = str(exc) or type(exc).__name__
-        finally:
-            sock.close()
+        sock.close()
     return last
+
+
+def _first_bytes(sock: socket.socket, request: bytes) -> bytes:
+    if request:
+        sock.sendall(request)
+    return sock.recv(64)
+
+
+def _ca_bundle() -> str | None:
+    """The CA bundle requests verifies with (its own rules: the variables, else certifi)."""
+    import os
+
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        if os.environ.get(name):
+            return os.environ[name]
+    try:
+        import certifi
+    except ImportError:  # pragma: no cover - requests depends on it
+        return None
+    return certifi.where()
+
+
+def probe(
+    host: str,
+    port: int,
+    budget: float = CONNECT_BUDGET,
+    *,
+    scheme: str = "https",
+    tunnel: tuple[str, int] | None = None,
+) -> str | None:
+    """None if ``host:port`` answers within ``budget`` seconds, else the likely cause in words.
+
+    "Answers" means what the client would need first: for https a TLS handshake and the first
+    bytes of an HTTP answer to ``HEAD /`` (any status: the host is there), for http the same
+    without TLS, for ssh the server's banner. A TCP connection alone proves little: firewalls
+    and proxies accept connections they never answer. Through a proxy (``tunnel`` = the real
+    host), the proxy is connected to and asked to ``CONNECT`` first. No credential is sent.
+    The certificate is checked as the clients check it (requests' CA bundle:
+    ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, else certifi's): the SDK takes a certificate it
+    refuses for a connection error and retries it for minutes."""
+    import ssl
+
+    start = time.monotonic()
+    sock = _connect(host, port, budget, start)
+    if isinstance(sock, str):
+        return sock
+    name = tunnel[0] if tunnel else host
+    try:
+        sock.settimeout(max(0.01, budget - (time.monotonic() - start)))
+        if tunnel:
+            target = f"{tunnel[0]}:{tunnel[1]}"
+            line = _first_bytes(
+                sock, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode()
+            )
+            status = line.split(b"\r\n", 1)[0].decode("latin-1")
+            if status.split(" ")[1:2] != ["200"]:
+                return f"the proxy refused the tunnel ({status or 'no answer'})"
+            while b"\r\n\r\n" not in line:  # the rest of the proxy's header
+                more = sock.recv(256)
+                if not more:
+                    break
+                line += more
+        if scheme == "https":
+            context = ssl.create_default_context(cafile=_ca_bundle())
+            sock = context.wrap_socket(sock, server_hostname=name)
+        if scheme in ("https", "http"):
+            request = f"HEAD / HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
+            answer = _first_bytes(sock, request.encode())
+        else:  # ssh (a banner), or anything else: the server speaks first or not at all
+            answer = _first_bytes(sock, b"") if scheme == "ssh" else b"-"
+    except TimeoutError:
+        return (
+            f"it accepted the connection but did not answer within {budget:g}s (a proxy or "
+            "firewall that swallows connections, or not a web server?)"
+        )
+    except ssl.SSLCertVerificationError as exc:
+        why = (exc.verify_message or exc.reason or "").rstrip(".")
+        return (
+            f"its TLS certificate is not accepted ({why}): the "
+            "wrong host, or a proxy that inspects traffic (then set REQUESTS_CA_BUNDLE to its CA "
+            "certificate)"
+        )
+    except ssl.SSLError as exc:
+        return f"the TLS handshake failed ({exc.reason or type(exc).__name__})"
+    except OSError as exc:
+        return f"the connection dropped ({exc.strerror or type(exc).__name__})"
+    finally:
+        sock.close()
+    if not answer:
+        return "it closed the connection without answering"
+    return None
 
 
 def _proxy_for(url: str) -> tuple[str, int] | None:
@@ -118,8 +208,15 @@ class Reachability:
             return
         via = _proxy_for(url) if url.startswith(("https://", "http://")) else None
         target = via or (host, port)
+        scheme = urlsplit(url).scheme or "tcp"
         if target not in self.seen:
-            self.seen[target] = self.probe(target[0], target[1], self.budget)
+            self.seen[target] = self.probe(
+                target[0],
+                target[1],
+                self.budget,
+                scheme=scheme,
+                tunnel=(host, port) if via else None,
+            )
         cause = self.seen[target]
         if cause is None:
             return

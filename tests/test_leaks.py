@@ -72,7 +72,7 @@ def test_full_setup_with_debug_logging_leaks_nothing(tmp_path, debug_log, clean_
             now=lambda: demo.NOW,
             cwd=str(workdir),
             out=Console(stream=out, err=out),
-            probe=lambda *_: None,  # the fake API answers for every host
+            probe=lambda *_, **__: None,  # the fake API answers for every host
         )
         with api.serving(), use_runtime(runtime), redirect_stdout(out), redirect_stderr(out):
             session = load_session()

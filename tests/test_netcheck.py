@@ -20,20 +20,144 @@ BUDGET = 30.0  # the issue's bound: the one line comes within this many seconds
 # ------------------------------------------------------------------------------ the probe
 
 
-@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
-def test_probe_reaches_a_listening_port_and_names_a_refused_one():
+def serve(answer: bytes | None):
+    """A local server that answers each connection with ``answer`` (None: never answers)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    port = server.getsockname()[1]
+    server.listen(4)
+    held = []
+
+    def loop():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if answer is not None:
+                conn.recv(1024)
+                conn.sendall(answer)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_probe_wants_an_answer_not_only_a_connection():
+    server, port = serve(b"HTTP/1.1 404 Not Found\r\n\r\n")
     try:
-        assert probe("127.0.0.1", port, 2.0) is None
+        assert probe("127.0.0.1", port, 2.0, scheme="http") is None  # any status: it is there
     finally:
         server.close()
+    silent, port = serve(None)  # accepts, never answers: a swallowing firewall or proxy
+    try:
+        start = time.monotonic()
+        cause = probe("127.0.0.1", port, 0.5, scheme="http")
+        assert time.monotonic() - start < 1.5
+        assert cause.startswith("it accepted the connection but did not answer within 0.5s")
+        cause = probe("127.0.0.1", port, 0.5, scheme="https")  # the TLS handshake waits too
+        assert cause.startswith("it accepted the connection but did not answer")
+    finally:
+        silent.close()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nothing listens on
+    port = closed.getsockname()[1]
     start = time.monotonic()
-    cause = probe("127.0.0.1", port, 2.0)  # nothing listens there any more
+    cause = probe("127.0.0.1", port, 2.0, scheme="http")
+    closed.close()
     assert time.monotonic() - start < 2.0
     assert cause.startswith("the connection was refused")
+
+
+def self_signed(tmp_path):
+    """A certificate for 127.0.0.1 signed by itself, and its key (PEM files)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_probe_checks_the_certificate_as_the_clients_do(tmp_path, monkeypatch):
+    """A certificate the clients would refuse (a proxy inspecting traffic, the wrong host) is
+    named at once: the SDK would take it for a connection error and retry it for minutes."""
+    import ssl
+
+    cert_file, key_file = self_signed(tmp_path)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    port = server.getsockname()[1]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+
+    def loop():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            try:
+                tls = context.wrap_socket(conn, server_side=True)
+                tls.recv(1024)
+                tls.sendall(b"HTTP/1.1 404 Not Found\r\n\r\n")
+                tls.close()
+            except (ssl.SSLError, OSError):
+                conn.close()
+
+    threading.Thread(target=loop, daemon=True).start()
+    try:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        cause = probe("127.0.0.1", port, 2.0, scheme="https")
+        assert cause.startswith("its TLS certificate is not accepted (")
+        assert "set REQUESTS_CA_BUNDLE to its CA certificate" in cause
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))  # as an operator would
+        assert probe("127.0.0.1", port, 2.0, scheme="https") is None
+    finally:
+        server.close()
+
+
+@pytest.mark.block_network(allowed_hosts=["127.0.0.1"])
+def test_probe_through_a_proxy_asks_it_to_connect():
+    proxy, port = serve(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+    try:
+        cause = probe("127.0.0.1", port, 2.0, scheme="https", tunnel=("api.github.com", 443))
+    finally:
+        proxy.close()
+    assert cause == "the proxy refused the tunnel (HTTP/1.1 403 Forbidden)"
 
 
 def test_probe_names_a_name_that_does_not_resolve(monkeypatch):
@@ -76,7 +200,7 @@ def test_probe_bounds_a_name_lookup_that_hangs(monkeypatch):
 def test_each_host_is_contacted_once_per_run():
     asked = []
 
-    def counting(host, port, budget):
+    def counting(host, port, budget, **how):
         asked.append((host, port))
         return "the name does not resolve (DNS): a typo in the host, or no network or VPN"
 
@@ -96,17 +220,19 @@ def test_the_proxy_is_what_gets_contacted(monkeypatch):
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     asked = []
-    reach = Reachability(lambda h, p, b: asked.append((h, p)) or "the connection was refused")
+    reach = Reachability(
+        lambda h, p, b, **how: asked.append((h, p, how["tunnel"])) or "the connection was refused"
+    )
     with pytest.raises(Exception, match=r"through proxy proxy\.corp\.example:3128"):
         reach.require("https://api.github.com", "github.api_url")
-    assert asked == [("proxy.corp.example", 3128)]
+    assert asked == [("proxy.corp.example", 3128, ("api.github.com", 443))]
 
 
 # ---------------------------------------------------------------------- through the tasks
 
 
 def unreachable(asked):
-    def probe_fn(host, port, budget):
+    def probe_fn(host, port, budget, **how):
         asked.append(host)
         return "the name does not resolve (DNS): a typo in the host, or no network or VPN"
 
