@@ -66,7 +66,12 @@ def count_requests() -> dict[str, int]:
         open(os.devnull, "w") as devnull,
     ):
         world.gh["git_dir"] = str(workdir / "upstream.git")
-        runtime = Runtime(sleep=RecordingSleep(), now=lambda: demo.NOW, cwd=str(workdir))
+        runtime = Runtime(
+            sleep=RecordingSleep(),
+            now=lambda: demo.NOW,
+            cwd=str(workdir),
+            probe=lambda *_, **__: None,
+        )
         with use_runtime(runtime):
             for run in ("first", "rerun"):
                 start = len(api.interactions)

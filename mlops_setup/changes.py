@@ -186,6 +186,9 @@ class Plan:
     # Set when the step cannot finish until a person or a run acts (a review, a workflow run);
     # ``setup.status`` reports the step as "waiting" with this text.
     waiting: str = ""
+    # Set when something of ours was in place and no longer is (a secret holding a revoked
+    # token): ``setup.status`` reports "drifted", not "missing", whatever else is in place.
+    drifted: bool = False
 
     def add(
         self,

@@ -58,22 +58,33 @@ def github_token(env: dict[str, str] | None = None) -> str:
 class Clients:
     """The API clients one run uses, built on first use."""
 
-    def __init__(self, settings: Settings, *, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, env: dict[str, str] | None = None, probe: Any = None
+    ) -> None:
+        from .netcheck import Reachability
+
         self.settings = settings
         self.env = dict(os.environ if env is None else env)
         self._workspaces: dict[str, WorkspaceClient] = {}
+        # one bounded first contact per host, remembered for the run (see netcheck)
+        self.reach = Reachability(probe)
 
     # ----------------------------------------------------------------------------- GitHub
     @cached_property
     def github(self) -> Github:
-        from github import Auth, Github, GithubRetry
+        self.reach.require(self.settings.github.api_url, "github.api_url")
+        from github import Auth, Github
+
+        from .lost import github_retry
 
         _quiet_pygithub()
         return Github(
             auth=Auth.Token(github_token(self.env)),
             base_url=self.settings.github.api_url,
             timeout=30,
-            retry=GithubRetry(total=5),
+            # reads and rate limits retried; a write whose answer was lost is not repeated
+            # blindly (mlops_setup.lost reads the truth first)
+            retry=github_retry(total=5),
             # PyGithub's default throttle sleeps 0.25 s per read and 1 s per write; the
             # rate limits are honoured by the retry policy instead.
             seconds_between_requests=None,
@@ -83,7 +94,8 @@ class Clients:
         )
 
     # ------------------------------------------------------------------------- Databricks
-    def _db_config(self, host: str, profile: str, **extra: Any) -> Any:
+    def _db_config(self, host: str, profile: str, key: str, **extra: Any) -> Any:
+        self.reach.require(host, key)
         from databricks.sdk.config import Config
 
         _quiet_databricks()
@@ -112,14 +124,21 @@ class Clients:
         from databricks.sdk import AccountClient
 
         acct = self.settings.databricks.account
-        return AccountClient(config=self._db_config(acct.host, acct.profile, account_id=acct.id))
+        return AccountClient(
+            config=self._db_config(
+                acct.host, acct.profile, "databricks.account.host", account_id=acct.id
+            )
+        )
 
     def workspace(self, env: str) -> WorkspaceClient:
         if env not in self._workspaces:
             from databricks.sdk import WorkspaceClient
 
             ws = self.settings.databricks.workspace(env)
-            self._workspaces[env] = WorkspaceClient(config=self._db_config(ws.host, ws.profile))
+            key = f"databricks.workspaces.{env}.host"
+            self._workspaces[env] = WorkspaceClient(
+                config=self._db_config(ws.host, ws.profile, key)
+            )
         return self._workspaces[env]
 
     # -------------------------------------------------------------------------------- git
@@ -128,6 +147,7 @@ class Clients:
         """Environment for a git command that talks to the remote: auth header, no prompts."""
         env = {"GIT_TERMINAL_PROMPT": "0"}
         url = self.settings.github.git_url
+        self.reach.require(_as_url(url), "github.git_url")
         if url.startswith("https://"):
             pair = f"x-access-token:{github_token(self.env)}".encode()
             env.update(
@@ -138,6 +158,16 @@ class Clients:
                 GIT_CONFIG_VALUE_0=f"Authorization: Basic {base64.b64encode(pair).decode()}",
             )
         return env
+
+
+def _as_url(git_url: str) -> str:
+    """A git URL as a URL (``git@host:path`` -> ``ssh://git@host/path``); "" for a local path."""
+    import re
+
+    if "://" in git_url:
+        return "" if git_url.startswith("file://") else git_url
+    scp = re.match(r"^([^@/]+@)?([^:/]+):(.*)$", git_url)
+    return f"ssh://{scp.group(1) or ''}{scp.group(2)}/{scp.group(3)}" if scp else ""
 
 
 def _quiet_databricks() -> None:

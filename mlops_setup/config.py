@@ -27,10 +27,18 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
-from .yamlfile import ConfigError, read_yaml
+from . import validators
+from .yamlfile import ConfigError, read_yaml, runtime_file_kind, scalar_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "config" / "defaults.yaml"
@@ -66,19 +74,34 @@ FACT_KEYS: dict[str, str] = {
     "unity_catalog.batch_inference.input_table": "batch_inference",
     "unity_catalog.batch_inference.output_table": "batch_inference",
 }
-from . import ENVIRONMENTS  # noqa: E402,F401 - re-exported: settings speak of them
+from . import ENVIRONMENTS  # noqa: E402 - re-exported; settings use them too
 
 # --------------------------------------------------------------------------- the typed model
 
 
 def _no_credentials(url: str) -> str:
-    """URLs carry no ``user:password@``: a credential there ends up in .git/config and logs."""
-    if re.match(r"^[a-z+]+://[^/@\s]+@", url, re.IGNORECASE):
+    """URLs carry no ``user:password@`` (nor, over https, a user: a token as user name): a
+    credential there ends up in .git/config and logs. ``ssh://git@host/...`` is fine."""
+    userinfo = re.match(r"^([a-z+]+)://([^/@\s]+)@", url, re.IGNORECASE)
+    if userinfo and (userinfo.group(1).lower() != "ssh" or ":" in userinfo.group(2)):
         raise ValueError("a URL without a user or password in it (secrets never live in config)")
     return url
 
 
+def _checked(check: Any) -> Any:
+    """A pydantic AfterValidator from a :mod:`validators` check (None = fine)."""
+
+    def validate(value: Any) -> Any:
+        problem = check(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(validate)
+
+
 Url = Annotated[str, AfterValidator(_no_credentials)]
+Branch = Annotated[str, _checked(validators.check_ref_name)]
 
 
 class _Model(BaseModel):
@@ -100,18 +123,24 @@ class ProjectSettings(_Model):
 
 class GithubSettings(_Model):
     owner: str = Field(min_length=1, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
-    repo: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    repo: Annotated[str, _checked(validators.check_repo_name)] = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9._-]{1,100}$"
+    )
     owner_type: Literal["auto", "org", "user"]
     visibility: Literal["private", "public", "internal"]
-    default_branch: str = Field(min_length=1)
-    release_branch: str = Field(min_length=1)
-    remote: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
-    git_url: Url = Field(min_length=1)
-    api_url: Url = Field(pattern=r"^https?://")
+    default_branch: Branch = Field(min_length=1)
+    release_branch: Branch = Field(min_length=1)
+    remote: Annotated[str, _checked(validators.check_remote_name)] = Field(
+        min_length=1, pattern=r"^[A-Za-z0-9._-]+$"
+    )
+    git_url: Annotated[Url, _checked(validators.check_git_url)] = Field(min_length=1)
+    api_url: Annotated[Url, _checked(validators.check_api_url)] = Field(pattern=r"^https?://")
     workflow_token_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    first_commit_paths: tuple[str, ...] = Field(min_length=1)
+    first_commit_paths: tuple[Annotated[str, _checked(validators.check_relative_path)], ...] = (
+        Field(min_length=1)
+    )
     merge_method: Literal["merge", "squash", "rebase"]
-    code_branch: str = Field(min_length=1)
+    code_branch: Branch = Field(min_length=1)
 
     @property
     def full_name(self) -> str:
@@ -150,6 +179,19 @@ class DatabricksSettings(_Model):
     workspaces: Workspaces
     service_principals: ServicePrincipalNames
     sp_visible_timeout: int = Field(ge=0, le=3600)
+    allow_other_hosts: bool = False
+
+    @model_validator(mode="after")
+    def _hosts_in_cloud(self) -> DatabricksSettings:
+        """Every host is one of the cloud's Databricks domains (or allow_other_hosts)."""
+        hosts = [("account.host", self.account.host)] + [
+            (f"workspaces.{env}.host", self.workspace(env).host) for env in ENVIRONMENTS
+        ]
+        for key, host in hosts:
+            problem = validators.check_host(host, self.cloud, self.allow_other_hosts)
+            if problem:
+                raise ValueError(f"{key}: {problem}")
+        return self
 
     def workspace(self, env: str) -> WorkspaceSettings:
         return getattr(self.workspaces, env)
@@ -267,11 +309,7 @@ def _check_layer(data: Any, schema: dict, label: str, prefix: str = "") -> None:
                 "GITHUB_TOKEN/GH_TOKEN, and the WORKFLOW_TOKEN PAT comes from the variable named "
                 "by github.workflow_token_env"
             )
-        if isinstance(value, str) and CREDENTIAL_VALUE.search(value):
-            raise ConfigError(
-                f"{label}: {dotted}: this value looks like a credential; secrets never live in "
-                "the config file (see the README, Authentication)"
-            )
+        _refuse_credentials(value, label, dotted)
         if key not in schema:
             known = ", ".join(sorted(schema))
             raise ConfigError(f"{label}: {dotted}: unknown setting (known here: {known})")
@@ -281,6 +319,29 @@ def _check_layer(data: Any, schema: dict, label: str, prefix: str = "") -> None:
                     f"{label}: {dotted}: expected a mapping of settings, got {type(value).__name__}"
                 )
             _check_layer(value, schema[key], label, dotted + ".")
+
+
+def _refuse_credentials(value: Any, label: str, dotted: str) -> None:
+    """A credential-shaped value, or a secret-named key, anywhere under ``dotted`` (lists and
+    nested mappings too) is refused, naming where it sits but never echoing it."""
+    if isinstance(value, str) and CREDENTIAL_VALUE.search(value):
+        raise ConfigError(
+            f"{label}: {dotted}: this value looks like a credential; secrets never live in "
+            "the config file (see the README, Authentication)"
+        )
+    items: Any = ()
+    if isinstance(value, list | tuple):
+        items = ((f"{dotted}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and SECRET_KEYS.match(key):
+                raise ConfigError(
+                    f"{label}: {dotted}.{key}: secrets never live in the config file (see the "
+                    "README, Authentication)"
+                )
+        items = ((f"{dotted}.{k}", v) for k, v in value.items())
+    for where, item in items:
+        _refuse_credentials(item, label, where)
 
 
 def _merge(base: dict, top: dict, sources: dict, label: str, prefix: str = "") -> dict:
@@ -309,13 +370,8 @@ def _env_layer(env: dict, schema: dict, exclude: set[str]) -> tuple[dict, dict[s
                 f"environment variable {var}: names no setting (e.g. MLOPS_SETUP_GITHUB_OWNER "
                 "sets github.owner)"
             )
-        raw = env[var]
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        if value is None:
-            value = ""
+        value = scalar_from_env(env[var])  # bounded YAML; the text itself if not plain
+        _refuse_credentials(value, f"environment variable {var}", ".".join(path))
         node = layer
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -365,13 +421,42 @@ def _expand(value: Any, project: str, folder: str) -> Any:
     return value
 
 
+class Sources(dict):
+    """Dotted key -> where its value came from; ``label(key)`` falls back to the operator's
+    file (the one searched, even if there is none), so every message names a file."""
+
+    def __init__(self, fallback: str) -> None:
+        super().__init__()
+        self.fallback = fallback
+
+    def label(self, key: str) -> str:
+        """Where ``key`` (or the setting holding it: ``handoff.users.0``) came from."""
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            if ".".join(parts[:n]) in self:
+                return self[".".join(parts[:n])]
+        return self.fallback
+
+
+def _label(sources: dict, key: str) -> str:
+    return sources.label(key) if isinstance(sources, Sources) else sources.get(key, "config")
+
+
 def _project_dir(merged: dict, base_dir: Path, sources: dict) -> Path:
     raw_dir = merged["project"].get("dir")
-    label = sources.get("project.dir", "config")
+    label = _label(sources, "project.dir")
     if not isinstance(raw_dir, str) or not raw_dir:
         raise ConfigError(f"{label}: project.dir: expected a folder path")
-    project_dir = (base_dir / Path(raw_dir).expanduser()).resolve()
-    if not project_dir.is_dir():
+    if "\x00" in raw_dir:
+        raise ConfigError(f"{label}: project.dir: expected a folder path (it holds a NUL byte)")
+    try:
+        project_dir = (base_dir / Path(raw_dir).expanduser()).resolve(strict=False)
+        is_dir = project_dir.is_dir()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a name too long
+        raise ConfigError(
+            f"{label}: project.dir: cannot open {raw_dir} ({exc.__class__.__name__})"
+        ) from None
+    if not is_dir:
         raise ConfigError(f"{label}: project.dir: {project_dir} does not exist or is not a folder")
     return project_dir
 
@@ -441,10 +526,17 @@ def _with_stand_ins(merged: dict) -> dict:
     import copy
 
     out = copy.deepcopy(merged)
+    cloud = _dotted_get(out, "databricks.cloud")
+    cloud = cloud if cloud in ACCOUNT_HOSTS else "aws"
+    host = {
+        "aws": "https://stand-in.cloud.databricks.com",
+        "azure": "https://adb-0.0.azuredatabricks.net",
+        "gcp": "https://stand-in.gcp.databricks.com",
+    }[cloud]
     for key in FACT_KEYS:
         if _dotted_get(out, key) in ("", None):
-            stand_in = "https://stand-in.cloud.databricks.com" if key.endswith(".host") else "x"
-            _dotted_set(out, key, "aws" if key == "databricks.cloud" else stand_in)
+            stand_in = host if key.endswith(".host") else "x"
+            _dotted_set(out, key, cloud if key == "databricks.cloud" else stand_in)
     if not _dotted_get(out, "github.first_commit_paths"):
         _dotted_set(out, "github.first_commit_paths", ["."])
     return out
@@ -452,7 +544,7 @@ def _with_stand_ins(merged: dict) -> dict:
 
 def _contradiction(sources: dict, key: str, given: Any, value: str, root: Path, where: str):
     return ConfigError(
-        f"{sources.get(key, 'config')}: {key}: {given!r} contradicts the project, which says "
+        f"{_label(sources, key)}: {key}: {given!r} contradicts the project, which says "
         f"{value!r} ({root.name}/{where}); remove the setting, or put it under `override:` "
         "to change what the project says"
     )
@@ -489,6 +581,26 @@ def _read_overrides(layer: dict, label: str, schema: dict) -> dict[str, Any]:
     return flat
 
 
+def _check_state_dir(merged: dict, project_dir: Path, sources: dict) -> None:
+    """The journal's folder is a folder of its own: it ignores itself (``*``) in git, so the
+    project folder or one above it would hide the whole project from git."""
+    raw = merged.get("state_dir")
+    label = _label(sources, "state_dir")
+    if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+        raise ConfigError(f"{label}: state_dir: expected a folder path for the journal")
+    try:
+        state = (project_dir / Path(raw).expanduser()).resolve(strict=False)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ConfigError(
+            f"{label}: state_dir: cannot use {raw} ({exc.__class__.__name__})"
+        ) from None
+    if state == project_dir or state in project_dir.parents:
+        raise ConfigError(
+            f"{label}: state_dir: expected a folder of its own (such as .mlops-setup), not the "
+            "project folder or one above it"
+        )
+
+
 def _derive(
     merged: dict, project_dir: Path | str, name: Any, folder: str = "", repo: str = ""
 ) -> dict:
@@ -522,21 +634,27 @@ def _validate(data: dict, sources: dict) -> Settings:
         raise ConfigError(_explain(exc, sources)) from None
 
 
-def _error_rank(err: Any, sources: dict) -> int:
+def _error_rank(err: Any, sources: dict) -> tuple[int, int]:
     """Report a wrong value the operator gave before a value nobody gave yet."""
-    loc = ".".join(str(p) for p in err["loc"]).replace("schema_", "schema")
-    return 0 if loc in sources else 1
+    parts = [str(p).replace("schema_", "schema") for p in err["loc"]]
+    given = any(".".join(parts[:n]) in sources for n in range(1, len(parts) + 1))
+    return (0 if given else 1, -len(parts))  # then the most precise key
 
 
 def _explain(exc: ValidationError, sources: dict) -> str:
     err = min(exc.errors(), key=lambda e: _error_rank(e, sources))
     loc = ".".join(str(p) for p in err["loc"]).replace("schema_", "schema") or "settings"
-    label = sources.get(loc, "config")
+    msg = err["msg"].removeprefix("Value error, ")
+    inner = re.match(r"^([a-z_]+(?:\.[a-z_]+)*): (.*)$", msg)
+    if err["type"] == "value_error" and inner:  # a model check naming its own key
+        loc, msg = f"{loc}.{inner.group(1)}", inner.group(2)
+    label = _label(sources, loc)
     got = err.get("input")
     if err["type"] == "missing" or got == "":
-        return f"{label}: {loc}: a value is required; set it in {OPERATOR_FILE} or with a flag"
+        env = ENV_PREFIX + loc.replace(".", "_").upper()
+        return f"{label}: {loc}: a value is required; set it in {label} (or {env})"
     if err["type"] == "value_error":  # our own validators; the value may be a secret
-        return f"{label}: {loc}: expected {err['msg'].removeprefix('Value error, ')}"
+        return f"{label}: {loc}: expected {msg}"
     if err["type"] == "string_pattern_mismatch":
         expected = f"a value matching {err['ctx']['pattern']}"
     elif err["type"] == "literal_error":
@@ -547,28 +665,62 @@ def _explain(exc: ValidationError, sources: dict) -> str:
     return f"{label}: {loc}: expected {expected} (got {got!r})"
 
 
+def _blame(sources: dict, first: str, second: str) -> str:
+    """Of two keys that contradict each other, the one the operator set (the later layer's if
+    both were set, ``first`` if neither was)."""
+    if second in sources and first not in sources:
+        return second
+    return first
+
+
 def _required(settings: Settings, sources: dict) -> None:
     if settings.databricks.sp_mode == "account" and not settings.databricks.account.id:
         raise ConfigError(
-            "config: databricks.account.id: a value is required in account mode (the account "
-            "console shows it); or set databricks.sp_mode: workspace"
+            f"{_label(sources, 'databricks.account.id')}: databricks.account.id: a value is "
+            "required in account mode (the account console shows it); or set "
+            "databricks.sp_mode: workspace"
         )
-    if settings.secrets.renew_before_days >= settings.secrets.token_lifetime_days:
-        raise ConfigError(
-            f"{sources.get('secrets.renew_before_days', 'config')}: secrets.renew_before_days: "
-            "expected fewer days than secrets.token_lifetime_days"
-        )
+    secrets = settings.secrets
+    if secrets.renew_before_days >= secrets.token_lifetime_days:
+        key = _blame(sources, "secrets.renew_before_days", "secrets.token_lifetime_days")
+        if key == "secrets.renew_before_days":
+            expected = (
+                f"fewer days than secrets.token_lifetime_days ({secrets.token_lifetime_days})"
+            )
+        else:
+            expected = f"more days than secrets.renew_before_days ({secrets.renew_before_days})"
+        raise ConfigError(f"{_label(sources, key)}: {key}: expected {expected}")
     if settings.ci.poll_min > settings.ci.poll_max:
-        raise ConfigError(
-            f"{sources.get('ci.poll_min', 'config')}: ci.poll_min: expected at most ci.poll_max"
+        key = _blame(sources, "ci.poll_min", "ci.poll_max")
+        expected = (
+            f"at most ci.poll_max ({settings.ci.poll_max:g})"
+            if key == "ci.poll_min"
+            else f"at least ci.poll_min ({settings.ci.poll_min:g})"
         )
+        raise ConfigError(f"{_label(sources, key)}: {key}: expected {expected}")
+
+
+_DEFAULTS: dict[tuple[int, int], dict] = {}
+
+
+def _defaults() -> dict:
+    """config/defaults.yaml, parsed once per version of the file (a fresh copy each time)."""
+    import copy
+
+    info = DEFAULTS_FILE.stat()
+    key = (info.st_mtime_ns, info.st_size)
+    if key not in _DEFAULTS:
+        _DEFAULTS.clear()
+        _DEFAULTS[key] = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
+    return copy.deepcopy(_DEFAULTS[key])
 
 
 def operator_file(invoke_config: Any = None, cwd: Path | None = None) -> Path | None:
     """The operator's file: Invoke's ``-f FILE`` if given, else ./mlops-setup.yaml if present."""
     runtime = getattr(invoke_config, "_runtime_path", None) if invoke_config is not None else None
-    if runtime:
-        return Path(runtime)
+    # -f FILE.py is Invoke's own Python config (Invoke runs it); our settings are YAML
+    if runtime and runtime_file_kind(runtime) != "py":
+        return Path(runtime).expanduser()
     candidate = (cwd or Path.cwd()) / OPERATOR_FILE
     return candidate if candidate.exists() else None
 
@@ -581,12 +733,12 @@ def _layers(
     cwd: Path,
 ) -> tuple[dict, dict[str, str], dict[str, Any], Path]:
     """Every layer read, checked and merged: (merged, sources, override, base folder)."""
-    defaults = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
+    defaults = _defaults()
     schema = _schema_of(defaults)
-    sources: dict[str, str] = {}
     override: dict[str, Any] = {}
-    merged = defaults
     path = config_file or operator_file(invoke_config, cwd)
+    sources = Sources(str(path) if path is not None else str(cwd / OPERATOR_FILE))
+    merged = defaults
     base_dir = cwd
     if path is not None:
         label = str(path)
@@ -653,6 +805,7 @@ def load_settings(
     # Types first (naming the file and key), then the project, then derived values.
     _validate(_derive(_with_stand_ins(merged), base_dir, "project"), sources)
     project_dir = _project_dir(merged, base_dir, sources)
+    _check_state_dir(merged, project_dir, sources)
     model = read_project(project_dir, str(merged["project"].get("name") or ""))
     if not allow_problems:
         _refuse_problems(model, sources)
@@ -699,7 +852,7 @@ def _refuse_problems(model: Any, sources: dict) -> None:
     more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
     first = blocking[0]
     where = f"{model.root.name}/{first.source}: " if first.source else f"{model.root}: "
-    label = sources.get("project.dir", "config")
+    label = _label(sources, "project.dir")
     raise ConfigError(
         f"{label}: project.dir: {where}{first.message}{more}; `invoke setup.inspect` lists "
         "what the project says and every problem"

@@ -4,9 +4,9 @@ Plain, stable lines (the runbook embeds them and doctests compare them), in terr
 vocabulary::
 
     == repo.create: the GitHub repository ==
-      ok  repo acme/my_mlops_project exists (private)
-      +   will create GitHub repo acme/my_mlops_project (private)     (a dry run)
-      +   created GitHub repo acme/my_mlops_project (private)         (an apply, once done)
+      ok  repo acme/my-mlops-project exists (private)
+      +   will create GitHub repo acme/my-mlops-project (private)     (a dry run)
+      +   created GitHub repo acme/my-mlops-project (private)         (an apply, once done)
       ~   updated local main from upstream
       -   revoked token 1a2b3c4d of SP prod-my_mlops_project
       -/+ set secret PROD_WORKSPACE_TOKEN                              (a rotation)

@@ -122,25 +122,35 @@ def run_demo(
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     color = Console(sys.stdout).color
-    runtime = Runtime(sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir))
+    # replayed: every host is the recorded one, so the first contact answers "reachable"
+    runtime = Runtime(
+        sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_, **__: None
+    )
     with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
         session = load_session()
-        _inspect(transcript, color)
-        for step in demo_steps():
-            options = options_for(step)
-            shown: dict[str, str] = {}
-            try:
-                for phase in ("plan", "apply"):
-                    buffer = io.StringIO()
-                    session.out = Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False)
-                    try:
-                        run_in_session(session, step, dry_run=phase == "plan", **options)
-                    finally:
-                        shown[phase] = buffer.getvalue()
-                        if transcript is not None:
-                            transcript.append(Transcript(step.name, phase, shown[phase], options))
-            finally:
-                _echo(shown, color)
+        try:
+            _inspect(transcript, color)
+            for step in demo_steps():
+                options = options_for(step)
+                shown: dict[str, str] = {}
+                try:
+                    for phase in ("plan", "apply"):
+                        buffer = io.StringIO()
+                        session.out = Console(
+                            stream=buffer, err=buffer, width=DEMO_WIDTH, color=False
+                        )
+                        try:
+                            run_in_session(session, step, dry_run=phase == "plan", **options)
+                        finally:
+                            shown[phase] = buffer.getvalue()
+                            if transcript is not None:
+                                transcript.append(
+                                    Transcript(step.name, phase, shown[phase], options)
+                                )
+                finally:
+                    _echo(shown, color)
+        finally:
+            session.close()
     return 0
 
 

@@ -132,16 +132,31 @@ def dispatch_workflow(
     """
     from github import GithubException
 
+    from .lost import describe, may_have_applied
+
     started = session.now()
     try:
         result = workflow.create_dispatch(ref, inputs=inputs, throw=True, return_run_details=True)
-    except GithubException as exc:
-        if exc.status not in (400, 422):
+    except Exception as exc:
+        if may_have_applied(exc):
+            # the answer was lost, not the dispatch perhaps: look for the run it started
+            # (below) instead of dispatching again, which could start a second run
+            session.out.note(
+                f"dispatching {_workflow_file(workflow)}: the answer was lost ({describe(exc)}); "
+                "looking for the run it started instead of dispatching again"
+            )
+            result = True
+        elif not isinstance(exc, GithubException):
+            raise
+        elif exc.status not in (400, 422):
             raise _dispatch_error(exc, workflow, ref, page) from None
-        try:
-            result = workflow.create_dispatch(ref, inputs=inputs, throw=True)
-        except GithubException as again:
-            raise _dispatch_error(again, workflow, ref, page) from None
+        else:
+            try:
+                result = workflow.create_dispatch(ref, inputs=inputs, throw=True)
+            except GithubException as again:
+                if not may_have_applied(again):
+                    raise _dispatch_error(again, workflow, ref, page) from None
+                result = True
     if result is not True and getattr(result, "id", None):
         return Dispatched(result, "response")
     known = set(known_run_ids)
@@ -434,9 +449,25 @@ def merge_pull(
     """
     from github import GithubException
 
+    from .lost import confirm
+
     what = what or f"PR #{pr.number}"
+
+    def merged() -> str | None:
+        pr.update()  # GET the PR again: merged or not is GitHub's word, not the lost answer's
+        return pr.merge_commit_sha if pr.merged else None
+
     try:
-        status = pr.merge(merge_method=method, sha=sha)
+        status = confirm(
+            lambda: pr.merge(merge_method=method, sha=sha),
+            merged,
+            f"merging {what}",
+            fix="run again: it looks at the PR first and merges only if it is still open",
+            page=page,
+            note=session.out.note,
+        )
+        if isinstance(status, str):
+            return status  # carried out, its answer lost: the merge commit GitHub now shows
     except GithubException as exc:
         reason = api_message(exc)
         if exc.status == 405:

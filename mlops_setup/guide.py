@@ -288,7 +288,7 @@ def step_status(session: Any, step: Any, *, finished: bool = False) -> tuple[str
         if plan.warnings:
             return "done", _more(plan.warnings)
         return "done", f"{len(plan.kept)} in place" if plan.kept else ""
-    state = "drifted" if plan.kept or finished else "missing"
+    state = "drifted" if plan.kept or finished or getattr(plan, "drifted", False) else "missing"
     return state, _more([c.line() for c in plan.changes])
 
 
@@ -339,10 +339,9 @@ def statuses(session: Any) -> list[tuple[str, str, str]]:
 @task(name="all", help={"dry_run": DRY_RUN_HELP})
 def all_(c, dry_run=False):
     """Run the whole guide in order; a re-run resumes where it stopped."""
-    from .session import failures_as_exit, load_session
+    from .session import failures_as_exit, open_session
 
-    with failures_as_exit():
-        session = load_session(c)
+    with open_session(c) as session, failures_as_exit():
         run_all(session, dry_run=dry_run)
 
 
@@ -350,10 +349,9 @@ def all_(c, dry_run=False):
 def plan_(c, json=False):
     """Preview the whole guide: every step with --dry-run."""
     from .console import Console
-    from .session import failures_as_exit, load_session
+    from .session import failures_as_exit, open_session
 
-    with failures_as_exit():
-        session = load_session(c)
+    with open_session(c) as session, failures_as_exit():
         if json:
             session.out = Console(stream=io.StringIO(), err=session.out.err)
         ran: list[_Ran] = []
@@ -375,10 +373,9 @@ def plan_(c, json=False):
 )
 def status(c, check=False, json=False):
     """Show each step as done, missing, drifted, waiting or blocked (exit 0, 1 or 3)."""
-    from .session import failures_as_exit, load_session
+    from .session import failures_as_exit, open_session
 
-    with failures_as_exit():
-        session = load_session(c)
+    with open_session(c) as session, failures_as_exit():
         rows = statuses(session)
     code = status_code(rows, check=check)
     if json:

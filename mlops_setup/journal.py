@@ -4,14 +4,19 @@ It lets a later run clean up after a crash (a token minted whose secret was neve
 revoked) and put a changed setting back (``ci.workflow-permissions --revert``). The live systems
 stay the source of truth; the journal only remembers what they cannot tell us.
 
-Stored as JSON in ``<state_dir>/journal.json``, written atomically, mode 0600.
+Stored as JSON in ``<state_dir>/journal.json``, written atomically, mode 0600. Every change is
+a read-modify-write of the file as it is on disk, under an exclusive ``flock`` of
+``journal.lock`` beside it (runs also hold the run lock, :mod:`mlops_setup.lock`): a write
+never loses another writer's entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +45,45 @@ class Journal:
         return self.data.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
-        self._save({**self.data, key: value})
+        self._update(lambda data: data.__setitem__(key, value))
 
     def pop(self, key: str, default: Any = None) -> Any:
-        data = dict(self.data)
-        value = data.pop(key, default)
-        self._save(data)
-        return value
+        popped: list[Any] = []
+        self._update(lambda data: popped.append(data.pop(key, default)))
+        return popped[0]
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl
+
+        from .lock import ensure_state_dir
+
+        ensure_state_dir(self.path.parent)
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held for one read and one write: microseconds
+            yield
+        finally:
+            os.close(fd)
+
+    def _update(self, change: Callable[[dict[str, Any]], Any]) -> None:
+        """Read the journal as it is on disk now, change it, write it: all under the lock."""
+        with self._locked():
+            self._data = None
+            data = dict(self.data)
+            change(data)
+            self._save(data)
 
     def _save(self, data: dict[str, Any]) -> None:
         """Write ``data`` and make it the journal; nothing changes if it is refused."""
         text = json.dumps(data, indent=2, sort_keys=True)
         if CREDENTIAL_VALUE.search(text):  # belt and braces: never persist a secret
             raise ValueError("refusing to write something that looks like a credential")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from .lock import ensure_state_dir
+
         # The folder ignores itself, so no `git add -A` ever takes the journal to GitHub, even
         # in a clone that repo.init did not set up.
-        ignore = self.path.parent / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# mlops-setup's local journal: never commit\n*\n")
+        ensure_state_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".journal-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -6,17 +6,24 @@ accept is one the demo can play:
 * matched on method, full URI and body; JSON bodies compare as data, and the sealed-box
   ``encrypted_value`` of a GitHub secret (random on every call) compares as a placeholder;
 * Authorization headers and cookies never recorded; ``token_value``, ``secret``,
-  ``access_token``, ``client_secret`` and ``encrypted_value`` replaced in bodies.
+  ``access_token``, ``client_secret`` replaced in bodies by :data:`PLACEHOLDER`, and the
+  sealed ``encrypted_value`` of a GitHub secret by :data:`SEALED_PLACEHOLDER`: a fixed, valid
+  base64 sealed box (32-byte ephemeral key, 16-byte MAC, a short text), so a recorded request
+  still matches GitHub's schema for it (``encrypted_value`` must be base64).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 from collections.abc import Callable
 from typing import Any
 
 PLACEHOLDER = "<scrubbed>"
+# a sealed box's shape: 32-byte ephemeral key + 16-byte MAC + a short text, in base64
+SEALED_PLACEHOLDER = base64.b64encode(bytes(48) + b"scrubbed by mlops-setup").decode()
+SEALED_FIELDS = frozenset({"encrypted_value"})
 SECRET_FIELDS = frozenset(
     {
         "token_value",
@@ -42,12 +49,16 @@ def scrub(data: Any) -> Any:
     """``data`` with every secret-bearing field replaced by the placeholder."""
     if isinstance(data, dict):
         return {
-            k: (PLACEHOLDER if k in SECRET_FIELDS and isinstance(v, str) else scrub(v))
+            k: (_placeholder(k) if k in SECRET_FIELDS and isinstance(v, str) else scrub(v))
             for k, v in data.items()
         }
     if isinstance(data, list):
         return [scrub(v) for v in data]
     return data
+
+
+def _placeholder(field: str) -> str:
+    return SEALED_PLACEHOLDER if field in SEALED_FIELDS else PLACEHOLDER
 
 
 def scrub_text(body: str | bytes | None) -> str | bytes | None:

@@ -33,6 +33,9 @@ class Runtime:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cwd: str | None = None
     out: Console | None = None
+    # host, port, budget -> None if reachable, else the likely cause (mlops_setup.netcheck);
+    # None: a real TCP connection. The demo and replayed tests answer from the cassette.
+    probe: Callable[[str, int, float], str | None] | None = None
 
 
 _runtime = Runtime()
@@ -71,10 +74,28 @@ class Session:
         self.runtime = runtime or _runtime
         self.settings = settings
         self.env = dict(os.environ if self.runtime.env is None else self.runtime.env)
-        self.clients = Clients(settings, env=self.env)
+        self.clients = Clients(settings, env=self.env, probe=self.runtime.probe)
         self.out = self.runtime.out or Console()
         self.journal = Journal.for_settings(settings)
         self.cache: dict[str, Any] = {}
+        self.lock: Any = None
+
+    def acquire(self) -> Session:
+        """Take the run lock of the state folder (:mod:`mlops_setup.lock`); :class:`SetupError`
+        naming the holder if another run has it."""
+        from pathlib import Path
+
+        from .lock import RunLock
+
+        if self.lock is None:
+            self.lock = RunLock(Path(self.settings.state_dir), self.now()).acquire()
+        return self
+
+    def close(self) -> None:
+        """Release the run lock (a no-op if not held)."""
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            lock.release()
 
     def sleep(self, seconds: float) -> None:
         self.runtime.sleep(seconds)
@@ -116,7 +137,18 @@ def load_session(c: Any = None, overrides: dict[str, Any] | None = None) -> Sess
     rt = _runtime
     invoke_config = getattr(c, "config", None)
     settings = load_settings(invoke_config, overrides, env=rt.env, cwd=rt.cwd)
-    return Session(settings, rt)
+    return Session(settings, rt).acquire()
+
+
+@contextlib.contextmanager
+def open_session(c: Any = None, overrides: dict[str, Any] | None = None) -> Iterator[Session]:
+    """A session for one task, holding the run lock until the task ends."""
+    with failures_as_exit():
+        session = load_session(c, overrides)
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def run_step(
@@ -129,16 +161,17 @@ def run_step(
     **options: Any,
 ) -> Outcome:
     """Run one step as a task: plan, show, apply; failures become one clear message + exit."""
-    with failures_as_exit(session.out if session else None):
-        session = session or load_session(c, overrides)
+    if session is None:
+        with open_session(c, overrides) as own:
+            return run_step(c, step, dry_run=dry_run, session=own, **options)
+    with failures_as_exit(session.out):
         return run_in_session(session, step, dry_run=dry_run, **options)
 
 
 def run_steps(c: Any, steps: Any, *, dry_run: bool = False, **options: Any) -> list[Outcome]:
     """Run several steps in order with one session (one set of clients and lookups)."""
-    with failures_as_exit():
-        session = load_session(c)
-    return [run_step(c, step, dry_run=dry_run, session=session, **options) for step in steps]
+    with open_session(c) as session:
+        return [run_step(c, step, dry_run=dry_run, session=session, **options) for step in steps]
 
 
 def run_in_session(session: Session, step: Step, *, dry_run: bool, **options: Any) -> Outcome:
@@ -165,8 +198,14 @@ def failures_as_exit(out: Console | None = None) -> Iterator[None]:
         text = api_error_text(exc)
         if text is None:
             raise
-        out.error([f"error: {text}", "  fix: see the runbook page of this step"])
+        if text.startswith(CANNOT_REACH):  # one line: the host and the cause say it all
+            out.error([f"error: {text}; check your network, VPN or proxy, then run again"])
+        else:
+            out.error([f"error: {text}", "  fix: see the runbook page of this step"])
         raise Exit(code=1) from None
+
+
+CANNOT_REACH = "cannot reach "
 
 
 def api_error_text(exc: BaseException) -> str | None:
@@ -180,4 +219,7 @@ def api_error_text(exc: BaseException) -> str | None:
         data = getattr(exc, "data", None)
         message = data.get("message") if isinstance(data, dict) else str(exc)
         return f"GitHub API: {status}: {message}"
-    return None
+    from .netcheck import transport_error_text
+
+    transport = transport_error_text(exc)  # requests/urllib3/httpx, however deeply wrapped
+    return None if transport is None else CANNOT_REACH + transport

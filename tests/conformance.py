@@ -32,9 +32,10 @@ Both route tables are built by reading the generated source as text (no import, 
 a few hundred milliseconds) and cached for the process. Nothing here touches the network.
 
 Placeholder policy: the recording config replaces secrets with :data:`SCRUBBED`
-(``"<scrubbed>"``). That string is accepted wherever the schema wants a string, even where the
-schema has a pattern (e.g. sealed-box ``encrypted_value`` must be base64), and it is the only
-value :func:`scan_for_credentials` accepts for credential-carrying fields and headers.
+(``"<scrubbed>"``), and a sealed-box ``encrypted_value`` with :data:`SEALED` (a fixed, valid
+base64 sealed box), so every recorded body validates as it is: no placeholder is excused from
+a schema's pattern. They are the only values :func:`scan_for_credentials` accepts for
+credential-carrying fields and headers.
 
 Public API: :func:`check_cassette`, :func:`check_interaction`, :func:`scan_for_credentials`,
 :func:`github_routes`, :func:`databricks_routes`, :func:`match_github`,
@@ -77,6 +78,7 @@ __all__ = [
 ]
 
 from mlops_setup.replay import PLACEHOLDER as SCRUBBED  # one placeholder, shared with the recorder
+from mlops_setup.replay import SEALED_PLACEHOLDER as SEALED  # encrypted_value's
 
 """The one placeholder the recording config writes in place of a secret value."""
 
@@ -422,12 +424,12 @@ def validate_github_json(expression: str, text: str, *, where: str = "body") -> 
             f"{where} does not match {expression}: {_loc(error['loc'])}: {error['msg']}"
             + ("" if error["type"] == "missing" else f" (got {_short(error.get('input'), 60)})")
             for error in exc.errors(include_url=False)
-            if not _scrubbed_string(error) and not _unset_branch(error)
+            if not _unset_branch(error)
         ]
         if problems:
             return problems
-        try:  # only placeholders failed: build the model around them for the key check
-            value = adapter.validate_python(_unscrub(document))
+        try:  # only the UNSET branches complained: build the model for the key check
+            value = adapter.validate_python(document)
         except ValidationError:
             return []
     return [f"{where}: {p}" for p in _github_unknown_keys(value, document, "$")]
@@ -440,30 +442,10 @@ def _loc(loc: Iterable[object]) -> str:
     return out
 
 
-_SCRUB_TOLERANT_ERRORS = frozenset(
-    {"string_pattern_mismatch", "string_too_short", "string_too_long"}
-)
-
-
 def _unset_branch(error: Mapping) -> bool:
     """githubkit's optional fields are ``Union[Literal[UNSET], T, None]``: the UNSET branch's
     complaint only repeats what the ``T`` branch says."""
     return any(str(part).startswith("literal[<UNSET>") for part in error.get("loc", ()))
-
-
-def _scrubbed_string(error: Mapping) -> bool:
-    return error.get("input") == SCRUBBED and error.get("type") in _SCRUB_TOLERANT_ERRORS
-
-
-def _unscrub(value: object) -> object:
-    """Swap placeholders for a harmless base64 string, so lax validation can build the model."""
-    if value == SCRUBBED:
-        return "AAAA"
-    if isinstance(value, list):
-        return [_unscrub(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _unscrub(v) for k, v in value.items()}
-    return value
 
 
 def _github_unknown_keys(value: object, document: object, where: str) -> list[str]:
@@ -1225,7 +1207,7 @@ def scan_for_credentials(text: str) -> list[str]:
     for pattern in (_SECRET_FIELD_RE, _SECRET_YAML_RE):
         for match in pattern.finditer(text):
             value = match[2].strip()
-            if value and value != SCRUBBED and value not in {"null", "~", "{", "[]", "{}"}:
+            if value and value not in {SCRUBBED, SEALED, "null", "~", "{", "[]", "{}"}:
                 report(f"unscrubbed {match[1]}", match.start(), value)
     return sorted(set(findings), key=lambda f: int(f.split(":")[0].split()[1]))
 

@@ -257,10 +257,18 @@ def project(request, tmp_path: Path, clean_env, world: World) -> Project:
     return made
 
 
+def reachable(host: str, port: int, budget: float, **how: object) -> None:
+    """The first contact with a host (mlops_setup.netcheck) in replay: the cassette answers for
+    the host, so it counts as reachable. tests/test_netcheck.py tests the real probe."""
+    return None
+
+
 @pytest.fixture
 def runtime(project: Project, no_sleep: RecordingSleep):
     """Fixed clock, recorded sleeps, the project's folder as working directory."""
-    with use_runtime(Runtime(sleep=no_sleep, now=lambda: NOW, cwd=str(project.workdir))) as rt:
+    with use_runtime(
+        Runtime(sleep=no_sleep, now=lambda: NOW, cwd=str(project.workdir), probe=reachable)
+    ) as rt:
         yield rt
 
 

@@ -1,9 +1,19 @@
 """Bad input, at random: whatever YAML or flag values come in, the loader answers with one line
-naming the file and the key, and exit code 2; never a traceback."""
+naming the file and the key, and exit code 2; never a traceback, never a hang.
+
+The inputs: random settings documents; random YAML *text* (any key type, anchors and aliases,
+recursive ones too, alias bombs, deep nesting, tags such as ``!!binary``, duplicate keys,
+terminal escapes, credential-shaped values); random text files; random flag values; random
+``MLOPS_SETUP_*`` values (tags and aliases included); files of other types through ``-f``.
+Over 1,000 examples per run (:data:`BUDGETS`); every one must finish within
+:data:`MAX_SECONDS`, which ``test_fuzz_exercised_both_outcomes`` checks with the counts.
+"""
 
 from __future__ import annotations
 
+import re
 import string
+import time
 
 import pytest
 import yaml
@@ -12,6 +22,35 @@ from hypothesis import strategies as st
 
 from mlops_setup.config import ConfigError, load_settings
 from tests.conftest import make_project, run_cli
+
+MAX_SECONDS = 2.0  # "no hang": no single input may take longer
+BUDGETS = {  # examples per test; their sum is what a CI run tries
+    "documents": 250,
+    "yaml_text": 450,
+    "text_files": 60,
+    "flags": 40,
+    "env": 150,
+    "cli_documents": 15,
+    "cli_files": 40,
+}
+SLOWEST: dict[str, float] = {}
+TRIED: dict[str, int] = {}
+
+
+class timed:
+    """Count an example of ``kind`` and remember the slowest."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __enter__(self) -> None:
+        self.start = time.monotonic()
+
+    def __exit__(self, *exc) -> None:
+        took = time.monotonic() - self.start
+        SLOWEST[self.kind] = max(SLOWEST.get(self.kind, 0.0), took)
+        TRIED[self.kind] = TRIED.get(self.kind, 0) + 1
+
 
 KNOWN = {
     "project": ["dir", "name"],
@@ -79,6 +118,12 @@ def documents(draw):
 
 
 @pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     """One example project for all examples; each example rewrites only the config file."""
     project = make_project(tmp_path_factory.mktemp("fuzz"))
@@ -88,9 +133,14 @@ def shared(tmp_path_factory):
 OUTCOMES: dict[str, int] = {}
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _assert_clear(err: ConfigError, label: str) -> None:
     text = str(err)
     assert "\n" not in text
+    assert not CONTROL.search(text), text  # escaped: nothing reaches the terminal raw
+    assert "dapi" + "a" * 32 not in text and "ghp_" + "A" * 36 not in text  # never echoed
     assert text.startswith(label) or text.startswith(
         ("config:", "environment variable", "task flag", "project.dir")
     )
@@ -98,7 +148,7 @@ def _assert_clear(err: ConfigError, label: str) -> None:
     OUTCOMES["error"] = OUTCOMES.get("error", 0) + 1
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=BUDGETS["documents"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=documents())
 def test_random_documents_never_crash(shared, doc):
     project, original = shared
@@ -109,31 +159,190 @@ def test_random_documents_never_crash(shared, doc):
         else:
             base[key] = value
     project.config_file.write_text(yaml.safe_dump(base))
-    try:
-        load_settings(cwd=project.workdir)
-        OUTCOMES["loaded"] = OUTCOMES.get("loaded", 0) + 1
-    except ConfigError as err:
-        _assert_clear(err, str(project.config_file))
+    with timed("documents"):
+        try:
+            load_settings(cwd=project.workdir)
+            OUTCOMES["loaded"] = OUTCOMES.get("loaded", 0) + 1
+        except ConfigError as err:
+            _assert_clear(err, str(project.config_file))
+
+
+# ------------------------------------------------------------------- hostile YAML, as text
+
+WORDS = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=8)
+ODD_KEYS = [
+    "1",
+    "-1",
+    "1.5",
+    "null",
+    "~",
+    "true",
+    "no",
+    "'quoted'",
+    '"ti\\e[31mtle"',
+    '"a\\x07b"',
+    "? [a]",
+    "run",
+    "tasks",
+    "token",
+    "<<",
+]
+ODD_SCALARS = [
+    "null",
+    "~",
+    "true",
+    "no",
+    "0x1F",
+    "1e400",
+    "-.inf",
+    ".nan",
+    "2026-01-01",
+    "2026-01-01 10:00:00",
+    "!!binary aGVsbG8=",
+    "!!str 5",
+    "!!int x",
+    "!!float 1",
+    "!!set {a, b}",
+    "!!omap [a: 1]",
+    "!!python/object:os.system ls",
+    "!custom thing",
+    "'single'",
+    '"\\e[2J\\u202e"',
+    '"a\\0b"',
+    "dapi" + "a" * 32,
+    "ghp_" + "A" * 36,
+    "ssh://git@github.com/acme/x.git",
+    "--orphan",
+    "-f",
+    "has space",
+    "a..b",
+    "{project}",
+    "..",
+    "",
+    "http://api.example.com",
+    "https://evil.example.com",
+]
+SCALAR_TEXT = st.one_of(
+    st.sampled_from(ODD_SCALARS),
+    st.text(alphabet=string.ascii_letters + string.digits + "_-./", max_size=12),
+    st.integers(-(10**30), 10**30).map(str),
+)
+
+
+@st.composite
+def yaml_text(draw):
+    """A YAML document as text: sections and random keys, flow collections, anchors (an alias
+    may name the node that holds it), undefined aliases, merge keys, deep nesting, bombs."""
+    anchors: list[str] = []
+
+    def node(depth: int) -> str:
+        kinds = ["scalar", "scalar", "seq", "map", "alias", "anchor", "deep", "bomb"]
+        kind = draw(st.sampled_from(kinds if depth < 3 else ["scalar", "alias"]))
+        if kind == "scalar":
+            return draw(SCALAR_TEXT)
+        if kind == "alias":
+            if anchors and draw(st.booleans()):
+                return "*" + draw(st.sampled_from(anchors))
+            return "*undefined"
+        if kind == "anchor":
+            name = f"a{len(anchors)}"
+            anchors.append(name)  # before its content: the content may refer to it
+            return f"&{name} " + node(depth + 1)
+        if kind == "deep":
+            n = draw(st.integers(20, 3000))
+            return "[" * n + "]" * n
+        if kind == "bomb":
+            width, levels = draw(st.integers(2, 9)), draw(st.integers(2, 8))
+            name = f"b{len(anchors)}"
+            anchors.append(name)
+            text = f"&{name}0 [x]"
+            for level in range(1, levels):
+                text = f"[&{name}{level} {text}" + f", *{name}{level}" * (width - 1) + "]"
+            return text
+        items = draw(st.integers(0, 3))
+        if kind == "seq":
+            return "[" + ", ".join(node(depth + 1) for _ in range(items)) + "]"
+        keys = [draw(st.one_of(WORDS, st.sampled_from(ODD_KEYS))) for _ in range(items)]
+        return "{" + ", ".join(f"{k}: {node(depth + 1)}" for k in keys) + "}"
+
+    lines = []
+    for _ in range(draw(st.integers(1, 5))):
+        key = draw(st.one_of(st.sampled_from(sorted(KNOWN)), st.sampled_from(ODD_KEYS), WORDS))
+        lines.append(f"{key}: {node(0)}")
+    if anchors and draw(st.booleans()):
+        lines.append("<<: *" + draw(st.sampled_from(anchors)))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=BUDGETS["yaml_text"], deadline=None, suppress_health_check=list(HealthCheck))
+@given(text=yaml_text())
+def test_random_yaml_text_never_crashes_nor_hangs(shared, text):
+    project, _ = shared
+    project.config_file.write_text(text)
+    with timed("yaml_text"):
+        try:
+            load_settings(cwd=project.workdir)
+            OUTCOMES["loaded"] = OUTCOMES.get("loaded", 0) + 1
+        except ConfigError as err:
+            _assert_clear(err, str(project.config_file))
+
+
+ENV_KEYS = [
+    "MLOPS_SETUP_GITHUB_OWNER",
+    "MLOPS_SETUP_GITHUB_DEFAULT_BRANCH",
+    "MLOPS_SETUP_GITHUB_GIT_URL",
+    "MLOPS_SETUP_GITHUB_FIRST_COMMIT_PATHS",
+    "MLOPS_SETUP_HANDOFF_USERS",
+    "MLOPS_SETUP_HANDOFF_TITLE",
+    "MLOPS_SETUP_SECRETS_TOKEN_LIFETIME_DAYS",
+    "MLOPS_SETUP_DATABRICKS_WORKSPACES_PROD_HOST",
+    "MLOPS_SETUP_STATE_DIR",
+    "MLOPS_SETUP_PROJECT_DIR",
+]
+
+
+@settings(max_examples=BUDGETS["env"], deadline=None, suppress_health_check=list(HealthCheck))
+@given(key=st.sampled_from(ENV_KEYS), text=yaml_text())
+def test_random_environment_values_never_crash(shared, key, text, monkeypatch_module):
+    """``MLOPS_SETUP_*`` values with tags, anchors and aliases (the first line of a random
+    document, and the whole of it)."""
+    project, original = shared
+    project.config_file.write_text(original)
+    for value in (text.splitlines()[0].split(": ", 1)[-1], text):
+        monkeypatch_module.setenv(key, value)
+        with timed("env"):
+            try:
+                load_settings(cwd=project.workdir)
+            except ConfigError as err:
+                _assert_clear(err, "environment variable")
+    monkeypatch_module.delenv(key)
 
 
 def test_fuzz_exercised_both_outcomes():
-    """The generator is not degenerate: some documents load, many are refused."""
+    """The generator is not degenerate: some documents load, many are refused; and no input
+    took longer than MAX_SECONDS."""
     assert OUTCOMES.get("error", 0) >= 100
     assert OUTCOMES.get("loaded", 0) >= 5
+    slow = {kind: took for kind, took in SLOWEST.items() if took > MAX_SECONDS}
+    assert not slow, slow
+    assert sum(TRIED.values()) >= 1000, TRIED
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=BUDGETS["text_files"], deadline=None, suppress_health_check=list(HealthCheck)
+)
 @given(text=st.text(max_size=60))
 def test_random_text_files_never_crash(shared, text):
     project, _ = shared
     project.config_file.write_text(text)
-    try:
-        load_settings(cwd=project.workdir)
-    except ConfigError as err:
-        _assert_clear(err, str(project.config_file))
+    with timed("text_files"):
+        try:
+            load_settings(cwd=project.workdir)
+        except ConfigError as err:
+            _assert_clear(err, str(project.config_file))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=BUDGETS["flags"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     key=st.sampled_from(
         [
@@ -150,20 +359,48 @@ def test_random_text_files_never_crash(shared, text):
 def test_random_flag_values_never_crash(shared, key, value):
     project, original = shared
     project.config_file.write_text(original)
-    try:
-        load_settings(cwd=project.workdir, overrides={key: value})
-    except ConfigError as err:
-        _assert_clear(err, "task flag")
+    with timed("flags"):
+        try:
+            load_settings(cwd=project.workdir, overrides={key: value})
+        except ConfigError as err:
+            _assert_clear(err, "task flag")
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=BUDGETS["cli_documents"], deadline=None, suppress_health_check=list(HealthCheck)
+)
 @given(doc=documents())
 def test_random_documents_through_the_cli_exit_2_or_run(shared, doc):
     project, _ = shared
     bad = project.workdir / "fuzz.yaml"
     bad.write_text(yaml.safe_dump(doc))
-    result = run_cli("-f", str(bad), "repo.init", "--dry-run", cwd=project.workdir)
+    with timed("cli_documents"):
+        result = run_cli("-f", str(bad), "repo.init", "--dry-run", cwd=project.workdir)
     assert "Traceback" not in result.err + result.out
     assert result.code in (0, 2), result.err
     if result.code == 2:
         assert result.err.startswith("config error: ")
+
+
+@settings(max_examples=BUDGETS["cli_files"], deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    suffix=st.sampled_from([".yaml", ".yml", ".YAML", ".json", ".txt", ".toml", ".cfg", ""]),
+    text=st.one_of(yaml_text(), st.text(max_size=40)),
+)
+def test_random_files_of_any_type_through_the_cli(shared, suffix, text):
+    """``-f`` with any file type and any content: Invoke's own read of it is hooked too, so
+    it is one line and exit 2 (or a run), never a traceback (``.py`` is left out: Invoke
+    runs it as Python, by design)."""
+    project, _ = shared
+    given_file = project.workdir / f"fuzz{suffix}"
+    given_file.write_text(text)
+    with timed("cli_files"):
+        result = run_cli("-f", str(given_file), "repo.init", "--dry-run", cwd=project.workdir)
+    assert "Traceback" not in result.err + result.out
+    assert result.code in (0, 2), result.err
+    if result.code == 2:
+        assert result.err.startswith("config error: ")
+        assert len(result.err.strip().splitlines()) == 1
+        assert not CONTROL.search(result.err.strip())
+    if suffix not in (".yaml", ".yml"):
+        assert result.code == 2 and "not a YAML file" in result.err

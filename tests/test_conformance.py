@@ -352,9 +352,14 @@ def test_git_smart_http_is_reported() -> None:
 
 def test_github_request_body_is_validated() -> None:
     uri = f"{GITHUB}/repos/acme/r/actions/secrets/PROD_WORKSPACE_TOKEN"
-    good = {"encrypted_value": c.SCRUBBED, "key_id": "568250167242549743"}
+    good = {"encrypted_value": c.SEALED, "key_id": "568250167242549743"}
     assert problems_of("PUT", uri, 201, {}, request_body=good) == []
     assert problems_of("PUT", uri, 204, None, request_body=good) == []
+    # the old placeholder is no sealed box: no exception is made for it any more
+    (problem,) = problems_of(
+        "PUT", uri, 201, {}, request_body={**good, "encrypted_value": c.SCRUBBED}
+    )
+    assert "$.encrypted_value" in problem
     bad = {"encrypted_value": "not base64!", "key_id": "568250167242549743"}
     (problem,) = problems_of("PUT", uri, 201, {}, request_body=bad)
     assert "$.encrypted_value" in problem
@@ -650,7 +655,7 @@ def test_check_cassette(tmp_path: Path) -> None:
 CLEAN_CASSETTE = """\
 interactions:
 - request:
-    body: '{"encrypted_value": "<scrubbed>", "key_id": "568250167242549743"}'
+    body: '{"encrypted_value": "SEALED", "key_id": "568250167242549743"}'
     headers:
       Authorization:
       - <scrubbed>
@@ -667,6 +672,7 @@ interactions:
       message: Created
 version: 1
 """
+CLEAN_CASSETTE = CLEAN_CASSETTE.replace("SEALED", c.SEALED)
 
 
 def test_clean_text_has_no_credentials() -> None:

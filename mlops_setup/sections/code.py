@@ -254,9 +254,19 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
 def _open_pull(session: Session, repo: Any, base: str, branch: str) -> Any:
     from github import GithubException
 
+    from ..github_util import find_pull
+    from ..lost import confirm
+
     try:
-        return repo.create_pull(
-            base=base, head=branch, title=_pr_title(session), body=_pr_body(session)
+        return confirm(
+            lambda: repo.create_pull(
+                base=base, head=branch, title=_pr_title(session), body=_pr_body(session)
+            ),
+            lambda: find_pull(repo, base=base, head=branch),  # never a second PR
+            f"opening the pull request {branch} -> {base}",
+            fix="run `invoke code.pr` again: it looks for the PR first",
+            page=PAGE,
+            note=session.out.note,
         )
     except GithubException as exc:
         from ..github_util import api_message

@@ -38,7 +38,7 @@ from invoke import Collection, task
 
 from .. import ENVIRONMENTS
 from ..changes import Plan, SetupError, first_line, without_project
-from ..session import DRY_RUN_HELP, Session, Step, failures_as_exit, load_session, run_step
+from ..session import DRY_RUN_HELP, Session, Step, open_session, run_step
 from .release import branch_sha, github_repo
 
 PAGE = "deploy.md"
@@ -351,9 +351,16 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
         from databricks.sdk.service.jobs import JobSettings, PauseStatus
 
         from ..databricks_util import ApiErrors
+        from ..lost import confirm
 
         # new_settings replaces top-level fields whole: send the whole schedule.
         on = dataclasses.replace(schedule, pause_status=PauseStatus.UNPAUSED)
+
+        def unpaused() -> bool | None:  # read the job afresh
+            now = w.jobs.get(job.job_id).settings
+            sched = now.schedule if now is not None else None
+            return True if sched is not None and not _is_paused(sched) else None
+
         with ApiErrors(
             session,
             env,
@@ -363,7 +370,14 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
             "deploy again",
             page=PAGE,
         ):
-            w.jobs.update(job.job_id, new_settings=JobSettings(schedule=on))
+            confirm(
+                lambda: w.jobs.update(job.job_id, new_settings=JobSettings(schedule=on)),
+                unpaused,
+                f"enabling job {job.settings.name}",
+                fix="run `invoke deploy.jobs --enable` again: it reads the job first",
+                page=PAGE,
+                note=session.out.note,
+            )
         job.settings.schedule = on  # the cached lookup (handoff reads it) stays true
         return job.job_id
 
@@ -446,10 +460,9 @@ def jobs(c, dry_run=False, enable=False):
 @task(name="all", default=True, help={"dry_run": DRY_RUN_HELP, "enable": ENABLE_HELP})
 def all_(c, dry_run=False, enable=False):
     """Wait for the CD runs, then check the jobs."""
-    with failures_as_exit():
-        session = load_session(c)
-    run_step(c, RUNS, dry_run=dry_run, session=session)
-    run_step(c, JOBS, dry_run=dry_run, session=session, enable=enable)
+    with open_session(c) as session:
+        run_step(c, RUNS, dry_run=dry_run, session=session)
+        run_step(c, JOBS, dry_run=dry_run, session=session, enable=enable)
 
 
 ns = Collection("deploy", runs, jobs, all_)

@@ -140,9 +140,17 @@ def plan_issue(session: Session, dry_run: bool = False) -> Plan:
         from github import GithubException
 
         from ..changes import SetupError
+        from ..lost import confirm
 
         try:
-            issue = repo.create_issue(title=title, body=body)
+            issue = confirm(
+                lambda: repo.create_issue(title=title, body=body),
+                lambda: find_issue(repo, title),  # never a second issue: look for it first
+                f"opening issue '{title}'",
+                fix="run `invoke handoff` again: it looks for the issue by title first",
+                page=PAGE,
+                note=plan.note,
+            )
         except GithubException as exc:
             if exc.status == 410:
                 raise SetupError(

@@ -76,8 +76,17 @@ def plan_branch(session: Session, dry_run: bool = False, update: bool = False) -
         def create() -> str:
             from github import GithubException
 
+            from ..lost import confirm
+
             try:
-                repo.create_git_ref(f"refs/heads/{release}", head)
+                confirm(
+                    lambda: repo.create_git_ref(f"refs/heads/{release}", head),
+                    lambda: _at(session, repo, release, head),
+                    f"creating branch {release}",
+                    fix="run `invoke release` again: it looks at the branch first",
+                    page=PAGE,
+                    note=plan.note,
+                )
             except GithubException as exc:
                 raise _refused(exc, f"create branch {release}", s.full_name) from None
             session.cache[f"github.branch.{release}"] = head
@@ -161,11 +170,26 @@ def _refused(exc: Any, doing: str, full_name: str) -> Exception:
     return exc
 
 
+def _at(session: Session, repo: Any, branch: str, sha: str) -> bool | None:
+    """True if ``branch`` is at ``sha`` on GitHub now (read afresh), else None."""
+    session.cache.pop(f"github.branch.{branch}", None)
+    return True if branch_sha(session, repo, branch) == sha else None
+
+
 def _fast_forward(session: Session, repo: Any, release: str, sha: str) -> str:
     from github import GithubException
 
+    from ..lost import confirm
+
     try:
-        repo.get_git_ref(f"heads/{release}").edit(sha, force=False)
+        confirm(
+            lambda: repo.get_git_ref(f"heads/{release}").edit(sha, force=False),
+            lambda: _at(session, repo, release, sha),
+            f"fast-forwarding branch {release}",
+            fix="run `invoke release --update` again: it looks at the branch first",
+            page=PAGE,
+            note=session.out.note,
+        )
     except GithubException as exc:
         raise _refused(exc, f"fast-forward {release} to {sha[:7]}", repo.full_name) from None
     session.cache[f"github.branch.{release}"] = sha

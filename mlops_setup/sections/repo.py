@@ -86,7 +86,20 @@ def plan_create(session: Session, dry_run: bool = False) -> Plan:
     where = "organisation" if owner_kind == "org" else "user account"
 
     def create() -> Any:
-        created = _create_repo(session, owner_kind)
+        from ..lost import confirm
+
+        def made() -> Any:  # read afresh: the plan's "not there" is stale now
+            session.cache.pop("github.repo", None)
+            return _github_repo(session)
+
+        created = confirm(
+            lambda: _create_repo(session, owner_kind),
+            made,
+            f"creating GitHub repo {s.full_name}",
+            fix="run `invoke repo.create` again: it looks for the repo first",
+            page=PAGE,
+            note=plan.note,
+        )
         session.cache["github.repo"] = created
         return created.full_name
 

@@ -146,6 +146,21 @@ def get_public_key(world: World, req) -> Reply:
     return Reply(200, samples.actions_public_key(public_key_b64(), key_id=KEY_ID))
 
 
+@route("GET", "github", rf"{REPO}/actions/secrets/(?P<name>(?!public-key$)[A-Za-z0-9_]+)")
+def get_secret(world: World, req) -> Reply:
+    if missing := _missing(world, req):
+        return missing
+    found = secrets(world, _full(req)).get(req.params["name"])
+    if found is None:
+        return github_error(404, "Not Found")
+    return Reply(
+        200,
+        samples.actions_secret(
+            req.params["name"], created_at=found["created_at"], updated_at=found["updated_at"]
+        ),
+    )
+
+
 @route("PUT", "github", rf"{REPO}/actions/secrets/(?P<name>[A-Za-z0-9_]+)")
 def put_secret(world: World, req) -> Reply:
     from nacl.public import SealedBox

@@ -295,7 +295,16 @@ def _grant(
         principal=sp.application_id, add=[catalog.Privilege(p) for p in privileges]
     )
 
+    def granted() -> bool | None:
+        """Read afresh: does the SP hold every privilege asked for?"""
+        key = f"databricks.grants.{securable.env}.{securable.kind}.{securable.name}"
+        session.cache.pop(key, None)
+        held = _privileges(session, securable, sp.application_id)
+        return True if set(privileges) <= held else None
+
     def attempt() -> bool | None:
+        from ...lost import confirm
+
         with ApiErrors(
             session,
             securable.env,
@@ -306,7 +315,14 @@ def _grant(
             page=PAGE,
         ):
             try:
-                w.grants.update(securable.kind, securable.name, changes=[change])
+                confirm(
+                    lambda: w.grants.update(securable.kind, securable.name, changes=[change]),
+                    granted,
+                    f"granting {', '.join(privileges)} on {on}",
+                    fix="run `invoke ci.permissions` again: it reads the grants first",
+                    page=PAGE,
+                    note=session.out.note,
+                )
             except DatabricksError as exc:
                 if is_principal_missing(exc):
                     return None  # a just-created SP Unity Catalog does not know yet
@@ -338,6 +354,8 @@ def _create_catalog(session: Session, securable: Securable, target: str) -> Any:
     def create() -> None:
         from databricks.sdk.errors import BadRequest, PermissionDenied
 
+        from ...lost import confirm
+
         uc = session.settings.unity_catalog
         w = session.clients.workspace(securable.env)
         kwargs: dict[str, Any] = {"name": securable.name, "comment": _comment(session)}
@@ -345,7 +363,14 @@ def _create_catalog(session: Session, securable: Securable, target: str) -> Any:
             kwargs["storage_root"] = uc.storage_root
         with ApiErrors(session, securable.env, f"creating catalog {securable.name}", page=PAGE):
             try:
-                w.catalogs.create(**kwargs)
+                confirm(
+                    lambda: w.catalogs.create(**kwargs),
+                    lambda: _found(lambda: w.catalogs.get(securable.name)),
+                    f"creating catalog {securable.name}",
+                    fix="run `invoke ci.permissions` again: it looks for the catalog first",
+                    page=PAGE,
+                    note=session.out.note,
+                )
             except PermissionDenied as exc:
                 if login_rejected(exc):
                     raise  # an expired login, not a missing right: ApiErrors explains it
@@ -374,6 +399,8 @@ def _create_catalog(session: Session, securable: Securable, target: str) -> Any:
 
 def _create_schema(session: Session, securable: Securable) -> Any:
     def create() -> None:
+        from ...lost import confirm
+
         catalog_name, schema_name = securable.name.split(".", 1)
         w = session.clients.workspace(securable.env)
         with ApiErrors(
@@ -384,10 +411,30 @@ def _create_schema(session: Session, securable: Securable) -> Any:
             f"CREATE SCHEMA on it, or to create schema {securable.name}",
             page=PAGE,
         ):
-            w.schemas.create(name=schema_name, catalog_name=catalog_name, comment=_comment(session))
+            confirm(
+                lambda: w.schemas.create(
+                    name=schema_name, catalog_name=catalog_name, comment=_comment(session)
+                ),
+                lambda: _found(lambda: w.schemas.get(securable.name)),
+                f"creating schema {securable.name}",
+                fix="run `invoke ci.permissions` again: it looks for the schema first",
+                page=PAGE,
+                note=session.out.note,
+            )
         _created(session, securable)
 
     return create
+
+
+def _found(read: Any) -> bool | None:
+    """True if ``read()`` finds the object, None if it says NotFound."""
+    from databricks.sdk.errors import NotFound
+
+    try:
+        read()
+    except NotFound:
+        return None
+    return True
 
 
 def _created(session: Session, securable: Securable) -> None:

@@ -43,7 +43,8 @@ class Missing:
     fix: str
 
     def lines(self) -> list[str]:
-        return [f"  - {self.check}: {self.problem}", f"    fix: {self.fix}"]
+        fix = [f"    fix: {self.fix}"] if self.fix else []
+        return [f"  - {self.check}: {self.problem}", *fix]
 
 
 def plan_prerequisites(session: Session, dry_run: bool = False) -> Plan:

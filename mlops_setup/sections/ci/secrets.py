@@ -5,7 +5,7 @@ GitHub Actions secrets of the repo:
 * ``STAGING_WORKSPACE_TOKEN`` / ``PROD_WORKSPACE_TOKEN``: a Databricks token minted on behalf of
   that environment's service principal (``token_management.create_obo_token``) with the lifetime
   ``secrets.token_lifetime_days``. Its comment names the tool, the repo and the environment
-  (``mlops-setup CI token for acme/my_mlops_project (staging)``): that is how a later run knows
+  (``mlops-setup CI token for acme/my-mlops-project (staging)``): that is how a later run knows
   the tokens of ours among the workspace's tokens: owned by the SP (``owner_id``, its SCIM id,
   the same in the account and the workspace under identity federation) and carrying that comment.
   The whole list is read, not only the operator's (``created_by_id`` is whoever minted it: a
@@ -121,6 +121,14 @@ class Ledger:
         data["stored"][env] = {"unknown": True}
         self._save(data)
 
+    def write_unknown(self, env: str, token_id: str) -> None:
+        """The write's answer was lost: the secret may hold ``token_id`` (kept live, no longer
+        "in flight", so no run revokes it before the secret holds another token)."""
+        data = self._data()
+        data["in_flight"].pop(token_id, None)
+        data["stored"][env] = {"unknown": True, "token_id": token_id}
+        self._save(data)
+
     def adopt(self, env: str, token_id: str, written_at: str) -> None:
         data = self._data()
         data["stored"][env] = {"token_id": token_id, "written_at": written_at}
@@ -233,30 +241,69 @@ class EnvState:
     secret: Any | None  # GitHub's listing entry (name, updated_at) or None
     live: list[Token]
     backing: Token | None
+    # why the secret needs replacing although it exists: it holds (or may hold) a token of
+    # ours that is revoked, expired, unknown or minted by a run that never finished; "" if not
+    drift: str = ""
+    suspect: str = ""  # the token id the drift is about, if any
 
 
-def _backing(ledger: Ledger, env: str, secret: Any, live: list[Token]) -> Token | None:
-    """The live token of ours that the secret holds, if we can tell; None otherwise."""
-    if secret is None:
-        return None
-    by_id = {t.token_id: t for t in live}
-    record = ledger.stored(env)
-    updated = secret.updated_at
+def _updated(secret: Any) -> dt.datetime | None:
+    updated = secret.updated_at if secret is not None else None
     if updated is not None and updated.tzinfo is None:
         updated = updated.replace(tzinfo=dt.UTC)
-    if record:
-        if record.get("unknown") or record.get("token_id") not in by_id:
-            return None
-        if updated and updated > _parse_iso(record["written_at"]) + CLOCK_SLACK:
-            return None  # someone rewrote the secret after us
-        return by_id[record["token_id"]]
+    return updated
+
+
+def _backing(
+    ledger: Ledger, env: str, secret: Any, live: list[Token], mine: list[Token] | None = None
+) -> tuple[Token | None, str, str]:
+    """(the live token of ours the secret holds, if we can tell; why the secret has drifted
+    if it holds a token of ours that is no longer good; the id of that token)."""
+    if secret is None:
+        return None, "", ""
+    by_id = {t.token_id: t for t in live}
+    record = ledger.stored(env)
+    updated = _updated(secret)
     in_flight = set(ledger.in_flight(env))
+    for token in live:  # a run stopped after its write was carried out, before it said so
+        if token.token_id in in_flight and updated and updated >= token.created - CLOCK_SLACK:
+            return (
+                None,
+                f"it may hold token {short(token.token_id)}, minted by a run that did not finish",
+                token.token_id,
+            )
+    if record:
+        rewritten = (
+            not record.get("unknown")
+            and updated is not None
+            and updated > _parse_iso(record["written_at"]) + CLOCK_SLACK
+        )
+        if rewritten:
+            return None, "", ""  # someone rewrote the secret after us: theirs now
+        token_id = record.get("token_id") or ""
+        if record.get("unknown"):
+            if token_id:
+                lost = f"it may hold token {short(token_id)} (an earlier write's answer was lost)"
+                return None, lost, token_id
+            return None, "it may hold a revoked token (an earlier write failed)", ""
+        if token_id not in by_id:
+            return None, f"it holds token {short(token_id)}, revoked or expired", token_id
+        return by_id[token_id], "", ""
     candidates = [
         t
         for t in live
         if t.token_id not in in_flight and (updated is None or t.created <= updated + CLOCK_SLACK)
     ]
-    return candidates[-1] if candidates else None
+    if candidates:
+        return candidates[-1], "", ""
+    dead = [
+        t
+        for t in mine or []
+        if t not in live and (updated is None or t.created <= updated + CLOCK_SLACK)
+    ]
+    if dead:  # the newest token of ours written before the secret's update: expired
+        return None, f"it holds token {short(dead[-1].token_id)}, which expired", ""
+    return None, "", ""
 
 
 def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
@@ -296,10 +343,11 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
     states = []
     for env in ENVIRONMENTS:
         sp = service_principal(session, env)
-        live = [t for t in _tokens_of_ours(session, env, sp) if t.live(now)]
+        mine = _tokens_of_ours(session, env, sp)
+        live = [t for t in mine if t.live(now)]
         secret = existing.get(SECRET_NAMES[env])
-        backing = _backing(ledger, env, secret, live)
-        states.append(EnvState(env, sp, secret, live, backing))
+        backing, drift, suspect = _backing(ledger, env, secret, live, mine)
+        states.append(EnvState(env, sp, secret, live, backing, drift, suspect))
         if not dry_run:
             _tidy_journal(ledger, env, live, backing, secret)
     held: dict[str, tuple[str, str]] = {}  # env -> (token id, value), mint to secret write
@@ -313,7 +361,7 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             and backing.expires - now < renew_before
         )
         keep = backing if backing is not None and not expiring and not rotate else None
-        foreign = state.secret is not None and backing is None and not rotate
+        foreign = state.secret is not None and backing is None and not state.drift and not rotate
         if keep is not None:
             plan.keep(
                 f"secret {name} holds token {short(keep.token_id)} of SP {sp_name} "
@@ -332,27 +380,32 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
                     f"token {short(backing.token_id)} in {name} {backing.expiry_text()}, within "
                     f"{settings.secrets.renew_before_days} days: replacing it"
                 )
+            elif state.drift and not rotate:
+                plan.warn(f"secret {name} has drifted: {state.drift}; replacing it")
+                plan.drifted = True
             plan.add(
                 "mint",
                 f"token for SP {sp_name}",
-                _minter(session, ledger, state, held),
+                _minter(session, ledger, state, held, plan),
                 detail=f"lifetime {lifetime_days} days",
                 key=f"mint {env}",
             )
             plan.add(
                 "set",
                 f"secret {name}",
-                _writer(session, ledger, repo, state, held),
+                _writer(session, ledger, repo, state, held, plan),
                 kind="create" if state.secret is None else "replace",
             )
         in_flight = set(ledger.in_flight(env))
         for token in state.live:
             if keep is not None and token.token_id == keep.token_id:
                 continue
-            if token.token_id in in_flight:
-                why = "left by an interrupted run"
-            elif backing is not None and token.token_id == backing.token_id:
+            if token.token_id == state.suspect or (
+                backing is not None and token.token_id == backing.token_id
+            ):
                 why = "replaced"
+            elif token.token_id in in_flight:
+                why = "left by an interrupted run"
             else:
                 why = "not in the secret"
             plan.add(
@@ -402,48 +455,51 @@ def _repo(session: Session) -> Any:
 
 
 def _minter(
-    session: Session, ledger: Ledger, state: EnvState, held: dict[str, tuple[str, str]]
+    session: Session,
+    ledger: Ledger,
+    state: EnvState,
+    held: dict[str, tuple[str, str]],
+    plan: Plan,
 ) -> Any:
     def mint() -> str:
-        from databricks.sdk.errors import DatabricksError
+        from ...lost import describe, may_have_applied
 
-        from ...databricks_util import ApiErrors
-
-        settings = session.settings
         env, sp = state.env, state.sp
         w = session.clients.workspace(env)
-        try:
-            with (
-                ApiErrors(
-                    session,
-                    env,
-                    f"minting a token for {sp.display_name}",
-                    denied_fix=f"be a workspace admin of {env}, and give {sp.display_name} the "
-                    "`Can Use` token permission (Settings > Advanced > Personal access tokens "
-                    "> Permissions)",
-                    page=PAGE,
-                ),
-                _sdk_debug_off(),
-            ):
-                made = w.token_management.create_obo_token(
-                    application_id=sp.application_id,
-                    lifetime_seconds=settings.secrets.token_lifetime_days * 86400,
-                    comment=token_comment(settings, env),
+        made = None
+        for attempt in (1, 2):
+            try:
+                made = _create_token(session, state, w)
+                break
+            except Exception as exc:
+                if not may_have_applied(exc):
+                    raise
+                # the answer (and the value) was lost: a token it made is of no use to anyone,
+                # since nobody has its value; revoke it, then mint once more
+                orphans = _orphans(session, ledger, state)
+                for token_id in orphans:
+                    _revoke(session, ledger, env, token_id)
+                if attempt == 2:
+                    raise SetupError(
+                        f"minting a token for {sp.display_name} failed twice with "
+                        f"{describe(exc)}"
+                        + (
+                            f"; the {len(orphans)} token(s) it made were revoked" if orphans else ""
+                        ),
+                        fix="run `invoke ci.secrets` again later",
+                        page=PAGE,
+                    ) from None
+                plan.note(
+                    f"minting a token for {sp.display_name}: the answer was lost "
+                    f"({describe(exc)}); "
+                    + (
+                        f"revoked the token it made ({', '.join(map(short, orphans))}), "
+                        if orphans
+                        else ""
+                    )
+                    + "minted again"
                 )
-        except DatabricksError as exc:
-            # The refusal carries no token value: its first line says why (a lifetime above
-            # the workspace's maximum, tokens disabled, ...).
-            reason = str(exc).splitlines()[0] if str(exc) else ""
-            code = getattr(exc, "error_code", "") or type(exc).__name__
-            raise SetupError(
-                f"workspace {env} refused to mint a token for {sp.display_name}: {code}"
-                + (f" ({reason})" if reason else ""),
-                fix="tokens must be enabled in the workspace (Settings > Advanced > Personal "
-                f"access tokens), {sp.display_name} must be in it (`invoke "
-                "ci.service-principals`) and hold the `Can Use` token permission there, and "
-                "secrets.token_lifetime_days must not exceed the workspace's maximum",
-                page=PAGE,
-            ) from None
+        assert made is not None
         token_id = made.token_info.token_id
         ledger.minted(env, token_id)  # before anything else can fail
         if not made.token_value:
@@ -461,12 +517,77 @@ def _minter(
     return mint
 
 
+def _orphans(session: Session, ledger: Ledger, state: EnvState) -> list[str]:
+    """Live tokens of ours minted since the plan read them, that no journal entry knows."""
+    known = {t.token_id for t in state.live} | set(ledger.in_flight(state.env))
+    record = ledger.stored(state.env) or {}
+    known.add(record.get("token_id", ""))
+    now = session.now()
+    try:
+        fresh = _tokens_of_ours(session, state.env, state.sp)
+    except SetupError:
+        return []
+    return [t.token_id for t in fresh if t.live(now) and t.token_id not in known]
+
+
+def _create_token(session: Session, state: EnvState, w: Any) -> Any:
+    """One create_obo_token call; its refusals explained, a lost answer passed on."""
+    from databricks.sdk.errors import DatabricksError
+
+    from ...databricks_util import ApiErrors
+    from ...lost import may_have_applied
+
+    settings = session.settings
+    env, sp = state.env, state.sp
+    try:
+        with (
+            ApiErrors(
+                session,
+                env,
+                f"minting a token for {sp.display_name}",
+                denied_fix=f"be a workspace admin of {env}, and give {sp.display_name} the "
+                "`Can Use` token permission (Settings > Advanced > Personal access tokens "
+                "> Permissions)",
+                page=PAGE,
+            ),
+            _sdk_debug_off(),
+        ):
+            made = w.token_management.create_obo_token(
+                application_id=sp.application_id,
+                lifetime_seconds=settings.secrets.token_lifetime_days * 86400,
+                comment=token_comment(settings, env),
+            )
+    except DatabricksError as exc:
+        if may_have_applied(exc):
+            raise
+        # The refusal carries no token value: its first line says why (a lifetime above
+        # the workspace's maximum, tokens disabled, ...).
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        code = getattr(exc, "error_code", "") or type(exc).__name__
+        raise SetupError(
+            f"workspace {env} refused to mint a token for {sp.display_name}: {code}"
+            + (f" ({reason})" if reason else ""),
+            fix="tokens must be enabled in the workspace (Settings > Advanced > Personal "
+            f"access tokens), {sp.display_name} must be in it (`invoke "
+            "ci.service-principals`) and hold the `Can Use` token permission there, and "
+            "secrets.token_lifetime_days must not exceed the workspace's maximum",
+            page=PAGE,
+        ) from None
+    return made
+
+
 def _writer(
-    session: Session, ledger: Ledger, repo: Any, state: EnvState, held: dict[str, tuple[str, str]]
+    session: Session,
+    ledger: Ledger,
+    repo: Any,
+    state: EnvState,
+    held: dict[str, tuple[str, str]],
+    plan: Plan,
 ) -> Any:
     name = SECRET_NAMES[state.env]
 
     def write() -> None:
+        from ...lost import describe, may_have_applied
         from ...session import api_error_text
 
         env = state.env
@@ -474,6 +595,22 @@ def _writer(
         try:
             repo.create_secret(name, value)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the new token must go
+            if may_have_applied(exc):  # never revoke a token the secret may hold
+                if _secret_rewritten(repo, name, state.secret):
+                    plan.note(
+                        f"secret {name}: the answer to the write was lost ({describe(exc)}), "
+                        "but GitHub shows it updated: it holds the new token"
+                    )
+                    ledger.written(env, token_id)
+                    return
+                ledger.write_unknown(env, token_id)
+                raise SetupError(
+                    f"could not tell whether secret {name} was stored ({describe(exc)}); the "
+                    f"new token {short(token_id)} was kept, since the secret may hold it",
+                    fix="run `invoke ci.secrets` again: it stores a newer token in the secret "
+                    f"first, then revokes {short(token_id)}",
+                    page=PAGE,
+                ) from None
             ledger.write_failed(env)
             reason = api_error_text(exc) or type(exc).__name__
             revoked = _revoke(session, ledger, env, token_id)
@@ -492,6 +629,24 @@ def _writer(
         ledger.written(env, token_id)
 
     return write
+
+
+def _secret_rewritten(repo: Any, name: str, before: Any) -> bool:
+    """Does GitHub now show ``name`` written after ``before`` (its listing entry when planned,
+    or None if it did not exist)? False when it cannot tell."""
+    from github import GithubException
+
+    try:
+        now = repo.get_secret(name)
+        updated = _updated(now)
+    except GithubException:
+        return False
+    except Exception:  # noqa: BLE001 - a transport error: we cannot tell
+        return False
+    if updated is None:
+        return False
+    previous = _updated(before)
+    return previous is None or updated > previous
 
 
 def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
@@ -515,6 +670,16 @@ def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
         from databricks.sdk.errors import NotFound
 
         from ...databricks_util import ApiErrors
+        from ...lost import confirm
+
+        w = session.clients.workspace(env)
+
+        def gone() -> bool | None:  # read afresh: is the token still there?
+            try:
+                w.token_management.get(token_id)
+            except NotFound:
+                return True
+            return None
 
         with (
             ApiErrors(
@@ -526,7 +691,14 @@ def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
             ),
             contextlib.suppress(NotFound),
         ):
-            session.clients.workspace(env).token_management.delete(token_id)
+            confirm(
+                lambda: w.token_management.delete(token_id),
+                gone,
+                f"revoking token {short(token_id)}",
+                fix="run `invoke ci.secrets` again: it revokes what is left",
+                page=PAGE,
+                note=session.out.note,
+            )
         ledger.gone(token_id)
 
     return revoke

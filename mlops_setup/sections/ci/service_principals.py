@@ -173,8 +173,15 @@ def _plan_assignment(
     def assign() -> None:
         from databricks.sdk.service import iam
 
+        from ...lost import confirm
+
         info = find_service_principal(session, env)
         assert info is not None  # created by the change before this one
+
+        def assigned() -> bool | None:  # read afresh
+            session.cache.pop(f"databricks.assignments.{ws_id}", None)
+            return True if _assignments(session, ws_id).get(int(info.id)) else None
+
         with ApiErrors(
             session,
             "account",
@@ -182,10 +189,17 @@ def _plan_assignment(
             denied_fix=sp_denied_fix(session, env),
             page=PAGE,
         ):
-            session.clients.account.workspace_assignment.update(
-                workspace_id=ws_id,
-                principal_id=int(info.id),
-                permissions=[iam.WorkspacePermission(ASSIGNED_AS)],
+            confirm(
+                lambda: session.clients.account.workspace_assignment.update(
+                    workspace_id=ws_id,
+                    principal_id=int(info.id),
+                    permissions=[iam.WorkspacePermission(ASSIGNED_AS)],
+                ),
+                assigned,
+                f"assigning SP {name} to workspace {env}",
+                fix="run `invoke ci.service-principals` again: it reads the assignments first",
+                page=PAGE,
+                note=session.out.note,
             )
         known = session.cache.get(f"databricks.assignments.{ws_id}")
         if known is not None:

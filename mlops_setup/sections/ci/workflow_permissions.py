@@ -64,8 +64,21 @@ def read_permissions(session: Session, repo: Any) -> dict[str, Any]:
 def _write(session: Session, repo: Any, values: dict[str, Any]) -> None:
     from github import GithubException
 
+    from ...lost import confirm
+
+    def in_place() -> bool | None:
+        now = read_permissions(session, repo)
+        return True if all(now.get(k) == v for k, v in values.items()) else None
+
     try:
-        repo._requester.requestJsonAndCheck("PUT", _url(repo), input=dict(values))
+        confirm(
+            lambda: repo._requester.requestJsonAndCheck("PUT", _url(repo), input=dict(values)),
+            in_place,
+            "changing the workflow permissions",
+            fix="run `invoke ci.workflow-permissions` again: it reads them first",
+            page=PAGE,
+            note=session.out.note,
+        )
     except GithubException as exc:
         owner = session.settings.github.owner
         if exc.status == 409:
