@@ -10,6 +10,7 @@ import os
 import time
 
 import pytest
+import yaml
 
 from mlops_setup import validators
 from mlops_setup.config import ConfigError, load_settings
@@ -310,9 +311,9 @@ def test_branch_rules_agree_with_git(tmp_path):
             {"databricks": {"workspaces": {"prod": {"host": "https://evil.example.com"}}}},
             r"databricks\.workspaces\.prod\.host: expected a Databricks host of cloud aws",
         ),
-        (
+        (  # the project says aws: its hosts are AWS ones
             {"databricks": {"cloud": "azure"}},
-            r"databricks\.account\.host|databricks\.workspaces\.staging\.host",
+            r"databricks\.cloud: 'azure' contradicts the project, which says 'aws'",
         ),
     ],
 )
@@ -344,21 +345,21 @@ def test_other_hosts_need_allow_other_hosts(project):
     host = "https://dbc.internal.example.com"
     project.write_config(databricks={"workspaces": {"staging": {"host": host}}})
     refused(project, r"set databricks\.allow_other_hosts: true")
+    # allowed, it still contradicts the project's databricks.yml unless it is an override
     project.write_config(databricks={"allow_other_hosts": True})
+    refused(project, r"databricks\.workspaces\.staging\.host: .* contradicts the project")
+    data = yaml.safe_load(project.config_file.read_text())
+    del data["databricks"]["workspaces"]
+    data["override"] = {"databricks": {"workspaces": {"staging": {"host": host}}}}
+    project.config_file.write_text(yaml.safe_dump(data))
     assert load(project).databricks.workspace("staging").host == host
 
 
 def test_azure_hosts(project):
-    project.write_config(
-        databricks={
-            "cloud": "azure",
-            "workspaces": {
-                "staging": {"host": "https://adb-1234567890123456.7.azuredatabricks.net"},
-                "prod": {"host": "https://adb-6543210987654321.3.azuredatabricks.net"},
-            },
-        }
-    )
-    assert load(project).databricks.account.host == "https://accounts.azuredatabricks.net"
+    project.regenerate(cloud="azure")  # the project says azure and adb-*.azuredatabricks.net
+    settings = load(project)
+    assert settings.databricks.account.host == "https://accounts.azuredatabricks.net"
+    assert settings.databricks.workspace("prod").host.endswith(".azuredatabricks.net")
 
 
 def test_invalid_values_reach_no_git_command(cli, project, http):
