@@ -625,7 +625,7 @@ def test_secret_write_applied_but_answer_lost_keeps_the_token(
     assert no_sleep.calls == []  # a write that met a 5xx is not retried blindly
     again = cli("ci.secrets")
     assert again.code == 0, again.err
-    assert "ci.secrets: nothing to change" in again.out
+    assert "ci.secrets: no changes" in again.out
     assert len(mutating(http())) == len(FRESH_REQUESTS)
     assert_nothing_leaked(result, again)
 
@@ -907,7 +907,7 @@ LOST: dict[str, tuple] = {
         "POST",
         "/api/2.2/jobs/update",
         gateway_timeout(),
-        "enabling job prod-my-mlops-project-batch-inference-job: the answer was lost (504 "
+        "enabling job prod-my-mlops-project-model-training-job: the answer was lost (504 "
         "(DeadlineExceeded))",
         "/jobs/update",
     ),

@@ -77,7 +77,7 @@ def plan_workflows(
     pr = find_pull(repo, base=s.default_branch, head_prefix=branch_prefix(name))
     if pr is not None:
         plan.keep(f"PR #{pr.number} from {pr.head.ref} is open: {pr.html_url}")
-        fixed = _plan_targets(session, plan, repo, pr, fix_targets)
+        fixed = _plan_targets(session, plan, repo, pr, fix_targets, merge)
         _plan_merge(session, plan, repo, merge, pr=pr, fixed=fixed)
         return plan
     try:
@@ -182,16 +182,22 @@ def _fix_targets(session: Session, repo: Any, pr: Any, content: Any) -> str:
     return result["commit"].sha
 
 
-def _plan_targets(session: Session, plan: Plan, repo: Any, pr: Any, fix: bool) -> dict:
-    """Check the open CI/CD PR's databricks.yml; with ``fix``, plan the commit that mends it.
-    Returns a dict the merge reads the PR's new head SHA from, once the fix is applied."""
+def _plan_targets(session: Session, plan: Plan, repo: Any, pr: Any, fix: bool, merge: bool) -> dict:
+    """Check the open CI/CD PR's databricks.yml; with ``fix``, plan the commit that mends it
+    (a merge without it stops; otherwise a warning). Returns a dict the merge reads the PR's
+    new head SHA from, once the fix is applied."""
     fixed: dict[str, str] = {}
     missing, content = _targets_gap(session, repo, pr.head.sha)
     if not missing:
         plan.keep(f"PR #{pr.number}: {content.path} has the staging, prod and test targets")
         return fixed
     if not fix:
-        raise _targets_error(session, pr, missing)
+        error = _targets_error(session, pr, missing)
+        if merge:
+            raise error
+        plan.warn(error.message)
+        plan.warn(f"fix: {error.fix}")
+        return fixed
 
     def apply() -> str:
         fixed["sha"] = _fix_targets(session, repo, pr, content)
