@@ -15,6 +15,13 @@ A create that failed in a way it may have been carried out all the same (a 504 o
 SDK's retries running out) is followed by a lookup by name: found, that SP is used; not found,
 the step stops saying so, and a re-run looks it up first. Never a second SP with the name.
 
+Linking an existing SP (any cloud): ``databricks.service_principals.<env>: {application_id:
+<UUID>}`` names an SP someone else made (the Terraform "link" variant). It is looked up by
+application id where this step would have created it, must exist and be active (an error names
+who can fix it otherwise), and is never created, renamed, activated or removed: the journal
+records it as ``linked``. It is still assigned to its workspace if it is not there yet (the
+guide needs it there), and the later steps grant and mint for it as for one of ours.
+
 Two SPs with the configured name are an error listing both. Application ids are not secret:
 they are printed, and later steps (``ci.permissions``, ``ci.secrets``) get them through
 :func:`mlops_setup.databricks_util.find_service_principal`.
@@ -44,23 +51,43 @@ from ...databricks_util import (
 from ...session import DRY_RUN_HELP, Session, Step, run_step
 
 PAGE = PAGE_SERVICE_PRINCIPALS
+JOURNAL_KEY = "ci.service-principals"
 ASSIGNED_AS = "USER"
 
 
 def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
     db = session.settings.databricks
     plan = Plan("ci.service-principals")
+    linked: dict[str, str] = {}
     for env in ENVIRONMENTS:
         name = session.settings.sp_name(env)
         sp = find_service_principal(session, env)
-        if sp is None:
+        if sp is not None and sp.linked:
+            name = sp.display_name
+            linked[env] = sp.application_id
+            plan.keep(
+                f"SP {name} is linked (application id {sp.application_id}): checked, not "
+                "created or changed"
+            )
+        elif sp is None:
             where = "in the account" if db.sp_mode == "account" else f"in workspace {env}"
             plan.add("create", f"SP {name}", _creator(session, plan, env), detail=where)
         else:
             plan.keep(f"SP {name} exists (application id {sp.application_id})")
         if db.sp_mode == "account":
             _plan_assignment(session, plan, env, name, sp)
+    if not dry_run:
+        record_linked(session, linked)
     return plan
+
+
+def record_linked(session: Session, linked: dict[str, str]) -> None:
+    """Journal which SPs are linked (env -> application id), so that whatever cleans up later
+    knows they belong to someone else; written only when it changes."""
+    entry = session.journal.get(JOURNAL_KEY) or {}
+    if (entry.get("linked") or {}) == linked:
+        return
+    session.journal.set(JOURNAL_KEY, {**entry, "linked": linked})
 
 
 # ------------------------------------------------------------------------------- creation
