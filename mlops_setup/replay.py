@@ -6,7 +6,8 @@ accept is one the demo can play:
 * matched on method, full URI and body; JSON bodies compare as data, and the sealed-box
   ``encrypted_value`` of a GitHub secret (random on every call) compares as a placeholder;
 * Authorization headers and cookies never recorded; ``token_value``, ``secret``,
-  ``access_token``, ``client_secret`` and ``encrypted_value`` replaced in bodies.
+  ``access_token``, ``client_secret``, Graph's ``secretText`` and ``encrypted_value`` replaced
+  in bodies.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SECRET_FIELDS = frozenset(
         "client_secret",
         "encrypted_value",
         "password",
+        "secretText",  # Microsoft Graph's addPassword answer
     }
 )
 SCRUBBED_HEADERS = (

@@ -33,6 +33,7 @@ class Runtime:
     now: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     cwd: str | None = None
     out: Console | None = None
+    azure_credential: Any = None  # azure-identity credential; None = DefaultAzureCredential
 
 
 _runtime = Runtime()
@@ -72,6 +73,8 @@ class Session:
         self.settings = settings
         self.env = dict(os.environ if self.runtime.env is None else self.runtime.env)
         self.clients = Clients(settings, env=self.env)
+        self.clients.azure_credential = self.runtime.azure_credential
+        self.clients.sleep = self.sleep
         self.out = self.runtime.out or Console()
         self.journal = Journal.for_settings(settings)
         self.cache: dict[str, Any] = {}

@@ -260,7 +260,13 @@ def project(request, tmp_path: Path, clean_env, world: World) -> Project:
 @pytest.fixture
 def runtime(project: Project, no_sleep: RecordingSleep):
     """Fixed clock, recorded sleeps, the project's folder as working directory."""
-    with use_runtime(Runtime(sleep=no_sleep, now=lambda: NOW, cwd=str(project.workdir))) as rt:
+    from mlops_setup.entra import StaticCredential
+
+    graph = StaticCredential("fake-graph-token")  # Authorization headers are never recorded
+    runtime = Runtime(
+        sleep=no_sleep, now=lambda: NOW, cwd=str(project.workdir), azure_credential=graph
+    )
+    with use_runtime(runtime) as rt:
         yield rt
 
 

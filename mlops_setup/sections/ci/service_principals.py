@@ -22,6 +22,11 @@ who can fix it otherwise), and is never created, renamed, activated or removed: 
 records it as ``linked``. It is still assigned to its workspace if it is not there yet (the
 guide needs it there), and the later steps grant and mint for it as for one of ours.
 
+On Azure (``databricks.cloud: azure``) each environment first gets an Entra ID application
+and its service principal in the tenant (:mod:`.azure`), and the Databricks SP is created with
+``applicationId`` = that app's client id, so the principal CI logs in as is the one that gets
+the grants.
+
 Two SPs with the configured name are an error listing both. Application ids are not secret:
 they are printed, and later steps (``ci.permissions``, ``ci.secrets``) get them through
 :func:`mlops_setup.databricks_util.find_service_principal`.
@@ -49,6 +54,7 @@ from ...databricks_util import (
     workspace_id,
 )
 from ...session import DRY_RUN_HELP, Session, Step, run_step
+from . import azure
 
 PAGE = PAGE_SERVICE_PRINCIPALS
 JOURNAL_KEY = "ci.service-principals"
@@ -59,9 +65,14 @@ def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
     db = session.settings.databricks
     plan = Plan("ci.service-principals")
     linked: dict[str, str] = {}
+    on_azure = azure.is_azure(session)
     for env in ENVIRONMENTS:
         name = session.settings.sp_name(env)
+        if on_azure:  # the Entra ID app first: the Databricks SP takes its client id
+            azure.plan_app(session, plan, env)
         sp = find_service_principal(session, env)
+        if on_azure:
+            azure.check_databricks_sp(session, env, sp)
         if sp is not None and sp.linked:
             name = sp.display_name
             linked[env] = sp.application_id
@@ -107,7 +118,10 @@ def _creator(session: Session, plan: Plan, env: str) -> Any:
             page=PAGE,
         ):
             try:
-                made = api.service_principals.create(display_name=name, active=True)
+                extra = {}
+                if azure.is_azure(session):  # Entra ID managed: the app's client id
+                    extra["application_id"] = azure.app_id(session, env)
+                made = api.service_principals.create(display_name=name, active=True, **extra)
             except Exception as exc:
                 if not _may_have_been_made(exc):
                     raise
