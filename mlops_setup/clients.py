@@ -141,6 +141,20 @@ class Clients:
             )
         return self._workspaces[env]
 
+    # ------------------------------------------------------------- Microsoft Graph (Azure)
+    azure_credential: Any = None
+    sleep: Any = None
+
+    @cached_property
+    def graph(self) -> Any:
+        """Microsoft Graph for the Entra ID apps (``databricks.cloud: azure`` only)."""
+        import time
+
+        from .entra import Graph, default_credential
+
+        credential = self.azure_credential or default_credential()
+        return Graph(credential, self.sleep or time.sleep)
+
     # -------------------------------------------------------------------------------- git
     # git itself runs through mlops_setup.gitops.Git; this only supplies its auth environment.
     def git_env(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -167,9 +168,66 @@ class Workspaces(_Model):
     prod: WorkspaceSettings
 
 
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+SP_REF_EXPECTED = (
+    "a display name (the SP is created if missing), or a mapping {application_id: <UUID>} "
+    "that links an existing service principal (nothing is created)"
+)
+
+
+class ServicePrincipalRef(_Model):
+    """One environment's service principal, as configured: a display name (the setup creates
+    the SP if it is missing) or a link to an existing SP by application id (on Azure: the
+    client id of its Entra ID application). A linked SP is never created, changed or removed."""
+
+    name: str = ""
+    application_id: str = ""
+
+    @property
+    def linked(self) -> bool:
+        return bool(self.application_id)
+
+    def __str__(self) -> str:
+        return self.name or self.application_id
+
+
+def _sp_ref(value: Any) -> Any:
+    """``"prod-x"`` -> a name; ``{application_id: UUID}`` -> a link; anything else: refused.
+
+    A bare UUID string is refused rather than guessed at: a display name that happens to look
+    like an id and a link must not be one typo apart."""
+    if isinstance(value, ServicePrincipalRef):
+        return value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError(SP_REF_EXPECTED)
+        if UUID.match(value.strip()):
+            raise ValueError(
+                f"{SP_REF_EXPECTED}; {value!r} looks like an application id: to link that SP "
+                f"write {{application_id: {value.strip()}}}"
+            )
+        return ServicePrincipalRef(name=value)
+    if isinstance(value, dict):
+        keys = set(value)
+        if keys != {"application_id"}:
+            extra = ", ".join(sorted(str(k) for k in keys - {"application_id"})) or "none"
+            raise ValueError(f"{SP_REF_EXPECTED} (unexpected keys: {extra})")
+        app_id = value["application_id"]
+        if not isinstance(app_id, str) or not UUID.match(app_id.strip()):
+            raise ValueError(
+                f"{SP_REF_EXPECTED}; application_id must be a UUID such as "
+                "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+            )
+        return ServicePrincipalRef(application_id=app_id.strip().lower())
+    raise ValueError(SP_REF_EXPECTED)
+
+
+SpRef = Annotated[ServicePrincipalRef, BeforeValidator(_sp_ref)]
+
+
 class ServicePrincipalNames(_Model):
-    staging: str = Field(min_length=1)
-    prod: str = Field(min_length=1)
+    staging: SpRef
+    prod: SpRef
 
 
 class DatabricksSettings(_Model):
@@ -287,8 +345,17 @@ class Settings(_Model):
     def catalog(self, target: str) -> str:
         return getattr(self.unity_catalog.catalogs, target)
 
-    def sp_name(self, env: str) -> str:
+    def sp_ref(self, env: str) -> ServicePrincipalRef:
         return getattr(self.databricks.service_principals, env)
+
+    def sp_name(self, env: str) -> str:
+        """The configured display name of ``env``'s SP; for a linked SP, which has none in
+        config, its application id (the found SP's ``display_name`` is the better label)."""
+        return str(self.sp_ref(env))
+
+    def sp_linked(self, env: str) -> str:
+        """The application id of a linked SP, or "" when the setup owns (creates) it."""
+        return self.sp_ref(env).application_id
 
 
 # --------------------------------------------------------------------------- loading layers

@@ -64,6 +64,7 @@ class ServicePrincipalInfo:
     application_id: str
     scope: str
     created: bool = False
+    linked: bool = False  # named by application id in config: never created, changed, removed
 
 
 # ------------------------------------------------------------------------------------ errors
@@ -291,6 +292,14 @@ def account_not_found(session: Any) -> tuple[str, str]:
     )
 
 
+def sp_label(session: Any, env: str) -> str:
+    """What to call ``env``'s SP: its display name (looked up for a linked SP)."""
+    if session.settings.sp_linked(env):
+        found = find_service_principal(session, env)
+        return found.display_name if found is not None else session.settings.sp_name(env)
+    return session.settings.sp_name(env)
+
+
 def sp_denied_fix(session: Any, env: str) -> str:
     if session.settings.databricks.sp_mode == "account":
         return (
@@ -310,6 +319,8 @@ def remember_service_principal(session: Any, info: ServicePrincipalInfo) -> None
 
 
 def _find_service_principal(session: Any, env: str) -> ServicePrincipalInfo | None:
+    if session.settings.sp_linked(env):
+        return _find_linked(session, env)
     from databricks.sdk.service import iam
 
     settings = session.settings
@@ -344,3 +355,57 @@ def _find_service_principal(session: Any, env: str) -> ServicePrincipalInfo | No
         return None
     sp = sps[0]
     return ServicePrincipalInfo(env, name, str(sp.id), str(sp.application_id), scope)
+
+
+def _find_linked(session: Any, env: str) -> ServicePrincipalInfo:
+    """A linked SP (``databricks.service_principals.<env>: {application_id: ...}``), found by
+    its application id where the setup would have created it. It must exist and be active:
+    there is no None here, because nothing may create it; the error says who can fix it."""
+    from databricks.sdk.service import iam
+
+    settings = session.settings
+    app_id = settings.sp_linked(env)
+    in_account = settings.databricks.sp_mode == "account"
+    scope = "account" if in_account else env
+    where = "the account" if in_account else f"workspace {env}"
+    client = session.clients.account if in_account else session.clients.workspace(env)
+    path = account_sps_path(session) if in_account else WORKSPACE_SPS
+    with ApiErrors(
+        session,
+        scope,
+        "looking up a linked service principal",
+        denied_fix=sp_denied_fix(session, env),
+        page=PAGE_SERVICE_PRINCIPALS,
+        not_found=account_not_found(session) if in_account else None,
+    ):
+        found = scim_list(
+            client, path, filter=f"applicationId eq {scim_quote(app_id)}", attributes=SP_ATTRIBUTES
+        )
+    sps = [iam.ServicePrincipal.from_dict(item) for item in found]
+    sps = [sp for sp in sps if (sp.application_id or "").lower() == app_id]
+    key = f"databricks.service_principals.{env}"
+    if not sps:
+        if in_account:
+            why = (
+                "an SP made in a single workspace is not in the account and cannot be assigned "
+                "from it (then set databricks.sp_mode: workspace)"
+            )
+        else:
+            why = f"it must exist in workspace {env} (or be assigned to it from the account)"
+        raise SetupError(
+            f"the linked service principal {app_id} ({key}) does not exist in {where}; "
+            "a linked SP is never created",
+            fix=f"check the application id with whoever created the SP; {why}",
+            page=PAGE_SERVICE_PRINCIPALS,
+        )
+    sp = sps[0]
+    label = sp.display_name or app_id
+    if sp.active is False:
+        raise SetupError(
+            f"the linked service principal {label} (application id {app_id}) is deactivated in "
+            f"{where}; a linked SP is never changed by the setup",
+            fix="ask whoever owns it to activate it (User management > Service principals), "
+            "then run again",
+            page=PAGE_SERVICE_PRINCIPALS,
+        )
+    return ServicePrincipalInfo(env, label, str(sp.id), app_id, scope, linked=True)

@@ -6,10 +6,11 @@ accept is one the demo can play:
 * matched on method, full URI and body; JSON bodies compare as data, and the sealed-box
   ``encrypted_value`` of a GitHub secret (random on every call) compares as a placeholder;
 * Authorization headers and cookies never recorded; ``token_value``, ``secret``,
-  ``access_token``, ``client_secret`` replaced in bodies by :data:`PLACEHOLDER`, and the
-  sealed ``encrypted_value`` of a GitHub secret by :data:`SEALED_PLACEHOLDER`: a fixed, valid
-  base64 sealed box (32-byte ephemeral key, 16-byte MAC, a short text), so a recorded request
-  still matches GitHub's schema for it (``encrypted_value`` must be base64).
+  ``access_token``, ``client_secret``, Graph's ``secretText`` replaced in bodies by
+  :data:`PLACEHOLDER`, and the sealed ``encrypted_value`` of a GitHub secret by
+  :data:`SEALED_PLACEHOLDER`: a fixed, valid base64 sealed box (32-byte ephemeral key, 16-byte
+  MAC, a short text), so a recorded request still matches GitHub's schema for it
+  (``encrypted_value`` must be base64).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SECRET_FIELDS = frozenset(
         "client_secret",
         "encrypted_value",
         "password",
+        "secretText",  # Microsoft Graph's addPassword answer
     }
 )
 SCRUBBED_HEADERS = (

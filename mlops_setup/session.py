@@ -36,6 +36,7 @@ class Runtime:
     # host, port, budget -> None if reachable, else the likely cause (mlops_setup.netcheck);
     # None: a real TCP connection. The demo and replayed tests answer from the cassette.
     probe: Callable[[str, int, float], str | None] | None = None
+    azure_credential: Any = None  # azure-identity credential; None = DefaultAzureCredential
 
 
 _runtime = Runtime()
@@ -75,6 +76,8 @@ class Session:
         self.settings = settings
         self.env = dict(os.environ if self.runtime.env is None else self.runtime.env)
         self.clients = Clients(settings, env=self.env, probe=self.runtime.probe)
+        self.clients.azure_credential = self.runtime.azure_credential
+        self.clients.sleep = self.sleep
         self.out = self.runtime.out or Console()
         self.journal = Journal.for_settings(settings)
         self.cache: dict[str, Any] = {}

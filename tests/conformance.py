@@ -139,7 +139,25 @@ def check_interaction(request: Mapping, response: Mapping) -> list[str]:
         return _check_github(method, path, parts.query, request, response, code)
     if host in {"github.com", "www.github.com", "uploads.github.com"}:
         return [f"unexpected GitHub web request {method} {path}"]
+    if host == "graph.microsoft.com":
+        return _check_graph(method, path, parts.query, request, response, code)
     return _check_databricks(method, path, parts.query, request, response, code)
+
+
+def _check_graph(
+    method: str, path: str, query: str, request: Mapping, response: Mapping, code: int
+) -> list[str]:
+    """Microsoft Graph: against the hand-written schema of :mod:`tests.graph_schema`."""
+    from urllib.parse import parse_qs
+
+    from tests import graph_schema
+
+    where = f"{method} {path}"
+    req_text, resp_text = _request_text(request), _response_text(response)
+    req_json, problems = (None, []) if _is_empty(req_text) else _parse_json(req_text, "request")
+    resp_json, more = (None, []) if _is_empty(resp_text) else _parse_json(resp_text, "response")
+    found = graph_schema.check(method, path, parse_qs(query), req_json, code, resp_json)
+    return [f"{where}: {p}" for p in [*problems, *more, *found]]
 
 
 def _is_git_smart_http(path: str, query: str) -> bool:

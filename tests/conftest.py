@@ -266,9 +266,17 @@ def reachable(host: str, port: int, budget: float, **how: object) -> None:
 @pytest.fixture
 def runtime(project: Project, no_sleep: RecordingSleep):
     """Fixed clock, recorded sleeps, the project's folder as working directory."""
-    with use_runtime(
-        Runtime(sleep=no_sleep, now=lambda: NOW, cwd=str(project.workdir), probe=reachable)
-    ) as rt:
+    from mlops_setup.entra import StaticCredential
+
+    graph = StaticCredential("fake-graph-token")  # Authorization headers are never recorded
+    runtime = Runtime(
+        sleep=no_sleep,
+        now=lambda: NOW,
+        cwd=str(project.workdir),
+        probe=reachable,
+        azure_credential=graph,
+    )
+    with use_runtime(runtime) as rt:
         yield rt
 
 

@@ -340,14 +340,6 @@ def test_token_close_to_expiry_is_replaced(cli, project, world, http):
     assert "(expires 2026-12-12)" in result.out
 
 
-def test_azure_is_not_supported_yet(cli, project):
-    project.regenerate(cloud="azure")
-    result = cli("ci.secrets")
-    assert result.code == 1
-    assert "ci.secrets does not support Azure yet" in result.err
-    assert "STAGING_AZURE_SP_TENANT_ID" in result.err
-
-
 def test_cassettes_hold_no_token_value():
     here = os.path.join(os.path.dirname(__file__), "cassettes", "test_ci_secrets")
     for name in sorted(os.listdir(here)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import change_lines, exchanges_of, mutating
@@ -209,3 +211,99 @@ def test_find_service_principal_is_cached(project, runtime, monkeypatch):
     for _ in range(3):
         assert databricks_util.find_service_principal(session, "prod").application_id == "app"
     assert calls == ["prod"]
+
+
+# ------------------------------------------------------------------- linked (existing) SPs
+
+
+def link(project, staging: str, prod: str) -> None:
+    project.write_config(
+        databricks={
+            "service_principals": {
+                "staging": {"application_id": staging},
+                "prod": {"application_id": prod},
+            }
+        }
+    )
+
+
+@pytest.mark.vcr
+def test_linked_sps_are_checked_not_created_and_recorded(cli, project, world, http):
+    """Made centrally (another team's Terraform "link" variant): found by application id,
+    assigned where missing, never created; the journal says they are linked."""
+    staging = databricks_iam.add_service_principal(world, "ml-ci-staging")  # not assigned yet
+    prod = databricks_iam.add_service_principal(world, "ml-ci-prod", assigned_to=("prod",))
+    link(project, staging["applicationId"], prod["applicationId"])
+    result = cli("ci.service-principals")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "== ci.service-principals: a service principal per environment ==",
+        f"  ok  SP ml-ci-staging is linked (application id {staging['applicationId']}): "
+        "checked, not created or changed",
+        f"  ok  SP ml-ci-prod is linked (application id {prod['applicationId']}): checked, "
+        "not created or changed",
+        "  ok  SP ml-ci-prod is in workspace prod (USER)",
+        "  +   assigned SP ml-ci-staging to workspace staging (USER)",
+        "ci.service-principals: 1 added, 0 changed, 0 destroyed",
+    ]
+    assert mutating(http()) == [
+        f"PUT {ACCOUNT}/workspaces/{STAGING_ID}/permissionassignments/principals/{staging['id']}"
+    ]
+    lookups = [u for m, u in http() if m == "GET" and "/scim/v2/ServicePrincipals" in u]
+    assert all("applicationId+eq" in u or "applicationId%20eq" in u for u in lookups), lookups
+    journal = json.loads((project.root / ".mlops-setup/journal.json").read_text())
+    assert journal["ci.service-principals"] == {
+        "linked": {"staging": staging["applicationId"], "prod": prod["applicationId"]}
+    }
+    again = cli("ci.service-principals")
+    assert again.code == 0, again.err
+    assert "ci.service-principals: no changes" in again.out
+    assert len(mutating(http())) == 1
+
+
+@pytest.mark.vcr
+def test_linked_sp_that_does_not_exist_is_an_error_and_nothing_is_created(
+    cli, project, world, http
+):
+    prod = databricks_iam.add_service_principal(world, "ml-ci-prod", assigned_to=("prod",))
+    missing = databricks_iam.application_id("nobody")
+    link(project, missing, prod["applicationId"])
+    result = cli("ci.service-principals")
+    assert result.code == 1
+    assert result.err.splitlines()[:2] == [
+        f"error: the linked service principal {missing} (databricks.service_principals.staging) "
+        "does not exist in the account; a linked SP is never created",
+        "  fix: check the application id with whoever created the SP; an SP made in a single "
+        "workspace is not in the account and cannot be assigned from it (then set "
+        "databricks.sp_mode: workspace)",
+    ]
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_deactivated_linked_sp_is_named_and_left_as_it_is(cli, project, world, http):
+    staging = databricks_iam.add_service_principal(world, "ml-ci-staging", assigned_to=("staging",))
+    prod = databricks_iam.add_service_principal(world, "ml-ci-prod", assigned_to=("prod",))
+    prod["active"] = False
+    link(project, staging["applicationId"], prod["applicationId"])
+    result = cli("ci.service-principals")
+    assert result.code == 1
+    assert (
+        f"error: the linked service principal ml-ci-prod (application id {prod['applicationId']})"
+        " is deactivated in the account; a linked SP is never changed by the setup"
+    ) in result.err
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_linked_sp_in_workspace_mode_is_looked_up_in_its_workspace(cli, project, world, http):
+    staging = databricks_iam.add_service_principal(world, "ws-staging", scope="staging")
+    prod = databricks_iam.add_service_principal(world, "ws-prod", scope="prod")
+    link(project, staging["applicationId"], prod["applicationId"])
+    project.write_config(databricks={"sp_mode": "workspace"})
+    result = cli("ci.service-principals")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == []
+    assert "ok  SP ws-prod is linked" in result.out
+    assert mutating(http()) == []
+    assert not any("accounts.cloud.databricks.com" in uri for _, uri in http())

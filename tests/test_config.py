@@ -170,7 +170,7 @@ def test_list_and_help_do_not_import_heavy_sdks():
         "    except SystemExit:\n"
         "        pass\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in "
-        "('databricks', 'github', 'git', 'pydantic', 'vcr', 'requests')]\n"
+        "('databricks', 'github', 'git', 'pydantic', 'vcr', 'requests', 'azure', 'msal')]\n"
         "print('HEAVY', sorted(heavy))\n"
     )
     done = subprocess.run(
@@ -198,3 +198,42 @@ def test_every_task_and_flag_is_documented():
         documented = set(task.help)
         flags = set(list(task.argspec(task.body).parameters)[1:])
         assert flags <= documented, f"{name}: undocumented flags {flags - documented}"
+
+
+LINK_ERRORS = [
+    (
+        {"staging": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"},
+        r"databricks\.service_principals\.staging: expected a display name .* looks like an "
+        r"application id: to link that SP write \{application_id: 1b4e28ba-",
+    ),
+    (
+        {"prod": {"application_id": "prod-sp"}},
+        r"databricks\.service_principals\.prod: expected .*application_id must be a UUID",
+    ),
+    (
+        {"prod": {"application_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "name": "x"}},
+        r"databricks\.service_principals\.prod: expected .*\(unexpected keys: name\)",
+    ),
+    ({"prod": 7}, r"databricks\.service_principals\.prod: expected a display name"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), LINK_ERRORS)
+def test_service_principal_links_are_checked(project, value, message):
+    project.write_config(databricks={"service_principals": value})
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(project)
+    assert str(caught.value).startswith(str(project.config_file))
+
+
+def test_service_principal_link_by_application_id(project, monkeypatch):
+    app = "1B4E28BA-2FA1-11D2-883F-0016D3CCA427"
+    project.write_config(databricks={"service_principals": {"prod": {"application_id": app}}})
+    s = load(project)
+    assert s.sp_linked("prod") == app.lower()
+    assert s.sp_linked("staging") == ""
+    assert s.sp_name("staging") == "staging-my-mlops-project"
+    monkeypatch.setenv(
+        "MLOPS_SETUP_DATABRICKS_SERVICE_PRINCIPALS_STAGING", f"{{application_id: {app}}}"
+    )
+    assert load(project).sp_linked("staging") == app.lower()

@@ -706,3 +706,30 @@ def test_credentials_are_found(leak: str) -> None:
     findings = c.scan_for_credentials(CLEAN_CASSETTE + leak + "\n")
     assert findings, leak
     assert all(leak not in f for f in findings), "findings must not echo the credential"
+
+
+def test_graph_bodies_are_checked_against_the_graph_schema() -> None:
+    from tests.conformance import check_interaction
+
+    def pair(body: dict, status: int = 201) -> tuple[dict, dict]:
+        request = {
+            "method": "POST",
+            "uri": "https://graph.microsoft.com/v1.0/servicePrincipals",
+            "body": '{"appId": "x", "tags": ["mlops-setup"]}',
+            "headers": {},
+        }
+        response = {"status": {"code": status}, "headers": {}, "body": {"string": json.dumps(body)}}
+        return request, response
+
+    good = {"id": "1", "appId": "x", "accountEnabled": True, "tags": []}
+    assert check_interaction(*pair(good)) == []
+    bad = check_interaction(*pair({**good, "appRoles": [], "accountEnabled": "yes"}))
+    assert any("appRoles: unknown key for Microsoft Graph" in p for p in bad), bad
+    assert any("accountEnabled: expected" in p for p in bad), bad
+    error = {"error": {"code": "Request_BadRequest", "message": "no", "innerError": {}}}
+    assert check_interaction(*pair(error, 400)) == []
+    request, response = pair(good)
+    request["uri"] = "https://graph.microsoft.com/v1.0/users"
+    assert check_interaction(request, response) == [
+        "POST /v1.0/users: unmapped Microsoft Graph operation POST /v1.0/users"
+    ]

@@ -808,6 +808,49 @@ def test_every_key_of_the_json_documents_is_documented():
         assert f'"{key}"' in page or f"`{key}`" in page, key
 
 
+# ----------------------------------------------------------------------- linked SPs, any cloud
+
+
+@pytest.mark.vcr
+def test_linked_sps_create_nothing_and_the_setup_finishes(cli, project, world, http):
+    """Service principals made elsewhere, named by application id: the whole guide runs with
+    them, none is created, and the re-run changes nothing."""
+    checks_pass(world)
+    staging = databricks_iam.add_service_principal(
+        world, "central-staging", assigned_to=("staging",)
+    )
+    prod = databricks_iam.add_service_principal(world, "central-prod", assigned_to=("prod",))
+    project.write_config(
+        databricks={
+            "service_principals": {
+                "staging": {"application_id": staging["applicationId"]},
+                "prod": {"application_id": prod["applicationId"]},
+            }
+        }
+    )
+    result = cli("setup.all")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    assert change_lines(out["ci.service-principals"]) == []
+    assert "SP central-prod is linked" in out["ci.service-principals"]
+    assert change_lines(out["ci.permissions"])[-3:] == [
+        f"grant {GRANT} on catalog staging to SP central-staging",
+        f"grant {GRANT} on catalog prod to SP central-prod",
+        f"grant {GRANT} on catalog test to SP central-staging",
+    ]
+    assert change_lines(out["ci.secrets"])[:2] == [
+        "mint token for SP central-staging (lifetime 90 days)",
+        "set secret STAGING_WORKSPACE_TOKEN",
+    ]
+    made = mutating(http())
+    assert not [u for u in made if "ServicePrincipals" in u]  # none created
+    sent = len(made)
+    again = cli("setup.all")
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[-1] == "setup.all: no changes"
+    assert len(mutating(http())) == sent
+
+
 @pytest.mark.vcr
 def test_full_setup_of_a_hyphenated_project(cli, project, world, http, no_sleep):
     """`churn-model` (folder `churn_model`): workflows, jobs, SPs, schema, the repo and

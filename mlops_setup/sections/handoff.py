@@ -75,7 +75,7 @@ def issue_body(session: Session, plan: Plan) -> str:
     ]
     for env in ENVIRONMENTS:
         sp = find_service_principal(session, env)
-        name = settings.sp_name(env)
+        name = sp.display_name if sp is not None else settings.sp_name(env)
         if sp is None:
             plan.warn(f"service principal {name} not found: the issue says so")
             lines.append(f"  * {env}: `{name}` (not found: run `invoke ci.service-principals`)")

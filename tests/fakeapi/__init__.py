@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 GITHUB_HOSTS = ("api.github.com",)
+GRAPH_HOSTS = ("graph.microsoft.com",)
 # Request headers worth keeping in a cassette; the rest (User-Agent with the machine's versions,
 # auth) would only make cassettes differ between machines.
 KEPT_HEADERS = ("accept", "content-type")
@@ -71,6 +72,7 @@ class World:
 
     gh: dict[str, Any] = field(default_factory=dict)
     db: dict[str, Any] = field(default_factory=dict)
+    graph: dict[str, Any] = field(default_factory=dict)  # Microsoft Graph (Entra ID)
     now: str = NOW
     # (method, path regex) -> list of canned replies served first, in order (faults, delays).
     queued: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
@@ -121,6 +123,12 @@ def databricks_error(status: int, code: str, message: str) -> Reply:
     return Reply(status, {"error_code": code, "message": message})
 
 
+def graph_error(status: int, code: str, message: str) -> Reply:
+    """Microsoft Graph's error shape (``error.code``, ``error.message``, ``innerError``)."""
+    inner = {"date": NOW.rstrip("Z"), "request-id": "0f1e2d3c-0000-4000-8000-000000000000"}
+    return Reply(status, {"error": {"code": code, "message": message, "innerError": inner}})
+
+
 def scim_error(status: int, detail: str) -> Reply:
     return Reply(
         status,
@@ -155,6 +163,8 @@ class FakeAPI:
             headers=dict(headers or {}),
         )
         api = "github" if req.host in GITHUB_HOSTS else "databricks"
+        if req.host in GRAPH_HOSTS:
+            api = "graph"
         for (q_method, q_regex), replies in self.world.queued.items():
             if q_method == method and replies and re.fullmatch(q_regex, req.path):
                 return replies.pop(0)
@@ -167,6 +177,8 @@ class FakeAPI:
                 return handler(self.world, req)
         if api == "github":
             return github_error(404, "Not Found")
+        if api == "graph":
+            return graph_error(404, "Request_ResourceNotFound", f"No route {method} {req.path}")
         return databricks_error(
             404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {req.path}'"
         )

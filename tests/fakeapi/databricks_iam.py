@@ -197,9 +197,11 @@ def _account_denied(world: World, req) -> Reply | None:
     return None
 
 
-def _new_sp(world: World, display_name: str, scope: str) -> dict:
+def _new_sp(world: World, display_name: str, scope: str, app_id: str | None = None) -> dict:
     db = state(world)
     sp = add_service_principal(world, display_name, scope=scope)
+    if app_id:  # Azure: an Entra ID managed SP takes the app's client id
+        sp["applicationId"] = app_id
     if db["sp_visible_after"]:
         db["hidden"][sp["applicationId"]] = db["sp_visible_after"]
     return sp
@@ -271,7 +273,7 @@ def workspace_create_sp(world: World, req) -> Reply:
     found = workspace_for(world, req.host)
     if found is None or not found[1]["admin"]:
         return scim_error(403, "Only workspace admins can create service principals.")
-    sp = _new_sp(world, req.json["displayName"], found[0])
+    sp = _new_sp(world, req.json["displayName"], found[0], req.json.get("applicationId"))
     return Reply(201, sp_body(sp))
 
 
@@ -316,7 +318,7 @@ def account_create_sp(world: World, req) -> Reply:
     denied = _account_denied(world, req)
     if denied is not None:
         return denied
-    sp = _new_sp(world, req.json["displayName"], "account")
+    sp = _new_sp(world, req.json["displayName"], "account", req.json.get("applicationId"))
     return Reply(201, sp_body(sp))
 
 

@@ -140,7 +140,7 @@ def _service_principals(
     sps: dict[str, ServicePrincipalInfo | None] = {}
     for env in ENVIRONMENTS:
         sps[env] = sp = find_service_principal(session, env)
-        name = session.settings.sp_name(env)
+        name = sp.display_name if sp is not None else session.settings.sp_name(env)
         if sp is not None:
             plan.keep(f"SP {name}: application id {sp.application_id}")
         elif dry_run:
@@ -261,7 +261,7 @@ def _plan_grant(
     planned: set[Securable],
 ) -> None:
     env = securable.env  # the SP of the workspace's environment
-    name = session.settings.sp_name(env)
+    name = sp.display_name if sp is not None else session.settings.sp_name(env)
     if sp is None or sp.created or securable in planned:
         held: set[str] = set()  # nothing can be granted yet to what does not exist yet
     else:

@@ -31,8 +31,10 @@ Nothing lost, nothing leaked:
   id in the journal, and the next run revokes that token;
 * afterwards each environment has at most one live token of ours: the one in its secret.
 
-Azure uses client secrets of Entra ID service principals (``*_AZURE_SP_*``), which this step
-does not make yet: with ``databricks.cloud: azure`` it says so and exits non-zero.
+Azure: the workflows read the client secret of the environment's Entra ID application
+(``{STAGING,PROD}_AZURE_SP_{TENANT_ID,APPLICATION_ID,CLIENT_SECRET}``): see
+:mod:`.secrets_azure`, which keeps the same guarantees with Graph's ``addPassword`` /
+``removePassword`` in place of minting and revoking tokens.
 """
 
 from __future__ import annotations
@@ -309,14 +311,10 @@ def _backing(
 def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
     settings = session.settings
     plan = Plan("ci.secrets")
-    if settings.databricks.cloud == "azure":
-        raise SetupError(
-            "ci.secrets does not support Azure yet: its workflows read the client secrets of "
-            "Entra ID service principals (STAGING_AZURE_SP_TENANT_ID, ..._APPLICATION_ID, "
-            "..._CLIENT_SECRET), not workspace tokens",
-            fix="set those six secrets and WORKFLOW_TOKEN by hand, as the guide describes",
-            page=PAGE,
-        )
+    if settings.databricks.cloud == "azure":  # Entra ID client secrets: secrets_azure.py
+        from .secrets_azure import plan_azure_secrets
+
+        return plan_azure_secrets(session, dry_run=dry_run, rotate=rotate)
     read = set(settings.model.secrets)  # what the project's workflows read
     ours = {*SECRET_NAMES.values(), WORKFLOW_SECRET}
     for name in sorted(read - ours):

@@ -15,6 +15,18 @@ A create that failed in a way it may have been carried out all the same (a 504 o
 SDK's retries running out) is followed by a lookup by name: found, that SP is used; not found,
 the step stops saying so, and a re-run looks it up first. Never a second SP with the name.
 
+Linking an existing SP (any cloud): ``databricks.service_principals.<env>: {application_id:
+<UUID>}`` names an SP someone else made (the Terraform "link" variant). It is looked up by
+application id where this step would have created it, must exist and be active (an error names
+who can fix it otherwise), and is never created, renamed, activated or removed: the journal
+records it as ``linked``. It is still assigned to its workspace if it is not there yet (the
+guide needs it there), and the later steps grant and mint for it as for one of ours.
+
+On Azure (``databricks.cloud: azure``) each environment first gets an Entra ID application
+and its service principal in the tenant (:mod:`.azure`), and the Databricks SP is created with
+``applicationId`` = that app's client id, so the principal CI logs in as is the one that gets
+the grants.
+
 Two SPs with the configured name are an error listing both. Application ids are not secret:
 they are printed, and later steps (``ci.permissions``, ``ci.secrets``) get them through
 :func:`mlops_setup.databricks_util.find_service_principal`.
@@ -42,25 +54,51 @@ from ...databricks_util import (
     workspace_id,
 )
 from ...session import DRY_RUN_HELP, Session, Step, run_step
+from . import azure
 
 PAGE = PAGE_SERVICE_PRINCIPALS
+JOURNAL_KEY = "ci.service-principals"
 ASSIGNED_AS = "USER"
 
 
 def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
     db = session.settings.databricks
     plan = Plan("ci.service-principals")
+    linked: dict[str, str] = {}
+    on_azure = azure.is_azure(session)
     for env in ENVIRONMENTS:
         name = session.settings.sp_name(env)
+        if on_azure:  # the Entra ID app first: the Databricks SP takes its client id
+            azure.plan_app(session, plan, env)
         sp = find_service_principal(session, env)
-        if sp is None:
+        if on_azure:
+            azure.check_databricks_sp(session, env, sp)
+        if sp is not None and sp.linked:
+            name = sp.display_name
+            linked[env] = sp.application_id
+            plan.keep(
+                f"SP {name} is linked (application id {sp.application_id}): checked, not "
+                "created or changed"
+            )
+        elif sp is None:
             where = "in the account" if db.sp_mode == "account" else f"in workspace {env}"
             plan.add("create", f"SP {name}", _creator(session, plan, env), detail=where)
         else:
             plan.keep(f"SP {name} exists (application id {sp.application_id})")
         if db.sp_mode == "account":
             _plan_assignment(session, plan, env, name, sp)
+    if not dry_run:
+        record_linked(session, linked)
     return plan
+
+
+def record_linked(session: Session, linked: dict[str, str]) -> None:
+    """Journal which SPs are linked (env -> application id), so that whatever cleans up later
+    knows they belong to someone else; written only when it changes."""
+    entry = session.journal.get(JOURNAL_KEY) or {}
+    if (entry.get("linked") or {}) == linked:
+        return
+    session.journal.set(JOURNAL_KEY, {**entry, "linked": linked})
 
 
 # ------------------------------------------------------------------------------- creation
@@ -80,7 +118,10 @@ def _creator(session: Session, plan: Plan, env: str) -> Any:
             page=PAGE,
         ):
             try:
-                made = api.service_principals.create(display_name=name, active=True)
+                extra = {}
+                if azure.is_azure(session):  # Entra ID managed: the app's client id
+                    extra["application_id"] = azure.app_id(session, env)
+                made = api.service_principals.create(display_name=name, active=True, **extra)
             except Exception as exc:
                 if not _may_have_been_made(exc):
                     raise
