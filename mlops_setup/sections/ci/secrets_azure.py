@@ -101,7 +101,7 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
         live = [t for t in _ours(session, app, env) if t.live(now)]
         name = secret_name(env, "CLIENT_SECRET")
         secret = existing.get(name)
-        backing = _backing(ledger, env, secret, live)
+        backing, drift, _suspect = _backing(ledger, env, secret, live)
         if not dry_run:
             _tidy_journal(ledger, env, live, backing, secret)
         expiring = (
@@ -110,7 +110,7 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
             and backing.expires - now < renew_before
         )
         keep = backing if backing is not None and not expiring and not rotate else None
-        foreign = secret is not None and backing is None and not rotate
+        foreign = secret is not None and backing is None and not drift and not rotate
         what = f"app {app.display_name}"
         if keep is not None:
             plan.keep(
@@ -123,6 +123,8 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
                 f"`invoke ci.secrets --rotate` replaces it with one of {what}"
             )
         else:
+            if drift:
+                plan.warn(f"secret {name} has drifted: {drift}: replacing it")
             if expiring:
                 plan.warn(
                     f"client secret {short(backing.token_id)} in {name} {backing.expiry_text()}, "
@@ -218,12 +220,22 @@ def _writer(
     session: Any, ledger: Ledger, repo: Any, env: str, name: str, held: dict[str, tuple[str, str]]
 ) -> Any:
     def write() -> None:
+        from ...lost import describe, may_have_applied
         from ...session import api_error_text
 
         key_id, value = held.pop(env)
         try:
             repo.create_secret(name, value)
         except Exception as exc:  # noqa: BLE001 - whatever failed, the new secret must go
+            if may_have_applied(exc):  # never remove a client secret the secret may hold
+                ledger.write_unknown(env, key_id)
+                raise SetupError(
+                    f"could not tell whether secret {name} was stored ({describe(exc)}); the new "
+                    f"client secret {short(key_id)} was kept, since the secret may hold it",
+                    fix="run `invoke ci.secrets` again: it stores a newer client secret first, "
+                    f"then removes {short(key_id)}",
+                    page=PAGE,
+                ) from None
             ledger.write_failed(env)
             reason = api_error_text(exc) or type(exc).__name__
             removed = _remove(session, ledger, env, key_id)
