@@ -187,6 +187,16 @@ class CiSettings(_Model):
     wait_timeout: int = Field(ge=1, le=6 * 3600)
     poll_min: float = Field(gt=0, le=600)
     poll_max: float = Field(gt=0, le=3600)
+    # How CI authenticates to Databricks (mlops_setup/sections/ci/auth.py): today's stored
+    # token (PAT, or Entra client secret on azure), an OAuth secret of each SP, or GitHub OIDC
+    # federation (nothing Databricks-side stored in GitHub).
+    auth_mode: Literal["token", "oauth", "oidc"] = "token"
+    # oidc: who must approve a deployment from the `prod` GitHub environment (logins, or
+    # org/team slugs); empty = no review, the release-branch lock only.
+    prod_reviewers: tuple[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(/[A-Za-z0-9._-]+)?$")],
+        ...,
+    ] = Field(default=(), max_length=6)
 
 
 class HandoffSettings(_Model):
@@ -522,16 +532,25 @@ def _validate(data: dict, sources: dict) -> Settings:
         raise ConfigError(_explain(exc, sources)) from None
 
 
+def _source_of(loc: str, sources: dict) -> str:
+    """Where the setting at ``loc`` came from; an item of a list (``a.b.0``) from its list's."""
+    while loc:
+        if loc in sources:
+            return sources[loc]
+        loc = loc.rpartition(".")[0]
+    return "config"
+
+
 def _error_rank(err: Any, sources: dict) -> int:
     """Report a wrong value the operator gave before a value nobody gave yet."""
     loc = ".".join(str(p) for p in err["loc"]).replace("schema_", "schema")
-    return 0 if loc in sources else 1
+    return 0 if _source_of(loc, sources) != "config" else 1
 
 
 def _explain(exc: ValidationError, sources: dict) -> str:
     err = min(exc.errors(), key=lambda e: _error_rank(e, sources))
     loc = ".".join(str(p) for p in err["loc"]).replace("schema_", "schema") or "settings"
-    label = sources.get(loc, "config")
+    label = _source_of(loc, sources)
     got = err.get("input")
     if err["type"] == "missing" or got == "":
         return f"{label}: {loc}: a value is required; set it in {OPERATOR_FILE} or with a flag"
@@ -557,6 +576,19 @@ def _required(settings: Settings, sources: dict) -> None:
         raise ConfigError(
             f"{sources.get('secrets.renew_before_days', 'config')}: secrets.renew_before_days: "
             "expected fewer days than secrets.token_lifetime_days"
+        )
+    mode = settings.ci.auth_mode
+    if mode != "token" and settings.databricks.sp_mode != "account":
+        raise ConfigError(
+            f"{sources.get('ci.auth_mode', 'config')}: ci.auth_mode: {mode} needs "
+            "databricks.sp_mode: account (OAuth secrets and federation policies of service "
+            "principals are account APIs); use ci.auth_mode: token, or account mode"
+        )
+    if settings.ci.prod_reviewers and mode != "oidc":
+        raise ConfigError(
+            f"{sources.get('ci.prod_reviewers', 'config')}: ci.prod_reviewers: reviewers guard "
+            "the `prod` GitHub environment, which only ci.auth_mode: oidc creates; set "
+            "ci.auth_mode: oidc or leave ci.prod_reviewers empty"
         )
     if settings.ci.poll_min > settings.ci.poll_max:
         raise ConfigError(

@@ -261,6 +261,10 @@ def _backing(ledger: Ledger, env: str, secret: Any, live: list[Token]) -> Token 
 
 def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
     settings = session.settings
+    if settings.ci.auth_mode != "token":  # OAuth secrets or OIDC federation: ci/auth.py
+        from .auth import plan_credentials
+
+        return plan_credentials(session, dry_run=dry_run, rotate=rotate)
     plan = Plan("ci.secrets")
     if settings.databricks.cloud == "azure":
         raise SetupError(
