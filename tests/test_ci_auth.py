@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FAKE_VALUES, change_lines, exchanges_of, mutating
-from tests.fakeapi import databricks_iam, databricks_oauth, github_environments, github_repos
+from tests.fakeapi import (
+    databricks_iam,
+    databricks_oauth,
+    github_environments,
+    github_error,
+    github_repos,
+)
 
 REPO = "acme/my-mlops-project"
 GH = f"https://api.github.com/repos/{REPO}"
@@ -209,3 +215,190 @@ def test_oidc_existing_policy_of_another_repo_is_refused_before_any_change(
     assert plan.code == 1
     assert "lets repo:acme/old-name:environment:staging act as it" in plan.err
     assert mutating(http()) == []
+
+
+# ------------------------------------------------------------------------------------ oauth
+
+SECRETS = f"{GH}/actions/secrets"
+
+
+def oauth_fresh(sps) -> list[str]:
+    return [
+        f"create OAuth secret of SP {STAGING_SP} (lifetime 90 days)",
+        "set secret STAGING_DATABRICKS_CLIENT_SECRET",
+        f"set secret STAGING_DATABRICKS_CLIENT_ID ({sps['staging']['applicationId']})",
+        f"create OAuth secret of SP {PROD_SP} (lifetime 90 days)",
+        "set secret PROD_DATABRICKS_CLIENT_SECRET",
+        f"set secret PROD_DATABRICKS_CLIENT_ID ({sps['prod']['applicationId']})",
+        "set secret WORKFLOW_TOKEN (from $WORKFLOW_TOKEN)",
+    ]
+
+
+OAUTH_REQUESTS = [
+    f"POST {ACCT}/{STAGING_ID}/credentials/secrets",
+    f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_SECRET",
+    f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_ID",
+    f"POST {ACCT}/{PROD_ID}/credentials/secrets",
+    f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_SECRET",
+    f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_ID",
+    f"PUT {SECRETS}/WORKFLOW_TOKEN",
+]
+
+
+@pytest.fixture
+def stored(monkeypatch):
+    """What the code hands PyGithub for each secret, and each OAuth secret created, in either
+    mode (a sealed value in a cassette is random)."""
+    from databricks.sdk.service.oauth2 import ServicePrincipalSecretsAPI
+    from github.Repository import Repository
+
+    seen: dict = {"secrets": {}, "minted": []}
+    create_secret, create_oauth = Repository.create_secret, ServicePrincipalSecretsAPI.create
+
+    def spy_secret(self, name, value, *args, **kwargs):
+        seen["secrets"][name] = value
+        return create_secret(self, name, value, *args, **kwargs)
+
+    def spy_oauth(self, *args, **kwargs):
+        made = create_oauth(self, *args, **kwargs)
+        seen["minted"].append(made.secret)
+        return made
+
+    monkeypatch.setattr(Repository, "create_secret", spy_secret)
+    monkeypatch.setattr(ServicePrincipalSecretsAPI, "create", spy_oauth)
+    return seen
+
+
+def oauth_ledger(project) -> dict:
+    import json
+
+    path = project.root / ".mlops-setup" / "journal.json"
+    return json.loads(path.read_text()).get("ci.secrets.oauth", {}) if path.exists() else {}
+
+
+def no_leak(project, stored, *results) -> None:
+    journal = project.root / ".mlops-setup" / "journal.json"
+    texts = [r.out + r.err for r in results] + [journal.read_text() if journal.exists() else ""]
+    for value in [*FAKE_VALUES, *[v for v in stored["minted"] if v], "<scrubbed>", "dose"]:
+        for text in texts:
+            assert value not in text
+
+
+@pytest.mark.vcr
+def test_oauth_stores_a_secret_per_sp_and_a_rerun_changes_nothing(
+    cli, project, world, http, vcr, fake_api, stored
+):
+    sps = seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    plan = cli("ci.secrets", "--dry-run")
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert change_lines(plan.out) == change_lines(result.out) == oauth_fresh(sps)
+    assert mutating(http()) == OAUTH_REQUESTS
+    assert (
+        bodies(vcr, fake_api, "POST", "/credentials/secrets")
+        == [{"lifetime": f"{90 * 86400}s"}] * 2
+    )
+    # each GitHub secret holds what it should
+    assert stored["secrets"]["STAGING_DATABRICKS_CLIENT_SECRET"] == stored["minted"][0]
+    assert stored["secrets"]["PROD_DATABRICKS_CLIENT_SECRET"] == stored["minted"][1]
+    assert stored["secrets"]["PROD_DATABRICKS_CLIENT_ID"] == sps["prod"]["applicationId"]
+    recorded = oauth_ledger(project)
+    assert recorded["in_flight"] == {} and set(recorded["stored"]) == {"staging", "prod"}
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert "ok  secret PROD_DATABRICKS_CLIENT_SECRET holds OAuth secret " in again.out
+    assert len(mutating(http())) == len(OAUTH_REQUESTS)
+    no_leak(project, stored, plan, result, again)
+
+
+@pytest.mark.vcr
+def test_oauth_rotate_writes_the_new_secret_before_deleting_the_old(
+    cli, project, world, http, stored
+):
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    assert cli("ci.secrets").code == 0
+    old = oauth_ledger(project)["stored"]
+    before = len(mutating(http()))
+    rotated = cli("ci.secrets", "--rotate")
+    assert rotated.code == 0, rotated.err
+    old_staging, old_prod = old["staging"]["token_id"], old["prod"]["token_id"]
+    assert mutating(http())[before:] == [
+        f"POST {ACCT}/{STAGING_ID}/credentials/secrets",
+        f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_SECRET",
+        f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_ID",
+        f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{old_staging}",
+        f"POST {ACCT}/{PROD_ID}/credentials/secrets",
+        f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_SECRET",
+        f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_ID",
+        f"DELETE {ACCT}/{PROD_ID}/credentials/secrets/{old_prod}",
+        f"PUT {SECRETS}/WORKFLOW_TOKEN",
+    ]
+    assert f"delete OAuth secret {old_prod[:8]} of SP {PROD_SP} (replaced)" in change_lines(
+        rotated.out
+    )
+    assert change_lines(cli("ci.secrets").out) == []
+    no_leak(project, stored, rotated)
+
+
+@pytest.mark.vcr
+def test_oauth_failed_write_deletes_the_new_secret(cli, project, world, http, stored):
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    world.queue(
+        "PUT",
+        f"/repos/{REPO}/actions/secrets/PROD_DATABRICKS_CLIENT_SECRET",
+        github_error(403, "Resource not accessible by personal access token"),
+    )
+    result = cli("ci.secrets")
+    assert result.code == 1
+    made = mutating(http())
+    assert made[:5] == OAUTH_REQUESTS[:5]  # the fifth, the PROD secret's write, is refused
+    assert made[5].startswith(f"DELETE {ACCT}/{PROD_ID}/credentials/secrets/")
+    assert len(made) == 6
+    deleted = made[5].rsplit("/", 1)[1]
+    assert result.err.splitlines()[0] == (
+        "error: could not store secret PROD_DATABRICKS_CLIENT_SECRET (GitHub API: 403: Resource "
+        f"not accessible by personal access token); the new OAuth secret {deleted[:8]} was "
+        "deleted, nothing is left behind"
+    )
+    assert oauth_ledger(project)["in_flight"] == {}
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert change_lines(again.out)[:2] == [
+        f"create OAuth secret of SP {PROD_SP} (lifetime 90 days)",
+        "set secret PROD_DATABRICKS_CLIENT_SECRET",
+    ]
+    no_leak(project, stored, result, again)
+
+
+@pytest.mark.vcr
+def test_oauth_crash_between_create_and_write_is_cleaned_up(
+    cli, project, world, http, monkeypatch, stored
+):
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    import github.Repository
+
+    real = github.Repository.Repository.create_secret
+
+    def crash(self, name, value, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(github.Repository.Repository, "create_secret", crash)
+    crashed = cli("ci.secrets")
+    assert crashed.code == 130
+    assert mutating(http()) == [f"POST {ACCT}/{STAGING_ID}/credentials/secrets"]
+    (left,) = oauth_ledger(project)["in_flight"]
+    monkeypatch.setattr(github.Repository.Repository, "create_secret", real)
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert (
+        f"delete OAuth secret {left[:8]} of SP {STAGING_SP} (left by an interrupted run)"
+        in change_lines(again.out)
+    )
+    assert f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{left}" in mutating(http())
+    assert oauth_ledger(project)["in_flight"] == {}
+    assert change_lines(cli("ci.secrets").out) == []

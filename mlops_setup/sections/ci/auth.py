@@ -48,11 +48,9 @@ def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = Fal
         if rotate:
             plan.note("oidc stores no Databricks credential: --rotate rewrites WORKFLOW_TOKEN only")
     else:
-        raise SetupError(
-            "ci.auth_mode: oauth is not built yet",
-            fix="use ci.auth_mode: oidc (recommended) or token",
-            page=PAGE,
-        )
+        from .oauth import plan_oauth_secrets
+
+        plan_oauth_secrets(session, plan, repo, existing, sps, dry_run=dry_run, rotate=rotate)
     _plan_pat(session, plan, repo, existing, write_pat)
     return plan
 
