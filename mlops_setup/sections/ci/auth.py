@@ -37,6 +37,13 @@ def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = Fal
     repo = _repo(session)
     existing = {s.name: s for s in repo.get_secrets()}
     write_pat = _check_pat(session, existing, rotate)
+    old = [n for n in settings.model.secrets if n.endswith(("_WORKSPACE_TOKEN", "_CLIENT_SECRET"))]
+    old = [n for n in old if not (mode == "oauth" and n.endswith("_DATABRICKS_CLIENT_SECRET"))]
+    if old:
+        plan.warn(
+            f"the project's workflows still read {', '.join(old)}: they keep working until "
+            f"they are switched to {mode} (runbook ci.md#auth); then delete those secrets"
+        )
     sps = {env: service_principal(session, env) for env in ENVIRONMENTS}
     if mode == "oidc":
         from ... import federation
