@@ -806,3 +806,35 @@ def test_every_key_of_the_json_documents_is_documented():
     collect(status_document([("ci.prerequisites", "done", "")], 0))
     for key in sorted(keys):
         assert f'"{key}"' in page or f"`{key}`" in page, key
+
+
+@pytest.mark.vcr
+def test_full_setup_of_a_hyphenated_project(cli, project, world, http, no_sleep):
+    """`churn-model` (folder `churn_model`): workflows, jobs, SPs, schema, the repo and
+    deploy-cicd's input use the name as typed; paths use the folder."""
+    project.regenerate(name="churn-model")
+    world.db["project"] = "churn-model"  # what its bundle deploys (the fake's jobs)
+    checks_pass(world)
+    result = cli("setup.all")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    repo = "acme/churn-model"
+    assert f"created GitHub repo {repo} (private, in organisation)" in out["repo.create"]
+    assert (
+        "committed README.md, docs, .gitignore, churn_model/resources/README.md "
+        "(first commit on main)"
+    ) in out["repo.push"]
+    assert "created SP staging-churn-model (in the account)" in out["ci.service-principals"]
+    assert "created schema prod.churn-model (workspace prod)" in out["ci.permissions"]
+    assert "churn-model-bundle-cd-staging.yml run #1 succeeded" in out["deploy.runs"]
+    for env in ("staging", "prod"):
+        for kind in ("batch-inference", "model-training"):
+            assert f"job {env}-churn-model-{kind}-job scheduled" in out["deploy.jobs"]
+    on_main = project.upstream_git("ls-tree", "-r", "--name-only", "main").splitlines()
+    assert ".github/workflows/churn-model-bundle-ci.yml" in on_main
+    assert "churn_model/databricks.yml" in on_main
+    made = mutating(http())
+    assert made[-1] == f"POST https://api.github.com/repos/{repo}/issues"
+    again = cli("setup.all")
+    assert again.code == 0, again.err
+    assert len(mutating(http())) == len(made)  # a finished setup sends no mutating request

@@ -71,7 +71,7 @@ def mlops_job(
     qualified_input: bool = False,
 ) -> dict:
     """The job a bundle deploy of the MLOps Stacks project makes for target ``env``."""
-    sp = DEPLOYERS[env]
+    sp = application_id(f"{env}-{project}")  # the SP ci.service-principals made
     root = f"/Workspace/Users/{sp}/.bundle/{project}/{env}"
     files = f"{root}/files/{project}"
     branch = "main" if env == "staging" else "release"
@@ -155,12 +155,13 @@ def jobs(world: World) -> dict[str, list[dict]]:
         "jobs",
         {
             host: [
-                mlops_job(env, "model-training"),
+                mlops_job(env, "model-training", project=world.db.get("project", PROJECT)),
                 # as deployed from the project: the template's bare input table, unless the
                 # test set a real one (world.db["input_table_qualified"])
                 mlops_job(
                     env,
                     "batch-inference",
+                    project=world.db.get("project", PROJECT),
                     qualified_input=world.db.get("input_table_qualified", False),
                 ),
             ]
