@@ -84,6 +84,10 @@ def test_oidc_stores_no_databricks_secret_and_locks_prod(cli, project, world, ht
     assert result.code == 0, result.err
     assert change_lines(plan.out) == change_lines(result.out) == oidc_fresh(sps)
     assert mutating(http()) == OIDC_REQUESTS
+    assert (
+        "the project's workflows still read STAGING_WORKSPACE_TOKEN, PROD_WORKSPACE_TOKEN: they "
+        "keep working until they are switched to oidc"
+    ) in result.out
     # the policies: GitHub's issuer, the account as audience, one environment of one repo each
     sent = bodies(vcr, fake_api, "POST", "/federationPolicies")
     assert [b["oidc_policy"] for b in sent] == [
