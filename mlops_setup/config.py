@@ -287,6 +287,16 @@ class CiSettings(_Model):
     wait_timeout: int = Field(ge=1, le=6 * 3600)
     poll_min: float = Field(gt=0, le=600)
     poll_max: float = Field(gt=0, le=3600)
+    # How CI authenticates to Databricks (mlops_setup/sections/ci/auth.py): today's stored
+    # token (PAT, or Entra client secret on azure), an OAuth secret of each SP, or GitHub OIDC
+    # federation (nothing Databricks-side stored in GitHub).
+    auth_mode: Literal["token", "oauth", "oidc"] = "token"
+    # oidc: who must approve a deployment from the `prod` GitHub environment (logins, or
+    # org/team slugs); empty = no review, the release-branch lock only.
+    prod_reviewers: tuple[
+        Annotated[str, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(/[A-Za-z0-9._-]+)?$")],
+        ...,
+    ] = Field(default=(), max_length=6)
 
 
 class HandoffSettings(_Model):
@@ -757,6 +767,19 @@ def _required(settings: Settings, sources: dict) -> None:
         else:
             expected = f"more days than secrets.renew_before_days ({secrets.renew_before_days})"
         raise ConfigError(f"{_label(sources, key)}: {key}: expected {expected}")
+    mode = settings.ci.auth_mode
+    if mode != "token" and settings.databricks.sp_mode != "account":
+        raise ConfigError(
+            f"{_label(sources, 'ci.auth_mode')}: ci.auth_mode: {mode} needs "
+            "databricks.sp_mode: account (OAuth secrets and federation policies of service "
+            "principals are account APIs); use ci.auth_mode: token, or account mode"
+        )
+    if settings.ci.prod_reviewers and mode != "oidc":
+        raise ConfigError(
+            f"{_label(sources, 'ci.prod_reviewers')}: ci.prod_reviewers: reviewers guard "
+            "the `prod` GitHub environment, which only ci.auth_mode: oidc creates; set "
+            "ci.auth_mode: oidc or leave ci.prod_reviewers empty"
+        )
     if settings.ci.poll_min > settings.ci.poll_max:
         key = _blame(sources, "ci.poll_min", "ci.poll_max")
         expected = (

@@ -237,3 +237,42 @@ def test_service_principal_link_by_application_id(project, monkeypatch):
         "MLOPS_SETUP_DATABRICKS_SERVICE_PRINCIPALS_STAGING", f"{{application_id: {app}}}"
     )
     assert load(project).sp_linked("staging") == app.lower()
+
+
+def test_auth_mode_defaults_to_token_and_is_validated(project, monkeypatch):
+    assert load(project).ci.auth_mode == "token"
+    monkeypatch.setenv("MLOPS_SETUP_CI_AUTH_MODE", "oidc")
+    assert load(project).ci.auth_mode == "oidc"
+    monkeypatch.setenv("MLOPS_SETUP_CI_AUTH_MODE", "pat")
+    with pytest.raises(ConfigError) as bad:
+        load(project)
+    assert str(bad.value) == (
+        "environment variable MLOPS_SETUP_CI_AUTH_MODE: ci.auth_mode: expected one of "
+        "'token', 'oauth' or 'oidc' (got 'pat')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"ci": {"auth_mode": "oauth"}, "databricks": {"sp_mode": "workspace"}},
+            "ci.auth_mode: oauth needs databricks.sp_mode: account",
+        ),
+        (
+            {"ci": {"prod_reviewers": ["alice"]}},
+            "ci.prod_reviewers: reviewers guard the `prod` GitHub environment, which only "
+            "ci.auth_mode: oidc creates",
+        ),
+        (
+            {"ci": {"auth_mode": "oidc", "prod_reviewers": ["not a login"]}},
+            "ci.prod_reviewers.0: expected a value matching",
+        ),
+    ],
+)
+def test_auth_mode_combinations_refused(project, settings, message):
+    project.write_config(**settings)
+    with pytest.raises(ConfigError) as bad:
+        load(project)
+    assert str(bad.value).startswith(str(project.config_file) + ": ")
+    assert message in str(bad.value)

@@ -178,6 +178,11 @@ def put_secret(world: World, req) -> Reply:
 
         token_id = token_id_of(world, value)
         assert token_id, f"fake GitHub: {name} received something that is not a live token"
+    elif name.endswith("_DATABRICKS_CLIENT_SECRET"):
+        from tests.fakeapi.databricks_oauth import secret_id_of
+
+        token_id = secret_id_of(world, value)
+        assert token_id, f"fake GitHub: {name} received something that is not a live secret"
     del value
     store = secrets(world, _full(req))
     created = name not in store

@@ -310,6 +310,10 @@ def _backing(
 
 def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
     settings = session.settings
+    if settings.ci.auth_mode != "token":  # OAuth secrets or OIDC federation: ci/auth.py
+        from .auth import plan_credentials
+
+        return plan_credentials(session, dry_run=dry_run, rotate=rotate)
     plan = Plan("ci.secrets")
     if settings.databricks.cloud == "azure":  # Entra ID client secrets: secrets_azure.py
         from .secrets_azure import plan_azure_secrets

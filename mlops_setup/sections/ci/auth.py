@@ -1,0 +1,99 @@
+"""How CI authenticates to Databricks: ``ci.auth_mode`` (token | oauth | oidc).
+
+``ci.secrets`` keeps its name (it is the guide's section) and stores what the mode needs; this
+module holds what the modes beyond ``token`` add:
+
+* ``token`` (the template's default): a workspace PAT of each SP on aws/gcp
+  (``{STAGING,PROD}_WORKSPACE_TOKEN``); :mod:`.secrets`.
+* ``oauth``: an OAuth secret of each SP (:mod:`.oauth`), ``{STAGING,PROD}_DATABRICKS_CLIENT_ID``
+  and ``..._CLIENT_SECRET`` secrets.
+* ``oidc``: GitHub OIDC federation (:mod:`mlops_setup.federation`): federation policies on the
+  SPs, GitHub environments (prod locked to the release branch), the client ids as Actions
+  variables; no Databricks secret in GitHub at all.
+
+Every mode also stores ``WORKFLOW_TOKEN`` (deploy-cicd.yml checks out with it), as the token
+mode does. Switching modes never leaves CI without a working credential: ``ci.secrets`` only
+adds the new mode's credentials; the previous mode's stay until the workflows read the new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import ENVIRONMENTS
+from ...changes import Plan, SetupError
+from ...session import Session
+
+PAGE = "ci.md#auth"
+
+
+def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
+    """``ci.secrets`` for ``ci.auth_mode`` oauth or oidc."""
+    from .secrets import _repo, service_principal
+
+    settings = session.settings
+    mode = settings.ci.auth_mode
+    plan = Plan("ci.secrets")
+    repo = _repo(session)
+    existing = {s.name: s for s in repo.get_secrets()}
+    write_pat = _check_pat(session, existing, rotate)
+    old = [n for n in settings.model.secrets if n.endswith(("_WORKSPACE_TOKEN", "_CLIENT_SECRET"))]
+    old = [n for n in old if not (mode == "oauth" and n.endswith("_DATABRICKS_CLIENT_SECRET"))]
+    if old:
+        plan.warn(
+            f"the project's workflows still read {', '.join(old)}: they keep working until "
+            f"they are switched to {mode} (runbook ci.md#auth); then delete those secrets"
+        )
+    sps = {env: service_principal(session, env) for env in ENVIRONMENTS}
+    if mode == "oidc":
+        from ... import federation
+
+        for env in ENVIRONMENTS:
+            federation.plan_policy(session, plan, env, sps[env])
+        federation.plan_environments(session, plan, repo)
+        federation.plan_variables(session, plan, repo, sps)
+        if rotate:
+            plan.note("oidc stores no Databricks credential: --rotate rewrites WORKFLOW_TOKEN only")
+    else:
+        from .oauth import plan_oauth_secrets
+
+        plan_oauth_secrets(session, plan, repo, existing, sps, dry_run=dry_run, rotate=rotate)
+    _plan_pat(session, plan, repo, existing, write_pat)
+    return plan
+
+
+def _check_pat(session: Session, existing: dict[str, Any], rotate: bool) -> bool:
+    """Whether WORKFLOW_TOKEN is to be written; stop before anything else if it cannot be."""
+    from .secrets import WORKFLOW_SECRET
+
+    settings = session.settings
+    pat_env = settings.github.workflow_token_env
+    write = rotate or WORKFLOW_SECRET not in existing
+    if write and not session.env.get(pat_env):
+        raise SetupError(
+            f"environment variable {pat_env} is empty, so the {WORKFLOW_SECRET} secret cannot "
+            "be written; nothing was changed",
+            fix=f"create a GitHub personal access token with the `workflow` scope (classic: "
+            f"`repo` and `workflow`; fine-grained: Contents and Workflows read and write on "
+            f"{settings.github.full_name}), export it as {pat_env}, then run again",
+            page="ci.md#secrets",
+        )
+    return write
+
+
+def _plan_pat(
+    session: Session, plan: Plan, repo: Any, existing: dict[str, Any], write: bool
+) -> None:
+    from .secrets import WORKFLOW_SECRET, _write_pat
+
+    pat_env = session.settings.github.workflow_token_env
+    if write:
+        plan.add(
+            "set",
+            f"secret {WORKFLOW_SECRET}",
+            lambda: _write_pat(session, repo, pat_env),
+            detail=f"from ${pat_env}",
+            kind="replace" if WORKFLOW_SECRET in existing else "create",
+        )
+    else:
+        plan.keep(f"secret {WORKFLOW_SECRET} exists (--rotate rewrites it from ${pat_env})")

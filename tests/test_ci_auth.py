@@ -1,0 +1,408 @@
+"""ci.auth_mode beyond tokens: GitHub OIDC federation and OAuth secrets (ci.secrets stores what
+the mode needs), and ci.auth, which points the workflows at the mode and retires the old one."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FAKE_VALUES, change_lines, exchanges_of, mutating
+from tests.fakeapi import (
+    databricks_iam,
+    databricks_oauth,
+    github_environments,
+    github_error,
+    github_repos,
+)
+
+REPO = "acme/my-mlops-project"
+GH = f"https://api.github.com/repos/{REPO}"
+ACCOUNT = "0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
+ACCT = f"https://accounts.cloud.databricks.com/api/2.0/accounts/{ACCOUNT}/servicePrincipals"
+STAGING_SP, PROD_SP = "staging-my-mlops-project", "prod-my-mlops-project"
+STAGING_ID, PROD_ID = "7001000000000001", "7001000000000002"  # ids the fake gives them
+ISSUER = "https://token.actions.githubusercontent.com"
+
+
+def seed(world) -> dict:
+    """A repo, and both SPs in the account, each assigned to its workspace."""
+    github_repos.add_repo(world, REPO)
+    return {
+        "staging": databricks_iam.add_service_principal(
+            world, STAGING_SP, assigned_to=("staging",)
+        ),
+        "prod": databricks_iam.add_service_principal(world, PROD_SP, assigned_to=("prod",)),
+    }
+
+
+def oidc(project, **ci) -> None:
+    project.write_config(ci={"auth_mode": "oidc", **ci})
+
+
+def oidc_fresh(sps) -> list[str]:
+    return [
+        f"create federation policy github-actions-staging of SP {STAGING_SP} "
+        f"(repo:{REPO}:environment:staging)",
+        f"create federation policy github-actions-prod of SP {PROD_SP} "
+        f"(repo:{REPO}:environment:prod)",
+        "create GitHub environment staging",
+        "create GitHub environment prod (release branch release only)",
+        "add deployment branch policy release to GitHub environment prod",
+        f"create variable STAGING_DATABRICKS_CLIENT_ID ({sps['staging']['applicationId']})",
+        f"create variable PROD_DATABRICKS_CLIENT_ID ({sps['prod']['applicationId']})",
+        "set secret WORKFLOW_TOKEN (from $WORKFLOW_TOKEN)",
+    ]
+
+
+OIDC_REQUESTS = [
+    f"POST {ACCT}/{STAGING_ID}/federationPolicies?policy_id=github-actions-staging",
+    f"POST {ACCT}/{PROD_ID}/federationPolicies?policy_id=github-actions-prod",
+    f"PUT {GH}/environments/staging",
+    f"PUT {GH}/environments/prod",
+    f"POST {GH}/environments/prod/deployment-branch-policies",
+    f"POST {GH}/actions/variables",
+    f"POST {GH}/actions/variables",
+    f"PUT {GH}/actions/secrets/WORKFLOW_TOKEN",
+]
+
+
+def bodies(vcr, fake_api, method: str, contains: str) -> list:
+    return [
+        e.body
+        for e in exchanges_of(fake_api if fake_api is not None else vcr)
+        if e.method == method and contains in e.uri
+    ]
+
+
+@pytest.mark.vcr
+def test_oidc_stores_no_databricks_secret_and_locks_prod(cli, project, world, http, vcr, fake_api):
+    sps = seed(world)
+    oidc(project)
+    plan = cli("ci.secrets", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert mutating(http()) == []
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert change_lines(plan.out) == change_lines(result.out) == oidc_fresh(sps)
+    assert mutating(http()) == OIDC_REQUESTS
+    assert (
+        "the project's workflows still read STAGING_WORKSPACE_TOKEN, PROD_WORKSPACE_TOKEN: they "
+        "keep working until they are switched to oidc"
+    ) in result.out
+    # the policies: GitHub's issuer, the account as audience, one environment of one repo each
+    sent = bodies(vcr, fake_api, "POST", "/federationPolicies")
+    assert [b["oidc_policy"] for b in sent] == [
+        {"issuer": ISSUER, "audiences": [ACCOUNT], "subject": f"repo:{REPO}:environment:{env}"}
+        for env in ("staging", "prod")
+    ]
+    # prod: custom deployment branches, and the one branch is the project's release branch
+    (prod_env,) = bodies(vcr, fake_api, "PUT", "/environments/prod")
+    assert prod_env == {
+        "deployment_branch_policy": {"protected_branches": False, "custom_branch_policies": True}
+    }
+    (policy,) = bodies(vcr, fake_api, "POST", "/deployment-branch-policies")
+    assert policy == {"name": "release", "type": "branch"}
+    assert bodies(vcr, fake_api, "POST", "/actions/variables") == [
+        {"name": "STAGING_DATABRICKS_CLIENT_ID", "value": sps["staging"]["applicationId"]},
+        {"name": "PROD_DATABRICKS_CLIENT_ID", "value": sps["prod"]["applicationId"]},
+    ]
+    # the only secret written is the GitHub PAT
+    assert [m for m in mutating(http()) if "/secrets/" in m] == [
+        f"PUT {GH}/actions/secrets/WORKFLOW_TOKEN"
+    ]
+    # a re-run of a finished setup changes nothing and sends no mutating request
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert "ok  deployment branch policy of GitHub environment prod: release" in again.out
+    assert len(mutating(http())) == len(OIDC_REQUESTS)
+    for value in FAKE_VALUES:
+        assert value not in result.out + result.err + again.out
+
+
+@pytest.mark.vcr
+def test_oidc_prod_follows_the_projects_release_branch_and_reviewers(
+    cli, project, world, http, vcr, fake_api
+):
+    """The branch comes from the generated project (its prod CD trigger), not from a default;
+    reviewers from ci.prod_reviewers; a stray branch policy on prod is removed."""
+    project.regenerate(release_branch="stable")
+    seed(world)
+    github_environments.add_user(world, "alice", 1202)
+    github_environments.add_environment(world, REPO, "prod", branches=("main",))
+    oidc(project, prod_reviewers=["alice"])
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    lines = change_lines(result.out)
+    assert "update GitHub environment prod (release branch stable only, reviewers alice)" in lines
+    assert "add deployment branch policy stable to GitHub environment prod" in lines
+    assert (
+        "remove deployment branch policy main from GitHub environment prod "
+        "(prod deploys from stable only)"
+    ) in lines
+    (prod_env,) = bodies(vcr, fake_api, "PUT", "/environments/prod")
+    assert prod_env["reviewers"] == [{"type": "User", "id": 1202}]
+    assert bodies(vcr, fake_api, "POST", "/deployment-branch-policies") == [
+        {"name": "stable", "type": "branch"}
+    ]
+    again = cli("ci.secrets")
+    assert change_lines(again.out) == []
+    assert "ok  GitHub environment prod: deployment branches chosen by policy, reviewers alice" in (
+        again.out
+    )
+
+
+@pytest.mark.vcr
+def test_oidc_policy_conflict_adopted_when_it_matches(cli, project, world, http):
+    """The create is answered 409 (a colleague's run made it meanwhile, or our answer was lost):
+    the policy is read, and adopted because it says the same."""
+    seed(world)
+    oidc(project)
+    # listing misses it (made after our read), the create finds it
+    world.queue(
+        "GET",
+        rf"/api/2.0/accounts/{ACCOUNT}/servicePrincipals/{PROD_ID}/federationPolicies",
+        databricks_oauth.list_reply(),
+    )
+    databricks_oauth.add_policy(
+        world, ACCOUNT, PROD_ID, "github-actions-prod", subject=f"repo:{REPO}:environment:prod"
+    )
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert (
+        f"federation policy github-actions-prod of SP {PROD_SP} was already there with the same "
+        "subject: adopted"
+    ) in result.out
+    assert f"GET {ACCT}/{PROD_ID}/federationPolicies/github-actions-prod" in [
+        f"{m} {u}" for m, u in http()
+    ]
+
+
+@pytest.mark.vcr
+def test_oidc_policy_conflict_naming_another_subject_is_refused(cli, project, world, http):
+    seed(world)
+    oidc(project)
+    world.queue(
+        "GET",
+        rf"/api/2.0/accounts/{ACCOUNT}/servicePrincipals/{PROD_ID}/federationPolicies",
+        databricks_oauth.list_reply(),
+    )
+    databricks_oauth.add_policy(
+        world, ACCOUNT, PROD_ID, "github-actions-prod", subject="repo:evil/fork:environment:prod"
+    )
+    result = cli("ci.secrets")
+    assert result.code == 1
+    assert result.err.splitlines()[0] == (
+        "error: federation policy github-actions-prod of the prod service principal lets "
+        f"repo:evil/fork:environment:prod act as it, not repo:{REPO}:environment:prod"
+    )
+    # staging's policy was made before; nothing on GitHub was touched, no PAT written
+    assert [m for m in mutating(http()) if "api.github.com" in m] == []
+
+
+@pytest.mark.vcr
+def test_oidc_existing_policy_of_another_repo_is_refused_before_any_change(
+    cli, project, world, http
+):
+    seed(world)
+    oidc(project)
+    databricks_oauth.add_policy(
+        world,
+        ACCOUNT,
+        STAGING_ID,
+        "github-actions-staging",
+        subject="repo:acme/old-name:environment:staging",
+    )
+    databricks_oauth.add_policy(
+        world, ACCOUNT, PROD_ID, "someone-elses", subject="repo:acme/other:ref:refs/heads/main"
+    )
+    plan = cli("ci.secrets", "--dry-run")
+    assert plan.code == 1
+    assert "lets repo:acme/old-name:environment:staging act as it" in plan.err
+    assert mutating(http()) == []
+
+
+# ------------------------------------------------------------------------------------ oauth
+
+SECRETS = f"{GH}/actions/secrets"
+
+
+def oauth_fresh(sps) -> list[str]:
+    return [
+        f"create OAuth secret of SP {STAGING_SP} (lifetime 90 days)",
+        "set secret STAGING_DATABRICKS_CLIENT_SECRET",
+        f"set secret STAGING_DATABRICKS_CLIENT_ID ({sps['staging']['applicationId']})",
+        f"create OAuth secret of SP {PROD_SP} (lifetime 90 days)",
+        "set secret PROD_DATABRICKS_CLIENT_SECRET",
+        f"set secret PROD_DATABRICKS_CLIENT_ID ({sps['prod']['applicationId']})",
+        "set secret WORKFLOW_TOKEN (from $WORKFLOW_TOKEN)",
+    ]
+
+
+OAUTH_REQUESTS = [
+    f"POST {ACCT}/{STAGING_ID}/credentials/secrets",
+    f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_SECRET",
+    f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_ID",
+    f"POST {ACCT}/{PROD_ID}/credentials/secrets",
+    f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_SECRET",
+    f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_ID",
+    f"PUT {SECRETS}/WORKFLOW_TOKEN",
+]
+
+
+@pytest.fixture
+def stored(monkeypatch):
+    """What the code hands PyGithub for each secret, and each OAuth secret created, in either
+    mode (a sealed value in a cassette is random)."""
+    from databricks.sdk.service.oauth2 import ServicePrincipalSecretsAPI
+    from github.Repository import Repository
+
+    seen: dict = {"secrets": {}, "minted": []}
+    create_secret, create_oauth = Repository.create_secret, ServicePrincipalSecretsAPI.create
+
+    def spy_secret(self, name, value, *args, **kwargs):
+        seen["secrets"][name] = value
+        return create_secret(self, name, value, *args, **kwargs)
+
+    def spy_oauth(self, *args, **kwargs):
+        made = create_oauth(self, *args, **kwargs)
+        seen["minted"].append(made.secret)
+        return made
+
+    monkeypatch.setattr(Repository, "create_secret", spy_secret)
+    monkeypatch.setattr(ServicePrincipalSecretsAPI, "create", spy_oauth)
+    return seen
+
+
+def oauth_ledger(project) -> dict:
+    import json
+
+    path = project.root / ".mlops-setup" / "journal.json"
+    return json.loads(path.read_text()).get("ci.secrets.oauth", {}) if path.exists() else {}
+
+
+def no_leak(project, stored, *results) -> None:
+    journal = project.root / ".mlops-setup" / "journal.json"
+    texts = [r.out + r.err for r in results] + [journal.read_text() if journal.exists() else ""]
+    for value in [*FAKE_VALUES, *[v for v in stored["minted"] if v], "<scrubbed>", "dose"]:
+        for text in texts:
+            assert value not in text
+
+
+@pytest.mark.vcr
+def test_oauth_stores_a_secret_per_sp_and_a_rerun_changes_nothing(
+    cli, project, world, http, vcr, fake_api, stored
+):
+    sps = seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    plan = cli("ci.secrets", "--dry-run")
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert change_lines(plan.out) == change_lines(result.out) == oauth_fresh(sps)
+    assert mutating(http()) == OAUTH_REQUESTS
+    assert (
+        bodies(vcr, fake_api, "POST", "/credentials/secrets")
+        == [{"lifetime": f"{90 * 86400}s"}] * 2
+    )
+    # each GitHub secret holds what it should
+    assert stored["secrets"]["STAGING_DATABRICKS_CLIENT_SECRET"] == stored["minted"][0]
+    assert stored["secrets"]["PROD_DATABRICKS_CLIENT_SECRET"] == stored["minted"][1]
+    assert stored["secrets"]["PROD_DATABRICKS_CLIENT_ID"] == sps["prod"]["applicationId"]
+    recorded = oauth_ledger(project)
+    assert recorded["in_flight"] == {} and set(recorded["stored"]) == {"staging", "prod"}
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert "ok  secret PROD_DATABRICKS_CLIENT_SECRET holds OAuth secret " in again.out
+    assert len(mutating(http())) == len(OAUTH_REQUESTS)
+    no_leak(project, stored, plan, result, again)
+
+
+@pytest.mark.vcr
+def test_oauth_rotate_writes_the_new_secret_before_deleting_the_old(
+    cli, project, world, http, stored
+):
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    assert cli("ci.secrets").code == 0
+    old = oauth_ledger(project)["stored"]
+    before = len(mutating(http()))
+    rotated = cli("ci.secrets", "--rotate")
+    assert rotated.code == 0, rotated.err
+    old_staging, old_prod = old["staging"]["token_id"], old["prod"]["token_id"]
+    assert mutating(http())[before:] == [
+        f"POST {ACCT}/{STAGING_ID}/credentials/secrets",
+        f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_SECRET",
+        f"PUT {SECRETS}/STAGING_DATABRICKS_CLIENT_ID",
+        f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{old_staging}",
+        f"POST {ACCT}/{PROD_ID}/credentials/secrets",
+        f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_SECRET",
+        f"PUT {SECRETS}/PROD_DATABRICKS_CLIENT_ID",
+        f"DELETE {ACCT}/{PROD_ID}/credentials/secrets/{old_prod}",
+        f"PUT {SECRETS}/WORKFLOW_TOKEN",
+    ]
+    assert f"delete OAuth secret {old_prod[:8]} of SP {PROD_SP} (replaced)" in change_lines(
+        rotated.out
+    )
+    assert change_lines(cli("ci.secrets").out) == []
+    no_leak(project, stored, rotated)
+
+
+@pytest.mark.vcr
+def test_oauth_failed_write_deletes_the_new_secret(cli, project, world, http, stored):
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    world.queue(
+        "PUT",
+        f"/repos/{REPO}/actions/secrets/PROD_DATABRICKS_CLIENT_SECRET",
+        github_error(403, "Resource not accessible by personal access token"),
+    )
+    result = cli("ci.secrets")
+    assert result.code == 1
+    made = mutating(http())
+    assert made[:5] == OAUTH_REQUESTS[:5]  # the fifth, the PROD secret's write, is refused
+    assert made[5].startswith(f"DELETE {ACCT}/{PROD_ID}/credentials/secrets/")
+    assert len(made) == 6
+    deleted = made[5].rsplit("/", 1)[1]
+    assert result.err.splitlines()[0] == (
+        "error: could not store secret PROD_DATABRICKS_CLIENT_SECRET (GitHub API: 403: Resource "
+        f"not accessible by personal access token); the new OAuth secret {deleted[:8]} was "
+        "deleted, nothing is left behind"
+    )
+    assert oauth_ledger(project)["in_flight"] == {}
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert change_lines(again.out)[:2] == [
+        f"create OAuth secret of SP {PROD_SP} (lifetime 90 days)",
+        "set secret PROD_DATABRICKS_CLIENT_SECRET",
+    ]
+    no_leak(project, stored, result, again)
+
+
+@pytest.mark.vcr
+def test_oauth_crash_between_create_and_write_is_cleaned_up(
+    cli, project, world, http, monkeypatch, stored
+):
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+    import github.Repository
+
+    real = github.Repository.Repository.create_secret
+
+    def crash(self, name, value, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(github.Repository.Repository, "create_secret", crash)
+    crashed = cli("ci.secrets")
+    assert crashed.code == 130
+    assert mutating(http()) == [f"POST {ACCT}/{STAGING_ID}/credentials/secrets"]
+    (left,) = oauth_ledger(project)["in_flight"]
+    monkeypatch.setattr(github.Repository.Repository, "create_secret", real)
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert (
+        f"delete OAuth secret {left[:8]} of SP {STAGING_SP} (left by an interrupted run)"
+        in change_lines(again.out)
+    )
+    assert f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{left}" in mutating(http())
+    assert oauth_ledger(project)["in_flight"] == {}
+    assert change_lines(cli("ci.secrets").out) == []
