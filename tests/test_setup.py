@@ -881,3 +881,93 @@ def test_full_setup_of_a_hyphenated_project(cli, project, world, http, no_sleep)
     again = cli("setup.all")
     assert again.code == 0, again.err
     assert len(mutating(http())) == len(made)  # a finished setup sends no mutating request
+
+
+# ------------------------------------------------------------------------ the other clouds
+
+
+def _entra_sps() -> list[str]:
+    return [
+        line
+        for env in ("staging", "prod")
+        for line in (
+            f"create Entra app {env}-{P} (tagged)",
+            f"create Entra SP of app {env}-{P}",
+            f"create SP {env}-{P} (in the account)",
+            f"assign SP {env}-{P} to workspace {env} (USER)",
+        )
+    ]
+
+
+def _azure_secrets() -> list[str]:
+    return [
+        *(
+            line
+            for env in ("staging", "prod")
+            for line in (
+                f"add client secret to app {env}-{P} (lifetime 90 days)",
+                *(
+                    f"set secret {env.upper()}_AZURE_SP_{key}"
+                    for key in ("CLIENT_SECRET", "TENANT_ID", "APPLICATION_ID")
+                ),
+            )
+        ),
+        "set secret WORKFLOW_TOKEN (from $WORKFLOW_TOKEN)",
+    ]
+
+
+# Azure (the template's default cloud): Entra ID apps behind the SPs, client secrets as the six
+# *_AZURE_SP_* secrets; every other step as on AWS, at the Azure hosts.
+AZURE = {**FRESH, "ci.service-principals": _entra_sps(), "ci.secrets": _azure_secrets()}
+
+
+def run_whole_setup(cli, project, http, no_sleep, expected: dict[str, list[str]]) -> None:
+    """setup.all from nothing changes exactly ``expected``; a re-run and setup.status then send
+    no mutating request, wait for nothing, and find every step done."""
+    result = cli("setup.all")
+    assert result.code == 0, result.err
+    assert result.err == ""
+    out = sections(result.out)
+    assert list(out) == STEPS
+    for step in STEPS:
+        lines = [x.format(main=master_sha(project)) for x in expected[step]]
+        assert change_lines(out[step]) == lines, step
+    total = sum(len(v) for v in expected.values())
+    assert result.out.splitlines()[-1] == f"setup.all: {total - 2} added, 2 changed, 0 destroyed"
+    assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
+    assert project.git("status", "--porcelain") == ""
+    sent, slept = len(mutating(http())), len(no_sleep.calls)
+    again = cli("setup.all")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert again.out.splitlines()[-1] == "setup.all: no changes"
+    assert len(mutating(http())) == sent  # a finished setup sends no mutating request
+    assert len(no_sleep.calls) == slept
+    status = cli("setup.status", "--check")
+    assert status.code == 0, status.err
+    assert set(states(status.out).values()) == {"done"}
+    assert len(mutating(http())) == sent
+
+
+@pytest.mark.vcr
+def test_azure_full_setup_then_rerun_changes_nothing(cli, project, world, http, no_sleep):
+    from tests.fakeapi import graph_apps
+
+    project.regenerate(cloud="azure")
+    graph_apps.azure_workspaces(world)  # the fake's workspaces at the Azure project's hosts
+    checks_pass(world)
+    run_whole_setup(cli, project, http, no_sleep, AZURE)
+    made = mutating(http())
+    account = "https://accounts.azuredatabricks.net/api/2.0/accounts/"
+    assert sum(u.startswith(f"POST {account}") for u in made) == 2  # the two SPs
+    graph = [u for u in made if "graph.microsoft.com" in u]
+    assert len(graph) == 6  # per environment: app, its tenant SP, one client secret
+    assert not any("token-management" in u for u in made)  # no PAT on Azure
+    kept = cli("ci.secrets", "--dry-run").out  # the six secrets, each client secret's expiry
+    for env in ("STAGING", "PROD"):
+        app = f"{env.lower()}-{P}"
+        assert f"ok  secret {env}_AZURE_SP_CLIENT_SECRET holds client secret " in kept
+        assert f"of app {app} (expires 2026-05-31)" in kept
+        for key in ("TENANT_ID", "APPLICATION_ID"):
+            assert f"ok  secret {env}_AZURE_SP_{key} exists" in kept
+    assert len(mutating(http())) == len(made)

@@ -150,6 +150,13 @@ def mlops_job(
     }
 
 
+def host_of(world: World, env: str) -> str:
+    """The host of workspace ``env`` in the fake (the AWS defaults, or a cloud's own hosts
+    set with ``databricks_iam``'s workspaces before the first job is read)."""
+    workspaces = world.db.get("workspaces") or {}
+    return workspaces[env]["host"] if env in workspaces else HOSTS[env]
+
+
 def jobs(world: World) -> dict[str, list[dict]]:
     return world.db.setdefault(
         "jobs",
@@ -165,7 +172,7 @@ def jobs(world: World) -> dict[str, list[dict]]:
                     qualified_input=world.db.get("input_table_qualified", False),
                 ),
             ]
-            for env, host in HOSTS.items()
+            for env, host in ((env, host_of(world, env)) for env in HOSTS)
         },
     )
 
@@ -173,7 +180,7 @@ def jobs(world: World) -> dict[str, list[dict]]:
 def remove_jobs(world: World, env: str, *kinds: str) -> None:
     """Jobs that a CD run did not deploy (all of ``env`` without ``kinds``)."""
     names = {job_name(env, k) for k in kinds} if kinds else None
-    host = HOSTS[env]
+    host = host_of(world, env)
     jobs(world)[host] = [
         j for j in jobs(world)[host] if names is not None and j["settings"]["name"] not in names
     ]
@@ -182,7 +189,7 @@ def remove_jobs(world: World, env: str, *kinds: str) -> None:
 def pause_schedules(world: World, env: str, *kinds: str) -> None:
     """Schedules set to ``PAUSED`` (in the bundle, or by someone in the UI)."""
     names = {job_name(env, k) for k in kinds} if kinds else None
-    for job in jobs(world)[HOSTS[env]]:
+    for job in jobs(world)[host_of(world, env)]:
         if names is None or job["settings"]["name"] in names:
             job["settings"]["schedule"]["pause_status"] = "PAUSED"
 
