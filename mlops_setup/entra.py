@@ -174,6 +174,21 @@ class Graph:
         sps = found.get("value", [])
         return sps[0] if sps else None
 
+    def users_may_register_apps(self) -> bool:
+        """The tenant's authorization policy: may any user register applications?"""
+        found = self.request("GET", "/policies/authorizationPolicy")
+        return bool((found.get("defaultUserRolePermissions") or {}).get("allowedToCreateApps"))
+
+    def my_directory_roles(self) -> list[str]:
+        """Display names of the directory roles the signed-in user holds (also through
+        groups); a 400 from Graph means the login is an application, not a user."""
+        found = self.request(
+            "GET",
+            "/me/transitiveMemberOf/microsoft.graph.directoryRole",
+            params={"$select": "displayName,roleTemplateId"},
+        )
+        return [r.get("displayName") or "" for r in found.get("value", [])]
+
     # ----------------------------------------------------------------------------- writes
     def create_app(self, display_name: str, description: str) -> App:
         body = {

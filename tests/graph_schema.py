@@ -42,6 +42,18 @@ SERVICE_PRINCIPAL = {
     "tags": (LIST,),
 }
 ORGANIZATION = {"id": (STR,), "displayName": (STR, NULL)}
+DEFAULT_USER_ROLE_PERMISSIONS = {
+    "allowedToCreateApps": (BOOL,),
+    "allowedToCreateSecurityGroups": (BOOL,),
+    "allowedToReadOtherUsers": (BOOL,),
+}
+AUTHORIZATION_POLICY = {
+    "@odata.context": (STR,),
+    "id": (STR,),
+    "displayName": (STR, NULL),
+    "defaultUserRolePermissions": (OBJ, DEFAULT_USER_ROLE_PERMISSIONS),
+}
+DIRECTORY_ROLE = {"id": (STR,), "displayName": (STR, NULL), "roleTemplateId": (STR, NULL)}
 ERROR = {"error": (OBJ,)}
 ERROR_DETAIL = {"code": (STR,), "message": (STR,), "innerError": (OBJ,)}
 
@@ -54,6 +66,14 @@ OBJECT_ID = r"[0-9a-f-]{36}"
 # (method, path regex, query params, request body schema, response schema)
 OPERATIONS: list[tuple[str, str, set[str], dict | None, dict | None]] = [
     ("GET", r"/v1\.0/organization", {"$select"}, None, _collection(ORGANIZATION)),
+    ("GET", r"/v1\.0/policies/authorizationPolicy", set(), None, AUTHORIZATION_POLICY),
+    (
+        "GET",
+        r"/v1\.0/me/transitiveMemberOf/microsoft\.graph\.directoryRole",
+        {"$select"},
+        None,
+        _collection(DIRECTORY_ROLE),
+    ),
     ("GET", r"/v1\.0/applications", {"$filter", "$select"}, None, _collection(APPLICATION)),
     (
         "POST",

@@ -269,3 +269,100 @@ def test_a_404_can_be_named_by_the_caller(project, runtime):
     assert caught.value.message == f"{ACCOUNT} knows no account {ACCOUNT_ID} (404)"
     with pytest.raises(NotFound), ApiErrors(session, "account", "listing"):
         raise NotFound("passes through without not_found")
+
+
+# --------------------------------------------------------------------- Azure: the Entra right
+
+AZURE_ACCOUNT = "https://accounts.azuredatabricks.net"
+GRAPH = "https://graph.microsoft.com/v1.0"
+POLICY = f"GET {GRAPH}/policies/authorizationPolicy"
+ROLES = f"GET {GRAPH}/me/transitiveMemberOf/microsoft.graph.directoryRole"
+
+
+@pytest.fixture
+def azure(project, world):
+    from tests.fakeapi import graph_apps
+
+    project.regenerate(cloud="azure")
+    graph_apps.azure_workspaces(world)
+    return project
+
+
+@pytest.mark.vcr
+def test_azure_tenant_letting_users_register_apps_passes(cli, azure, world, http):
+    result = cli("ci.prerequisites")
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[-2:] == [
+        "  ok  Entra ID app registration: the tenant lets users register apps",
+        "ci.prerequisites: no changes",
+    ]
+    assert f"  ok  account admin in account {ACCOUNT_ID} as ops@example.com" in result.out
+    assert paths(http())[-1] == POLICY  # the policy says yes: no role lookup
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_azure_role_application_developer_passes_where_users_may_not(cli, azure, world, http):
+    world.graph["users_may_create_apps"] = False
+    world.graph["my_roles"] = ["Global Reader", "Application Developer"]
+    result = cli("ci.prerequisites")
+    assert result.code == 0, result.err
+    assert "  ok  Entra ID role Application Developer (may register applications)" in result.out
+    assert paths(http())[-2:] == [POLICY, ROLES]
+
+
+@pytest.mark.vcr
+def test_azure_missing_entra_right_is_named_with_whom_to_ask(cli, azure, world, http):
+    world.graph["users_may_create_apps"] = False
+    world.graph["my_roles"] = ["Global Reader"]
+    result = cli("ci.prerequisites")
+    assert result.code == 1
+    assert "ok  account admin in account" in result.out  # the rest is still checked and told
+    err = result.err.splitlines()
+    start = err.index("error: 1 prerequisite missing; nothing was changed")
+    assert err[start + 1 : start + 3] == [
+        "  - Entra ID app registration (Microsoft Graph): the tenant does not let users register "
+        "applications, and your login holds none of the roles that may (Application Developer, "
+        "Application Administrator, Cloud Application Administrator, Global Administrator)",
+        "    fix: ask a Privileged Role Administrator of the tenant for the Entra ID role "
+        "Application Developer (or Application Administrator / Cloud Application Administrator), "
+        "or the Graph permission Application.ReadWrite.OwnedBy, or link existing apps "
+        "(databricks.service_principals.<env>: {application_id: ...})",
+    ]
+    assert mutating(http()) == []
+    # setup.all stops there before changing anything
+    stopped = cli("setup.all")
+    assert stopped.code == 1
+    assert "error: 1 prerequisite missing; nothing was changed" in stopped.err
+    assert mutating(http()) == []
+
+
+@pytest.mark.vcr
+def test_azure_application_login_is_told_not_checked(cli, azure, world, http):
+    world.graph["users_may_create_apps"] = False
+    world.graph["app_login"] = True
+    result = cli("ci.prerequisites")
+    assert result.code == 0, result.err
+    assert (
+        "  ok  Entra ID: signed in as an application, which needs the Graph permission "
+        "Application.ReadWrite.OwnedBy (Graph cannot tell; not checked)" in result.out
+    )
+
+
+@pytest.mark.vcr
+def test_azure_linked_apps_need_no_registration_right(cli, azure, world, http):
+    world.graph["users_may_create_apps"] = False
+    azure.write_config(
+        databricks={
+            "service_principals": {
+                env: {"application_id": f"1111111{i}-2222-4333-8444-555555555555"}
+                for i, env in enumerate(("staging", "prod"))
+            }
+        }
+    )
+    result = cli("ci.prerequisites")
+    assert result.code == 0, result.err
+    assert (
+        "  ok  Entra ID app registration not needed (every environment links its app)" in result.out
+    )
+    assert not any("graph.microsoft.com" in p for p in paths(http()))

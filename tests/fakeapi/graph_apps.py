@@ -13,6 +13,9 @@ State in ``world.graph`` (:func:`state` fills in the defaults):
   /servicePrincipals`` for its first N attempts (replication); ``lagging``: {appId: left}
 * ``lose_answers``: the next N ``POST /applications`` create the app, then answer 504
 * ``can_add_password``: False answers addPassword with 403 (not owner, no role)
+* ``users_may_create_apps``: the authorization policy's ``allowedToCreateApps`` (default True,
+  Entra's default); ``my_roles``: display names of the signed-in user's directory roles;
+  ``app_login``: the login is an application (``/me`` answers 400)
 
 Helpers: :func:`add_app`, :func:`azure_workspaces` (the Azure example's workspace hosts in the
 Databricks fake).
@@ -43,6 +46,9 @@ def state(world: World) -> dict[str, Any]:
     g.setdefault("sp_lag", 0)
     g.setdefault("lagging", {})
     g.setdefault("can_add_password", True)
+    g.setdefault("users_may_create_apps", True)
+    g.setdefault("my_roles", [])
+    g.setdefault("app_login", False)
     g.setdefault("serial", 0)
     return g
 
@@ -140,6 +146,54 @@ def organization(world: World, req) -> Reply:
         {
             "@odata.context": f"{CONTEXT}organization",
             "value": [_select(org, req.query.get("$select"))],
+        },
+    )
+
+
+ROLE_TEMPLATES = {  # Entra's built-in role template ids (stable across tenants)
+    "Application Developer": "cf1c38e5-3621-4004-a7cb-879624dced7c",
+    "Application Administrator": "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+    "Cloud Application Administrator": "158c047a-c907-4556-b7ef-446551a6b5f7",
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+}
+
+
+@route("GET", "graph", rf"{V1}/policies/authorizationPolicy")
+def authorization_policy(world: World, req) -> Reply:
+    allowed = state(world)["users_may_create_apps"]
+    return Reply(
+        200,
+        {
+            "@odata.context": f"{CONTEXT}policies/authorizationPolicy/$entity",
+            "id": "authorizationPolicy",
+            "displayName": "Authorization Policy",
+            "defaultUserRolePermissions": {
+                "allowedToCreateApps": allowed,
+                "allowedToCreateSecurityGroups": True,
+                "allowedToReadOtherUsers": True,
+            },
+        },
+    )
+
+
+@route("GET", "graph", rf"{V1}/me/transitiveMemberOf/microsoft\.graph\.directoryRole")
+def my_roles(world: World, req) -> Reply:
+    g = state(world)
+    if g["app_login"]:
+        return graph_error(
+            400, "BadRequest", "/me request is only valid with delegated authentication flow."
+        )
+    roles = [
+        {"id": _id(world, f"role-{name}"), "displayName": name, "roleTemplateId": template}
+        for name, template in ROLE_TEMPLATES.items()
+        if name in g["my_roles"]
+    ]
+    return Reply(
+        200,
+        {
+            "@odata.context": f"{CONTEXT}directoryRoles",
+            "value": [_select(r, req.query.get("$select")) for r in roles],
         },
     )
 

@@ -5,7 +5,12 @@ The operator must be:
 * workspace admin (member of ``admins``) in the staging and the prod workspace, read from each
   workspace's SCIM ``Me`` (the same request also gives the workspace id later steps need);
 * account admin (role ``account_admin``), read from the account's SCIM users; only in
-  ``databricks.sp_mode: account``, where the service principals are made in the account.
+  ``databricks.sp_mode: account``, where the service principals are made in the account;
+* on Azure (``databricks.cloud: azure``), allowed to register Entra ID applications: the
+  tenant lets every user do so (authorization policy), or the login holds one of the directory
+  roles that may (``entra.APP_ROLES``, Application Developer first). Not needed when every
+  environment links an existing app. An application login (no user) is not checked: it needs
+  the Graph permission ``Application.ReadWrite.OwnedBy``, which Graph cannot tell it has.
 
 Every missing right is named (which check, which host, whom to ask for what) and the step exits
 non-zero; a login that fails (expired, wrong host, missing profile) is named the same way, so one
@@ -76,6 +81,8 @@ def plan_prerequisites(session: Session, dry_run: bool = False) -> Plan:
         passed.append("account admin not needed (databricks.sp_mode: workspace)")
     elif user:  # without any working workspace login there is no user name to look up yet
         _check_account_admin(session, user, passed, missing)
+    if db.cloud == "azure":
+        _check_entra_right(session, passed, missing)
     if missing:
         for line in passed:
             session.out.kept(line)
@@ -136,11 +143,72 @@ def _check_account_admin(
         missing.append(Missing(check, f"{user} has no account admin role", ask))
 
 
+def _check_entra_right(session: Session, passed: list[str], missing: list[Missing]) -> None:
+    from ...entra import APP_ROLES, ENTRA_RIGHT, GraphError
+
+    if all(session.settings.sp_linked(env) for env in ENVIRONMENTS):
+        passed.append("Entra ID app registration not needed (every environment links its app)")
+        return
+    check = "Entra ID app registration (Microsoft Graph)"
+    try:
+        graph = session.clients.graph
+        try:
+            if graph.users_may_register_apps():
+                passed.append("Entra ID app registration: the tenant lets users register apps")
+                return
+        except GraphError as exc:
+            if exc.status != 403:  # 403: may not read the policy; the roles still tell
+                raise
+        try:
+            roles = graph.my_directory_roles()
+        except GraphError as exc:
+            if exc.status != 400:
+                raise
+            passed.append(
+                "Entra ID: signed in as an application, which needs the Graph permission "
+                "Application.ReadWrite.OwnedBy (Graph cannot tell; not checked)"
+            )
+            return
+    except GraphError as exc:
+        missing.append(Missing(check, f"Microsoft Graph answered {exc}", _entra_fix(exc)))
+        return
+    except Exception as exc:  # azure-identity: no login in its chain, or an expired one
+        if type(exc).__name__ not in ("ClientAuthenticationError", "CredentialUnavailableError"):
+            raise
+        missing.append(
+            Missing(
+                check,
+                "no usable Azure login (az login, AZURE_* variables, managed identity)",
+                "run `az login` (or set AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET)",
+            )
+        )
+        return
+    held = [role for role in APP_ROLES if role in roles]
+    if held:
+        passed.append(f"Entra ID role {held[0]} (may register applications)")
+        return
+    missing.append(
+        Missing(
+            check,
+            "the tenant does not let users register applications, and your login holds none "
+            f"of the roles that may ({', '.join(APP_ROLES)})",
+            f"ask a Privileged Role Administrator of the tenant for {ENTRA_RIGHT}, or link "
+            "existing apps (databricks.service_principals.<env>: {application_id: ...})",
+        )
+    )
+
+
+def _entra_fix(exc: object) -> str:
+    if getattr(exc, "status", 0) == 401:
+        return "log in again (`az login`, or AZURE_* variables), then run again"
+    return "run again; https://status.cloud.microsoft shows outages"
+
+
 STEP = Step("ci.prerequisites", "your rights in the account and the workspaces", plan_prerequisites)
 STEPS = (STEP,)
 
 
 @task(name="prerequisites", help={"dry_run": DRY_RUN_HELP + " (This step only reads.)"})
 def prerequisites(c, dry_run=False):
-    """Check you are account admin and workspace admin in staging and prod."""
+    """Check you are account admin and workspace admin in staging and prod (Azure: Entra ID)."""
     run_step(c, STEP, dry_run=dry_run)
