@@ -971,3 +971,22 @@ def test_azure_full_setup_then_rerun_changes_nothing(cli, project, world, http, 
         for key in ("TENANT_ID", "APPLICATION_ID"):
             assert f"ok  secret {env}_AZURE_SP_{key} exists" in kept
     assert len(mutating(http())) == len(made)
+
+
+# GCP: personal access tokens on behalf of the SPs, as on AWS, at the GCP hosts.
+GCP = FRESH
+
+
+@pytest.mark.vcr
+def test_gcp_full_setup_then_rerun_changes_nothing(cli, project, world, http, no_sleep):
+    project.regenerate(cloud="gcp")
+    databricks_iam.cloud_workspaces(world, "gcp")
+    checks_pass(world)
+    run_whole_setup(cli, project, http, no_sleep, GCP)
+    made = mutating(http())
+    account = "https://accounts.gcp.databricks.com/api/2.0/accounts/"
+    assert sum(u.startswith(f"POST {account}") for u in made) == 2  # the two SPs
+    for env, ws in (("staging", "3141592653589793.3"), ("prod", "2718281828459045.5")):
+        host = f"https://{ws}.gcp.databricks.com"
+        assert f"POST {host}/api/2.0/token-management/on-behalf-of/tokens" in made, env
+    assert not any("graph.microsoft.com" in u or "cloud.databricks.com" in u for u in made)

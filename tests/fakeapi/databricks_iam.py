@@ -69,6 +69,20 @@ def state(world: World) -> dict[str, Any]:
     return db
 
 
+def cloud_workspaces(world: World, cloud: str) -> None:
+    """The fake's staging/prod workspaces at the example project's hosts on ``cloud`` (its
+    workspace ids are the numbers in those hosts); before anything reads the workspaces."""
+    from mlops_setup.example import DEFAULT_HOSTS
+
+    world.db["workspaces"] = {
+        env: {
+            "host": host.removeprefix("https://"),
+            "id": int(host.removeprefix("https://adb-").removeprefix("https://").split(".")[0]),
+        }
+        for env, host in DEFAULT_HOSTS[cloud].items()
+    }
+
+
 def workspace_for(world: World, host: str) -> tuple[str, dict] | None:
     for env, ws in state(world)["workspaces"].items():
         if ws["host"] == host:
