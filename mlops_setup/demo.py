@@ -3,8 +3,10 @@
 What is real: the tool's code, git (against a local bare repository standing in for the GitHub
 remote), the config loader, the output. What is replayed: every GitHub and Databricks API call,
 from the cassette ``tests/cassettes/test_demo/test_demo.yaml`` (composed from the public API
-references; see the README). No credentials are read: the demo sets fake ones in its own
-process, and ignores ``~/.databrickscfg``.
+references; see the README); ``--cloud azure`` plays ``test_demo_azure.yaml`` instead (the
+Azure variant: Entra ID apps and client secrets, Microsoft Graph replayed too). No
+credentials are read: the demo sets fake ones in its own process, and ignores
+``~/.databrickscfg``.
 
 The demo pins the clock, the git author and the commit dates, so its commits have the same SHAs
 as when the cassette was made; and it never sleeps (waits are replayed polls).
@@ -27,6 +29,13 @@ from invoke import Exit, task
 ROOT = Path(__file__).resolve().parent.parent
 CASSETTE_DIR = ROOT / "tests" / "cassettes" / "test_demo"
 CASSETTE = "test_demo.yaml"
+CLOUDS = ("aws", "azure")  # the variants with a recorded demo
+
+
+def cassette_for(cloud: str) -> str:
+    return CASSETTE if cloud == "aws" else f"test_demo_{cloud}.yaml"
+
+
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PROJECT = "my-mlops-project"  # the root folder: the template names it after the project
 
@@ -46,30 +55,39 @@ DEMO_ENV = {
 }
 
 
-def demo_config(root: Path, upstream: Path) -> dict[str, Any]:
-    """The demo's settings: config/example.yaml, pointed at the temporary project."""
+def demo_config(root: Path, upstream: Path, cloud: str = "aws") -> dict[str, Any]:
+    """The demo's settings: config/example.yaml, pointed at the temporary project (and, on
+    another cloud, at that cloud's example hosts)."""
     import yaml
+
+    from .example import DEFAULT_HOSTS
 
     data = yaml.safe_load((ROOT / "config" / "example.yaml").read_text())
     data.setdefault("project", {})["dir"] = str(root)
     data.setdefault("github", {})["git_url"] = str(upstream)
+    if cloud != "aws":
+        db = data.setdefault("databricks", {})
+        db["cloud"] = cloud
+        db["workspaces"] = {env: {"host": h} for env, h in DEFAULT_HOSTS[cloud].items()}
     return data
 
 
 @contextlib.contextmanager
-def demo_environment(workdir: Path, *, with_cicd: bool = True) -> Iterator[Path]:
+def demo_environment(
+    workdir: Path, *, with_cicd: bool = True, cloud: str = "aws"
+) -> Iterator[Path]:
     """Example project + bare upstream + config in ``workdir``; fake env; returns workdir."""
     import yaml
 
     from .example import write_example_project
 
-    root = write_example_project(workdir / PROJECT, with_cicd=with_cicd)
+    root = write_example_project(workdir / PROJECT, with_cicd=with_cicd, cloud=cloud)
     upstream = workdir / "upstream.git"
     subprocess.run(
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
     )
     (workdir / "mlops-setup.yaml").write_text(
-        yaml.safe_dump(demo_config(root, upstream), sort_keys=False)
+        yaml.safe_dump(demo_config(root, upstream, cloud), sort_keys=False)
     )
     saved = dict(os.environ)
     for name in list(os.environ):
@@ -107,6 +125,7 @@ def run_demo(
     cassette_dir: Path = CASSETTE_DIR,
     replay: bool = True,
     transcript: list[Transcript] | None = None,
+    cloud: str = "aws",
 ) -> int:
     """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
     real thing, as an operator would. Each step is shown once, the run; its preview too where
@@ -118,15 +137,22 @@ def run_demo(
 
     from .backoff import RecordingSleep
     from .console import DEMO_WIDTH, Console
+    from .entra import StaticCredential
     from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     color = Console(sys.stdout).color
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
-        sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_, **__: None
+        sleep=RecordingSleep(),
+        now=lambda: NOW,
+        cwd=str(workdir),
+        probe=lambda *_, **__: None,
+        # a stand-in, not a credential: Microsoft Graph is replayed (Azure only)
+        azure_credential=StaticCredential("demo-graph-token"),
     )
-    with use_runtime(runtime), _player(cassette_dir, replay, workdir / "upstream.git"):
+    player = _player(cassette_dir, replay, workdir / "upstream.git", cassette_for(cloud))
+    with use_runtime(runtime), player:
         session = load_session()
         try:
             _inspect(transcript, color)
@@ -219,28 +245,37 @@ def _colored(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _player(cassette_dir: Path, replay: bool, upstream: Path) -> Iterator[None]:
+def _player(
+    cassette_dir: Path, replay: bool, upstream: Path, name: str = CASSETTE
+) -> Iterator[None]:
     if not replay:
         yield
         return
     from . import replay as replay_mod
 
-    if not (cassette_dir / CASSETTE).exists():
-        raise Exit(f"demo: the recorded run {cassette_dir / CASSETTE} is missing", code=1)
-    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(CASSETTE) as cassette:
-        effects = replay_mod.GitEffects.load(str(cassette_dir / CASSETTE), str(upstream))
+    if not (cassette_dir / name).exists():
+        raise Exit(f"demo: the recorded run {cassette_dir / name} is missing", code=1)
+    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(name) as cassette:
+        effects = replay_mod.GitEffects.load(str(cassette_dir / name), str(upstream))
         if effects is not None:
             effects.attach(cassette)
         yield
 
 
-@task
-def demo(c):
+@task(
+    help={
+        "cloud": "the example project's cloud: aws (default) or azure (Entra ID apps and "
+        "client secrets)"
+    }
+)
+def demo(c, cloud="aws"):
     """Run the whole guide offline on the example project (replayed APIs, real git)."""
     from .session import failures_as_exit
 
+    if cloud not in CLOUDS:
+        raise Exit(f"demo: --cloud must be one of {', '.join(CLOUDS)}, not {cloud!r}", code=2)
     with tempfile.TemporaryDirectory(prefix="mlops-setup-demo-") as tmp:
         print(f"demo: example project {PROJECT} in a temporary folder; APIs replayed, git real")
-        with demo_environment(Path(tmp)) as workdir, failures_as_exit():
-            run_demo(workdir)
+        with demo_environment(Path(tmp), cloud=cloud) as workdir, failures_as_exit():
+            run_demo(workdir, cloud=cloud)
         print("demo: done; nothing outside the temporary folder was touched")

@@ -33,6 +33,35 @@ def test_demo(tmp_path, capsys, clean_env, world):
     assert not any(v in out for v in FAKE_VALUES)
 
 
+@pytest.mark.vcr
+def test_demo_azure(tmp_path, capsys, clean_env, world):
+    """The cassette `invoke demo --cloud azure` plays: Entra ID apps, their client secrets."""
+    from tests.fakeapi import graph_apps
+
+    world.gh["git_dir"] = str(tmp_path / "upstream.git")
+    graph_apps.azure_workspaces(world)
+    checks = [
+        ("staging", "success"),
+        ("prod", "success"),
+        ("unit_tests", "success"),
+        ("integration_test", "success"),
+    ]
+    github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
+    with demo.demo_environment(tmp_path, cloud="azure") as workdir:
+        assert demo.run_demo(workdir, replay=False, cloud="azure") == 0
+    out = capsys.readouterr().out
+    for step in demo.demo_steps():
+        assert f"== {step.name}: " in out
+    assert "error" not in out.lower()
+    for env in ("staging", "prod"):
+        assert f"+   created Entra app {env}-my-mlops-project (tagged)" in out
+        assert f"+   added client secret to app {env}-my-mlops-project" in out
+        for key in ("CLIENT_SECRET", "TENANT_ID", "APPLICATION_ID"):
+            assert f"+   set secret {env.upper()}_AZURE_SP_{key}" in out
+    assert "WORKSPACE_TOKEN" not in out
+    assert not any(v in out for v in FAKE_VALUES)
+
+
 @pytest.mark.slow
 def test_invoke_demo_runs_offline_from_a_fresh_process(tmp_path):
     """The README's first command, as a newcomer runs it (network blocked by the cassette)."""
