@@ -594,8 +594,16 @@ def _apply_facts(merged: dict, model: Any, sources: dict, overrides: dict[str, s
             if value:
                 _dotted_set(merged, key, value)
                 sources.setdefault(key, f"{root.name}/{where}")
-        elif value and str(given).rstrip("/") != value.rstrip("/"):
+        elif value and _differ(key, str(given), value):
             raise _contradiction(sources, key, given, value, root, where)
+
+
+def _differ(key: str, given: str, value: str) -> bool:
+    """Whether a configured value says something else than the project (a host's name is
+    case-insensitive, and a trailing ``/`` says nothing)."""
+    if key.endswith(".host"):
+        return given.rstrip("/").lower() != value.rstrip("/").lower()
+    return given != value
 
 
 def _with_stand_ins(merged: dict) -> dict:
@@ -639,10 +647,10 @@ def _read_overrides(layer: dict, label: str, schema: dict) -> dict[str, Any]:
     def walk(node: dict, prefix: str) -> None:
         for k, v in node.items():
             dotted = f"{prefix}{k}"
-            if isinstance(v, dict):
-                walk(v, dotted + ".")
-            elif dotted in FACT_KEYS:
+            if dotted in FACT_KEYS:  # a mapping here is a wrong type, not more settings
                 flat[dotted] = v
+            elif isinstance(v, dict):
+                walk(v, dotted + ".")
             else:
                 known = ", ".join(FACT_KEYS)
                 raise ConfigError(

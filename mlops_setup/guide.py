@@ -442,6 +442,18 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     return doc, rows
 
 
+def unread_doc(problem: str) -> dict[str, Any]:
+    """The ``setup.inspect --json`` document when no project could be read: every key, no
+    facts, and the ``problem`` that stopped the reading."""
+    from pathlib import Path
+
+    from .project import ProjectModel
+
+    doc = ProjectModel(root=Path(".")).to_json()
+    doc.update(root=None, problems=[problem], overrides={})
+    return doc
+
+
 def show_inspect(doc: dict[str, Any], rows: list[tuple[str, str, str]], out: Any) -> None:
     """The facts, one a line with the file (and line) each came from, then the problems."""
     from pathlib import Path
@@ -477,12 +489,18 @@ def inspect(c, json=False):
     """Show what the generated project says (names, branches, cloud, hosts, catalogs, jobs)."""
     import json as json_
 
+    from .config import ConfigError
     from .console import Console
     from .session import failures_as_exit
 
     out = Console()
     with failures_as_exit(out):
-        doc, rows = inspect_report(c)
+        try:
+            doc, rows = inspect_report(c)
+        except ConfigError as exc:
+            if json:  # a config that points at no project still answers in JSON, on stdout
+                print(json_.dumps(unread_doc(f"config error: {exc}"), indent=2))
+            raise
     if json:
         print(json_.dumps(doc, indent=2))
     else:
