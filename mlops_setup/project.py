@@ -762,6 +762,7 @@ def _resources(tree: _Tree, folder: str, doc: _Yaml) -> list[tuple[str, _Yaml]]:
         return out
     base = tree.root / folder
     files: list[str] | None = None
+    read: set[str] = set()
     for pattern in include:
         parts = (
             [p for p in pattern.split("/") if p not in ("", ".")]
@@ -781,6 +782,9 @@ def _resources(tree: _Tree, folder: str, doc: _Yaml) -> list[tuple[str, _Yaml]]:
             files = _files_below(tree, base)
         for path in [base / f for f in files if _glob_match(tuple(f.split("/")), tuple(parts))]:
             rel = tree.rel(path)
+            if rel in read:
+                continue  # two patterns matching one file include it once (as the CLI does)
+            read.add(rel)
             res = tree.yaml(rel)
             if res is not None:
                 out.append((rel, res))
