@@ -369,7 +369,8 @@ def _select(model: ProjectModel, select: str) -> None:
                 )
             )
             return
-        for b in by_name[:1] or by_folder:
+        # one project of that name, else the one in a folder of that name
+        for b in (by_name if len(by_name) == 1 else by_folder)[:1]:
             model.selected = b
             model.sources.update(b.sources)
             return

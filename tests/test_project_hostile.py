@@ -153,12 +153,15 @@ def test_two_bundles_with_one_name_need_the_folder(tmp_path):
     root = project(tmp_path)
     import shutil
 
-    shutil.copytree(root / "churn_model", root / "churn_model_copy")
+    shutil.copytree(root / "churn_model", root / "a_copy")
     model = read_project(root, "churn-model")
     assert model.selected is None  # before: silently the first folder
     assert any("names several projects" in str(p) for p in model.blocking)
-    picked = read_project(root, "churn_model_copy")
-    assert picked.project_folder == "churn_model_copy"
+    picked = read_project(root, "a_copy")
+    assert picked.project_folder == "a_copy"
+    # a folder that is the raw name itself settles it, whatever sorts first
+    shutil.copytree(root / "churn_model", root / "churn-model")
+    assert read_project(root, "churn-model").project_folder == "churn-model"
 
 
 # --------------------------------------------------------------------------- config
