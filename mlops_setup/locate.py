@@ -160,3 +160,33 @@ def config_layers(
         ),
         Layer("task flags", "the command line", True),
     ]
+
+
+def layers_line(
+    layers: list[Layer], cwd: Path | str | None = None, env: Mapping[str, str] | None = None
+) -> str:
+    """The layers in effect, in order, on one line: ``defaults < ~/.config/... < mlops-setup.yaml``.
+
+    Paths are shown relative to ``cwd`` when inside it, else under ``~``; task flags, always
+    there, are left out. ``setup.inspect`` prints it; its ``--json`` has every layer in full.
+    """
+    env = os.environ if env is None else env
+    base = Path(cwd or Path.cwd()).resolve()
+    home = Path(env.get("HOME") or str(Path.home()))
+    shown = []
+    for layer in layers:
+        if not layer.active or layer.name == "task flags":
+            continue
+        if layer.name == "defaults":
+            shown.append("defaults")
+        elif layer.name == "environment":
+            shown.append(layer.note)
+        else:
+            path = Path(layer.source)
+            if path.is_relative_to(base):
+                shown.append(path.relative_to(base).as_posix())
+            elif path.is_relative_to(home):
+                shown.append(f"~/{path.relative_to(home).as_posix()}")
+            else:
+                shown.append(str(path))
+    return " < ".join(shown)
