@@ -8,6 +8,9 @@ mutations 0.
 * ``invoke --list`` here vs bare Invoke listing a one-task tasks.py (same interpreter), with our
   bytecode cached (every run after the first) and without (a fresh clone under
   PYTHONDONTWRITEBYTECODE=1, as on the machine this was built on).
+* ``mlops-setup --list`` (the console script, as pip writes it, importing this clone's package;
+  an installed wheel has its bytecode compiled by pip) vs the same bare Invoke, from a folder
+  outside the repository.
 * ``invoke demo`` wall time vs ``python -c "import databricks.sdk, github, git"``: the floor of
   any tool built on these libraries.
 * Requests of a full ``setup.all`` and of its re-run, counted by running the real code against
@@ -84,6 +87,17 @@ def count_requests() -> dict[str, int]:
     return counts
 
 
+# What pip writes for a `[project.scripts]` entry (console_scripts), run with this interpreter.
+CONSOLE_SCRIPT = """\
+import re
+import sys
+from mlops_setup.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+
 def drop_bytecode() -> None:
     """Remove our package's cached bytecode (a fresh clone, or PYTHONDONTWRITEBYTECODE=1)."""
     import shutil
@@ -104,6 +118,11 @@ def main() -> None:
             "from invoke import task\n\n\n@task\ndef hello(c):\n    'Say hello.'\n"
         )
         t_bare, _ = timed([*invoke, "--list"], Path(bare), args.runs, warm_env)
+        script = Path(bare, "mlops-setup")
+        script.write_text(CONSOLE_SCRIPT)
+        script_env = {**warm_env, "PYTHONPATH": str(ROOT)}
+        subprocess.run([PY, script, "--list"], env=script_env, check=True, capture_output=True)
+        t_script, _ = timed([PY, str(script), "--list"], Path(bare), args.runs, script_env)
     drop_bytecode()
     t_cold, _ = timed([*invoke, "--list"], ROOT, args.runs, cold_env)
     subprocess.run([*invoke, "--list"], cwd=ROOT, env=warm_env, check=True, capture_output=True)
@@ -120,6 +139,8 @@ def main() -> None:
         ("invoke --list (bare Invoke, one task)", f"{t_bare * 1000:.0f} ms"),
         ("list ratio (target <= 1.3)", f"{t_list / t_bare:.2f}"),
         ("list ratio, no bytecode cache (cold)", f"{t_cold / t_bare:.2f}"),
+        ("mlops-setup --list (console script)", f"{t_script * 1000:.0f} ms"),
+        ("mlops-setup list ratio (target <= 1.3)", f"{t_script / t_bare:.2f}"),
         ("invoke demo", f"{t_demo * 1000:.0f} ms"),
         ("import databricks.sdk, github, git", f"{t_floor * 1000:.0f} ms"),
         ("demo ratio (target <= 1.3)", f"{t_demo / t_floor:.2f}"),

@@ -134,3 +134,15 @@ def test_manifest_ships_the_data_and_the_example_project():
     assert (example / ".github" / "workflows" / "deploy-cicd.yml").is_file()
     assert (example / ".gitignore").is_file()
     assert (example / "cicd.tar.gz").is_file()
+
+
+def test_running_it_leaves_the_tasks_help_whole():
+    """Invoke pops each flag's help out of a Task while parsing: the program parses a copy."""
+    from mlops_setup.sections.ci import secrets
+
+    before = dict(secrets.secrets.help)
+    for _ in range(2):
+        code, out, _ = mlops_setup("--help", "ci.secrets")
+        assert code == 0
+        assert "--rotate" in out and "Mint new tokens" in out
+    assert secrets.secrets.help == before
