@@ -4,6 +4,7 @@ mlops-setup.yaml there, the user's personal file, and the order of the layers.""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -166,12 +167,30 @@ def test_config_layers_list_each_file_in_order(root, env):
 def test_inspect_shows_the_layers_from_a_subfolder(root, env, monkeypatch):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    user = user_file(env, "github: {visibility: internal}\n")
+    monkeypatch.setenv("MLOPS_SETUP_CI_WAIT_TIMEOUT", "60")
     result = run_cli("setup.inspect", cwd=root / "my_mlops_project" / "training")
     assert result.code == 0, result.err
-    assert f"the generated project at {root.resolve()}" in result.out
-    assert f"ok  project file: {root / 'mlops-setup.yaml'} (at the project root)" in result.out
-    assert "--  user file: " in result.out
+    layers = f"defaults < {user} < {root / 'mlops-setup.yaml'} < MLOPS_SETUP_CI_WAIT_TIMEOUT"
+    assert re.search(rf"config \(later wins\) +{re.escape(layers)}\n", result.out), result.out
+    # from the root, the project's file is named as it is seen from there
+    shown = run_cli("setup.inspect", cwd=root).out
+    assert re.search(r"config \(later wins\) +defaults < .* < mlops-setup\.yaml < MLOPS_", shown)
     doc = run_cli("setup.inspect", "--json", cwd=root / "my_mlops_project").out
-    layers = yaml.safe_load(doc)["config_layers"]
-    assert [layer["name"] for layer in layers][2] == "project file"
-    assert os.environ["XDG_CONFIG_HOME"] in layers[1]["source"]
+    listed = yaml.safe_load(doc)["config_layers"]
+    assert [layer["name"] for layer in listed][2] == "project file"
+    assert listed[1]["source"] == str(user)
+    assert os.environ["XDG_CONFIG_HOME"] in listed[1]["source"]
+
+
+def test_layers_line_shortens_paths_under_home(tmp_path):
+    home = tmp_path / "home"
+    layers = [
+        locate.Layer("defaults", "/site/mlops_setup/data/defaults.yaml", True),
+        locate.Layer("user file", str(home / ".config/mlops-setup/config.yaml"), True),
+        locate.Layer("project file", str(tmp_path / "p" / "mlops-setup.yaml"), True),
+        locate.Layer("environment", "MLOPS_SETUP_* variables", False, "none set"),
+        locate.Layer("task flags", "the command line", True),
+    ]
+    line = locate.layers_line(layers, cwd=tmp_path / "p", env={"HOME": str(home)})
+    assert line == "defaults < ~/.config/mlops-setup/config.yaml < mlops-setup.yaml"
