@@ -146,3 +146,13 @@ def test_running_it_leaves_the_tasks_help_whole():
         assert code == 0
         assert "--rotate" in out and "Mint new tokens" in out
     assert secrets.secrets.help == before
+
+
+def test_unknown_task_hints_name_the_command_in_use():
+    code, _, err = mlops_setup("ci.secretz")
+    assert code == 2
+    assert "did you mean 'ci.secrets'?" in err
+    code, _, err = mlops_setup("zzzzzz")
+    assert code == 2
+    assert "`mlops-setup --list` shows every task, `mlops-setup --help TASK` its flags" in err
+    assert "`invoke --list` shows every task" in run_cli("zzzzzz").err
