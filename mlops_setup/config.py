@@ -827,7 +827,7 @@ def operator_file(
 def _user_layer(env: dict[str, str], schema: dict) -> tuple[dict, str]:
     """The user's own file (personal defaults), checked; ({}, "") when there is none."""
     path = locate.user_config_file(env)
-    if not path.is_file():
+    if not path.exists():  # a folder or a FIFO of that name is reported by read_yaml
         return {}, ""
     label = str(path)
     layer = read_yaml(path, label)

@@ -97,18 +97,27 @@ def user_config_file(env: Mapping[str, str] | None = None) -> Path:
     return Path(base).joinpath(*USER_FILE)
 
 
+def runtime_file(invoke_config: Any = None) -> Path | None:
+    """Invoke's ``-f FILE``, unless it is a ``.py`` one (Invoke's own Python config)."""
+    runtime = getattr(invoke_config, "_runtime_path", None) if invoke_config is not None else None
+    if runtime and Path(str(runtime)).suffix != ".py":
+        return Path(runtime).expanduser()
+    return None
+
+
 def project_file(
     invoke_config: Any = None, cwd: Path | None = None, root: Path | None = None
 ) -> Path | None:
     """The project's file: Invoke's ``-f FILE`` if given (not a ``.py`` one: that is Invoke's
     own Python config, which Invoke runs), else ``mlops-setup.yaml`` in ``cwd``, else at
     ``root`` (the project found from ``cwd``), if present."""
-    runtime = getattr(invoke_config, "_runtime_path", None) if invoke_config is not None else None
-    if runtime and Path(str(runtime)).suffix != ".py":
-        return Path(runtime).expanduser()
+    given = runtime_file(invoke_config)
+    if given is not None:
+        return given
     cwd = Path(cwd or Path.cwd())
     for folder in (cwd, root):
-        if folder is not None and (folder / PROJECT_FILE).is_file():
+        # exists(), not is_file(): a folder or a FIFO of that name is reported, not skipped
+        if folder is not None and (folder / PROJECT_FILE).exists():
             return folder / PROJECT_FILE
     return None
 
@@ -139,8 +148,9 @@ def config_layers(
     cwd = Path(cwd or Path.cwd())
     root = find_project_root(cwd)
     user = user_config_file(env)
-    path = config_file or project_file(invoke_config, cwd, root)
-    if config_file or (path is not None and path == project_file(invoke_config)):
+    given = config_file or runtime_file(invoke_config)
+    path = given or project_file(None, cwd, root)
+    if given is not None:
         project_note = "given with -f"
     elif path is not None:
         project_note = "in the working directory" if path.parent == cwd else "at the project root"
@@ -150,7 +160,7 @@ def config_layers(
     variables = sorted(name for name in env if name.startswith(env_prefix))
     return [
         Layer("defaults", str(resource(DEFAULTS)), True, "shipped with mlops-setup"),
-        Layer("user file", str(user), user.is_file(), "" if user.is_file() else "none"),
+        Layer("user file", str(user), user.exists(), "" if user.exists() else "none"),
         Layer("project file", str(path or PROJECT_FILE), path is not None, project_note),
         Layer(
             "environment",

@@ -194,3 +194,20 @@ def test_layers_line_shortens_paths_under_home(tmp_path):
     ]
     line = locate.layers_line(layers, cwd=tmp_path / "p", env={"HOME": str(home)})
     assert line == "defaults < ~/.config/mlops-setup/config.yaml < mlops-setup.yaml"
+
+
+def test_layers_name_the_f_file_and_leave_a_python_one_to_invoke(root, env, tmp_path):
+    class Given:  # what Invoke's Config keeps of `-f FILE`
+        def __init__(self, path):
+            self._runtime_path = str(path)
+
+    other = tmp_path / "other.yaml"
+    other.write_text(TWO_LINES)
+    layers = locate.config_layers(Given(other), env=env, cwd=root)
+    assert (layers[2].source, layers[2].note) == (str(other), "given with -f")
+    # -f tasks_config.py is Invoke's own: the project's file is ours as usual
+    layers = locate.config_layers(Given(tmp_path / "x.py"), env=env, cwd=root)
+    assert (layers[2].source, layers[2].note) == (
+        str(root / "mlops-setup.yaml"),
+        "in the working directory",
+    )
