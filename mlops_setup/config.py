@@ -614,7 +614,7 @@ def _with_stand_ins(merged: dict) -> dict:
 
     out = copy.deepcopy(merged)
     cloud = _dotted_get(out, "databricks.cloud")
-    cloud = cloud if cloud in ACCOUNT_HOSTS else "aws"
+    cloud = cloud if isinstance(cloud, str) and cloud in ACCOUNT_HOSTS else "aws"
     host = {
         "aws": "https://stand-in.cloud.databricks.com",
         "azure": "https://adb-0.0.azuredatabricks.net",
