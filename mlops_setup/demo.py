@@ -3,10 +3,10 @@
 What is real: the tool's code, git (against a local bare repository standing in for the GitHub
 remote), the config loader, the output. What is replayed: every GitHub and Databricks API call,
 from the cassette ``tests/cassettes/test_demo/test_demo.yaml`` (composed from the public API
-references; see the README); ``--cloud azure`` plays ``test_demo_azure.yaml`` instead (the
-Azure variant: Entra ID apps and client secrets, Microsoft Graph replayed too). No
-credentials are read: the demo sets fake ones in its own process, and ignores
-``~/.databrickscfg``.
+references; see the README), which ships in the package (``mlops_setup/data/demo/``) so that
+an installed ``mlops-setup demo`` plays it too; ``--cloud azure`` plays
+``test_demo_azure.yaml`` instead (Entra ID apps and client secrets, Microsoft Graph replayed). No credentials are read: the demo sets fake ones
+in its own process, and ignores ``~/.databrickscfg`` and the operator's own mlops-setup config.
 
 The demo pins the clock, the git author and the commit dates, so its commits have the same SHAs
 as when the cassette was made; and it never sleeps (waits are replayed polls).
@@ -26,15 +26,12 @@ from typing import Any
 
 from invoke import Exit, task
 
-ROOT = Path(__file__).resolve().parent.parent
-CASSETTE_DIR = ROOT / "tests" / "cassettes" / "test_demo"
 CASSETTE = "test_demo.yaml"
 CLOUDS = ("aws", "azure")  # the variants with a recorded demo
 
 
 def cassette_for(cloud: str) -> str:
     return CASSETTE if cloud == "aws" else f"test_demo_{cloud}.yaml"
-
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PROJECT = "my-mlops-project"  # the root folder: the template names it after the project
@@ -55,20 +52,15 @@ DEMO_ENV = {
 }
 
 
-def demo_config(root: Path, upstream: Path, cloud: str = "aws") -> dict[str, Any]:
-    """The demo's settings: config/example.yaml, pointed at the temporary project (and, on
-    another cloud, at that cloud's example hosts)."""
+def demo_config(root: Path, upstream: Path) -> dict[str, Any]:
+    """The demo's settings: config/example.yaml (shipped), pointed at the temporary project."""
     import yaml
 
-    from .example import DEFAULT_HOSTS
+    from .locate import EXAMPLE_CONFIG, resource
 
-    data = yaml.safe_load((ROOT / "config" / "example.yaml").read_text())
+    data = yaml.safe_load(resource(EXAMPLE_CONFIG).read_text(encoding="utf-8"))
     data.setdefault("project", {})["dir"] = str(root)
     data.setdefault("github", {})["git_url"] = str(upstream)
-    if cloud != "aws":
-        db = data.setdefault("databricks", {})
-        db["cloud"] = cloud
-        db["workspaces"] = {env: {"host": h} for env, h in DEFAULT_HOSTS[cloud].items()}
     return data
 
 
@@ -87,7 +79,7 @@ def demo_environment(
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
     )
     (workdir / "mlops-setup.yaml").write_text(
-        yaml.safe_dump(demo_config(root, upstream, cloud), sort_keys=False)
+        yaml.safe_dump(demo_config(root, upstream), sort_keys=False)
     )
     saved = dict(os.environ)
     for name in list(os.environ):
@@ -95,11 +87,19 @@ def demo_environment(
             del os.environ[name]
     os.environ.update(DEMO_ENV)
     os.environ["DATABRICKS_CONFIG_FILE"] = str(workdir / "no-databrickscfg")
+    os.environ["XDG_CONFIG_HOME"] = str(workdir / "no-user-config")  # the operator's own file
     try:
         yield workdir
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def cassettes() -> Path:
+    """The folder of the demo's recorded run, as shipped in the package."""
+    from .locate import DEMO_CASSETTES, resource
+
+    return resource(DEMO_CASSETTES)
 
 
 def demo_steps() -> list[Any]:
@@ -122,7 +122,7 @@ class Transcript:
 def run_demo(
     workdir: Path,
     *,
-    cassette_dir: Path = CASSETTE_DIR,
+    cassette_dir: Path | None = None,
     replay: bool = True,
     transcript: list[Transcript] | None = None,
     cloud: str = "aws",
@@ -142,6 +142,7 @@ def run_demo(
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     color = Console(sys.stdout).color
+    cassette_dir = cassette_dir or cassettes()
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
         sleep=RecordingSleep(),

@@ -409,12 +409,15 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     """(the JSON document, the rows of the table) for ``setup.inspect``. A setting that
     contradicts the project, or is missing, is one more problem in the report."""
     from .config import ConfigError, load_project_model, load_settings
+    from .locate import config_layers, layers_line
     from .session import current_runtime
 
     rt = current_runtime()
     config = getattr(c, "config", None)
     model = load_project_model(config, env=rt.env, cwd=rt.cwd)
     doc = model.to_json()
+    layers = config_layers(config, env=rt.env, cwd=rt.cwd)
+    doc["config_layers"] = [layer.to_json() for layer in layers]
     try:
         settings = load_settings(config, env=rt.env, cwd=rt.cwd, allow_problems=True)
         doc["overrides"] = dict(settings.override)
@@ -439,7 +442,20 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     rows.append(("secrets CI reads", ", ".join(doc["secrets"]) or "-", src.get("secrets", "")))
     n = len(doc["workflows"])
     rows.append(("workflows", f"{n} in .github/workflows/ (--json lists them)" if n else "-", ""))
+    rows.append(("config (later wins)", layers_line(layers, rt.cwd, rt.env), ""))
     return doc, rows
+
+
+def unread_doc(problem: str) -> dict[str, Any]:
+    """The ``setup.inspect --json`` document when no project could be read: every key, no
+    facts, and the ``problem`` that stopped the reading."""
+    from pathlib import Path
+
+    from .project import ProjectModel
+
+    doc = ProjectModel(root=Path(".")).to_json()
+    doc.update(root=None, problems=[problem], overrides={})
+    return doc
 
 
 def show_inspect(doc: dict[str, Any], rows: list[tuple[str, str, str]], out: Any) -> None:
@@ -477,12 +493,18 @@ def inspect(c, json=False):
     """Show what the generated project says (names, branches, cloud, hosts, catalogs, jobs)."""
     import json as json_
 
+    from .config import ConfigError
     from .console import Console
     from .session import failures_as_exit
 
     out = Console()
     with failures_as_exit(out):
-        doc, rows = inspect_report(c)
+        try:
+            doc, rows = inspect_report(c)
+        except ConfigError as exc:
+            if json:  # a config that points at no project still answers in JSON, on stdout
+                print(json_.dumps(unread_doc(f"config error: {exc}"), indent=2))
+            raise
     if json:
         print(json_.dumps(doc, indent=2))
     else:

@@ -35,8 +35,11 @@ Standard library and PyYAML only: ``invoke --help`` may import this.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,8 @@ TARGETS = ("dev", "staging", "prod", "test")
 DEPLOY_CICD = ".github/workflows/deploy-cicd.yml"
 WORKFLOWS_DIR = ".github/workflows"
 MAX_FILE_BYTES = 1 << 20  # a generated YAML or JSON file is a few KiB; refuse to parse more
+MAX_WALK = 20_000  # entries of a project folder an `include:` glob looks at
+MAX_RESOLVED = 4096  # characters a ${var.*} reference may grow to
 # Per-project workflows deploy-cicd.yml generates (template v0.5): file suffixes after "<raw>-".
 PROJECT_WORKFLOW_SUFFIXES = (
     "bundle-ci.yml",
@@ -192,6 +197,10 @@ class _Tree:
         self.root = root
         self.problems = problems
 
+    def problem(self, problem: Problem) -> None:
+        if problem not in self.problems:  # a file read twice says its problem once
+            self.problems.append(problem)
+
     def rel(self, path: Path) -> str:
         try:
             return path.relative_to(self.root).as_posix()
@@ -203,15 +212,16 @@ class _Tree:
         try:
             if not path.is_file():
                 return None
-            if path.is_symlink() and not path.resolve().is_relative_to(self.root.resolve()):
-                self.problems.append(Problem("a link to outside the project; not read", rel))
+            # a link anywhere on the way (the file, its folder, the project folder) counts
+            if not path.resolve().is_relative_to(self.root.resolve()):
+                self.problem(Problem("a link to outside the project; not read", rel))
                 return None
             if path.stat().st_size > MAX_FILE_BYTES:
-                self.problems.append(Problem(f"larger than {MAX_FILE_BYTES} bytes; not read", rel))
+                self.problem(Problem(f"larger than {MAX_FILE_BYTES} bytes; not read", rel))
                 return None
             return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError, RuntimeError) as exc:
-            self.problems.append(Problem(f"cannot read ({exc.__class__.__name__})", rel))
+        except (OSError, UnicodeDecodeError, RuntimeError, ValueError) as exc:
+            self.problem(Problem(f"cannot read ({exc.__class__.__name__})", rel))
             return None
 
     def json(self, rel: str) -> dict | None:
@@ -220,11 +230,14 @@ class _Tree:
             return None
         try:
             data = json.loads(text)
+        except RecursionError:
+            self.problem(Problem("not valid JSON (nested too deeply)", rel))
+            return None
         except ValueError as exc:
-            self.problems.append(Problem(f"not valid JSON ({exc})", rel))
+            self.problem(Problem(f"not valid JSON ({exc})", rel))
             return None
         if not isinstance(data, dict):
-            self.problems.append(Problem("expected a JSON object", rel))
+            self.problem(Problem("expected a JSON object", rel))
             return None
         return data
 
@@ -238,7 +251,7 @@ class _Tree:
         except (yaml.YAMLError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{rel}:{mark.line + 1}" if mark else rel
-            self.problems.append(Problem(f"not valid YAML ({getattr(exc, 'problem', exc)})", where))
+            self.problem(Problem(f"not valid YAML ({getattr(exc, 'problem', exc)})", where))
             return None
         return _Yaml(rel, data if isinstance(data, dict) else {}, node)
 
@@ -290,6 +303,8 @@ def read_project(root: Path, select: str = "") -> ProjectModel:
     params = tree.json("cicd_params.json") or {}
     deploy = tree.yaml(DEPLOY_CICD)
     deploy_text = tree.text(DEPLOY_CICD) or ""
+    for odd in _bundle_folders(root, regular=False):
+        model.problems.append(Problem("not a regular file; not read", f"{odd}/databricks.yml"))
     for folder in _bundle_folders(root):
         bundle = _read_bundle(tree, folder, params, deploy_text)
         if bundle is not None:
@@ -329,12 +344,13 @@ def _read_platform(tree: _Tree, model: ProjectModel) -> None:
             return
 
 
-def _bundle_folders(root: Path) -> list[str]:
+def _bundle_folders(root: Path, regular: bool = True) -> list[str]:
+    """Folders holding a ``databricks.yml`` (``regular=False``: one that is not a file)."""
     try:
         return sorted(
             p.parent.name
             for p in root.glob("*/databricks.yml")
-            if p.is_file() and not p.parent.name.startswith(".")
+            if p.is_file() == regular and not p.parent.name.startswith(".")
         )
     except OSError:
         return []
@@ -342,11 +358,22 @@ def _bundle_folders(root: Path) -> list[str]:
 
 def _select(model: ProjectModel, select: str) -> None:
     if select:
-        for b in model.bundles:
-            if select in (b.name, b.folder):
-                model.selected = b
-                model.sources.update(b.sources)
-                return
+        by_name = [b for b in model.bundles if b.name == select]
+        by_folder = [b for b in model.bundles if b.folder == select]
+        if len(by_name) > 1 and not by_folder:
+            folders = ", ".join(b.folder + "/" for b in by_name)
+            model.problems.append(
+                Problem(
+                    f"project.name {select!r} names several projects ({folders}); "
+                    "set project.name to the folder"
+                )
+            )
+            return
+        # one project of that name, else the one in a folder of that name
+        for b in (by_name if len(by_name) == 1 else by_folder)[:1]:
+            model.selected = b
+            model.sources.update(b.sources)
+            return
         known = ", ".join(b.name for b in model.bundles) or "none"
         model.problems.append(
             Problem(f"project.name {select!r} names no project here (projects: {known})")
@@ -686,18 +713,28 @@ def _var_default(variables: dict, name: str) -> Any:
 
 
 def _resolve(text: str, env: dict[str, str], variables: dict, tvars: dict) -> str:
-    """``${bundle.target}``, ``${bundle.name}`` and ``${var.x}`` (a few levels deep)."""
+    """``${bundle.target}``, ``${bundle.name}`` and ``${var.x}`` (a few levels deep).
+
+    A value that would grow past ``MAX_RESOLVED`` characters (variables that refer to each
+    other many times over) is left as far as it was resolved."""
     for _ in range(5):
+        grown = [len(text)]
 
-        def sub(m: re.Match) -> str:
+        def sub(m: re.Match, grown: list[int] = grown) -> str:
             if m[2]:
-                if m[2] in tvars:
-                    return str(tvars[m[2]])
-                value = _var_default(variables, m[2])
-                return str(value) if value is not None else m[0]
-            return env.get(m[1], m[0])
+                value = tvars[m[2]] if m[2] in tvars else _var_default(variables, m[2])
+                out = str(value) if value is not None else m[0]
+            else:
+                out = env.get(m[1], m[0])
+            grown[0] += len(out) - len(m[0])
+            if grown[0] > MAX_RESOLVED:
+                raise OverflowError
+            return out
 
-        new = _VAR_REF.sub(sub, text)
+        try:
+            new = _VAR_REF.sub(sub, text)
+        except OverflowError:
+            break
         if new == text:
             break
         text = new
@@ -706,13 +743,15 @@ def _resolve(text: str, env: dict[str, str], variables: dict, tvars: dict) -> st
 
 def _job_parameters(spec: dict) -> dict:
     out: dict = {}
-    for task in spec.get("tasks") or []:
+    tasks = spec.get("tasks")
+    for task in tasks if isinstance(tasks, list) else []:
         if isinstance(task, dict):
             nb = task.get("notebook_task")
             if isinstance(nb, dict) and isinstance(nb.get("base_parameters"), dict):
-                out.update(nb["base_parameters"])
-    for p in spec.get("parameters") or []:
-        if isinstance(p, dict) and "name" in p:
+                out.update({str(k): v for k, v in nb["base_parameters"].items()})
+    parameters = spec.get("parameters")
+    for p in parameters if isinstance(parameters, list) else []:
+        if isinstance(p, dict) and isinstance(p.get("name"), str):
             out[p["name"]] = p.get("default", "")
     return out
 
@@ -723,9 +762,16 @@ def _resources(tree: _Tree, folder: str, doc: _Yaml) -> list[tuple[str, _Yaml]]:
     if not isinstance(include, list):
         return out
     base = tree.root / folder
+    files: list[str] | None = None
+    read: set[str] = set()
     for pattern in include:
-        if not isinstance(pattern, str) or ".." in Path(pattern).parts:
-            tree.problems.append(
+        parts = (
+            [p for p in pattern.split("/") if p not in ("", ".")]
+            if isinstance(pattern, str)
+            else []
+        )
+        if not parts or ".." in parts or pattern.startswith(("/", "~")) or "\\" in pattern:
+            tree.problem(
                 Problem(
                     f"include: {pattern!r} reaches outside the project folder; not read",
                     doc.where("include"),
@@ -733,16 +779,54 @@ def _resources(tree: _Tree, folder: str, doc: _Yaml) -> list[tuple[str, _Yaml]]:
                 )
             )
             continue
-        try:
-            paths = sorted(base.glob(pattern.removeprefix("./")))
-        except (ValueError, OSError):
-            continue
-        for path in paths:
+        if files is None:
+            files = _files_below(tree, base)
+        for path in [base / f for f in files if _glob_match(tuple(f.split("/")), tuple(parts))]:
             rel = tree.rel(path)
+            if rel in read:
+                continue  # two patterns matching one file include it once (as the CLI does)
+            read.add(rel)
             res = tree.yaml(rel)
             if res is not None:
                 out.append((rel, res))
     return out
+
+
+def _files_below(tree: _Tree, base: Path) -> list[str]:
+    """Files below ``base`` (POSIX, relative, sorted), links to folders not followed: what an
+    ``include:`` glob matches against, bounded however the tree loops or sprawls."""
+    out: list[str] = []
+    seen = 0
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        seen += len(dirnames) + len(filenames)
+        rel = Path(dirpath).relative_to(base).as_posix()
+        out.extend(n if rel == "." else f"{rel}/{n}" for n in filenames)
+        if seen > MAX_WALK:
+            tree.problem(
+                Problem(
+                    f"more than {MAX_WALK} files and folders; include: globs look no further",
+                    tree.rel(base) + "/",
+                    blocking=False,
+                )
+            )
+            break
+    return sorted(out)
+
+
+def _glob_match(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """Whether a relative path matches an ``include:`` glob (``*`` within a folder, ``**``
+    across folders)."""
+
+    @cache
+    def match(i: int, j: int) -> bool:
+        if j == len(pattern):
+            return i == len(path)
+        if pattern[j] == "**":
+            return any(match(k, j + 1) for k in range(i, len(path)))
+        return i < len(path) and fnmatchcase(path[i], pattern[j]) and match(i + 1, j + 1)
+
+    return match(0, 0)
 
 
 def appended_targets_text(root: Path) -> str:
