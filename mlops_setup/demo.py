@@ -5,8 +5,9 @@ remote), the config loader, the output. What is replayed: every GitHub and Datab
 from the cassette ``tests/cassettes/test_demo/test_demo.yaml`` (composed from the public API
 references; see the README), which ships in the package (``mlops_setup/data/demo/``) so that
 an installed ``mlops-setup demo`` plays it too; ``--cloud azure`` plays
-``test_demo_azure.yaml`` instead (Entra ID apps and client secrets, Microsoft Graph replayed). No credentials are read: the demo sets fake ones
-in its own process, and ignores ``~/.databrickscfg`` and the operator's own mlops-setup config.
+``test_demo_azure.yaml`` instead (Entra ID apps and client secrets, Microsoft Graph
+replayed). No credentials are read: the demo sets fake ones in its own process, and ignores
+``~/.databrickscfg`` and the operator's own mlops-setup config.
 
 The demo pins the clock, the git author and the commit dates, so its commits have the same SHAs
 as when the cassette was made; and it never sleeps (waits are replayed polls).
