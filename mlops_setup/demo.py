@@ -34,6 +34,7 @@ CLOUDS = ("aws", "azure")  # the variants with a recorded demo
 def cassette_for(cloud: str) -> str:
     return CASSETTE if cloud == "aws" else f"test_demo_{cloud}.yaml"
 
+
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PROJECT = "my-mlops-project"  # the root folder: the template names it after the project
 
