@@ -1,13 +1,13 @@
-"""Invoke entry point: composes the namespaces; all logic lives in mlops_setup/.
+"""Invoke entry point of a clone: the namespace of the ``mlops-setup`` command, plus ``docs``.
 
-Importing this must stay cheap (`invoke --list`): the section modules import databricks-sdk,
-PyGithub and pydantic only inside the code that needs them.
+The composition lives in :mod:`mlops_setup.cli`, so ``invoke`` here and an installed
+``mlops-setup`` run the same tasks; ``docs`` (the runbook site of this repository) is for
+contributors only. Importing this must stay cheap (``invoke --list``): the section modules
+import databricks-sdk, PyGithub and pydantic only inside the code that needs them.
 """
 
 import os
 import sys
-
-from invoke import Collection
 
 # Invoke switches off .pyc writing (so a project's tasks.pyc doesn't litter it); for our own
 # package that means compiling ~5,000 lines on every `invoke` call, a third of `invoke --list`.
@@ -17,18 +17,9 @@ _invoke_choice = sys.dont_write_bytecode
 if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
     sys.dont_write_bytecode = False
 
-from mlops_setup import cli, demo, docs, guide  # noqa: E402
-from mlops_setup.sections import ci, code, deploy, handoff, release, repo  # noqa: E402
-from mlops_setup.yamlfile import install_invoke_hook  # noqa: E402
+from mlops_setup import docs  # noqa: E402
+from mlops_setup.cli import namespace  # noqa: E402
 
 sys.dont_write_bytecode = _invoke_choice
 
-install_invoke_hook()
-cli.install()
-
-ns = Collection()
-for section in (repo, ci, code, release, deploy, handoff):
-    ns.add_collection(section.ns)
-ns.add_collection(guide.ns)
-ns.add_collection(docs.ns)
-ns.add_task(demo.demo)
+ns = namespace(docs.ns)

@@ -1,7 +1,16 @@
-"""The command line around the tasks: exit codes, suggestions, Ctrl-C, ``-v``.
+"""The command line: the ``mlops-setup`` command, its tasks, exit codes, suggestions, Ctrl-C.
 
-The ``invoke`` command is Invoke's own ``Program``; ``tasks.py`` calls :func:`install` once,
-which wraps three of its methods (idempotently, for every ``Program``):
+``mlops-setup`` is Invoke's own :class:`~invoke.Program` with our namespace, name and version
+(``pipx install`` installs it; ``[project.scripts]`` in pyproject.toml): ``mlops-setup --list``,
+``mlops-setup setup.all``, ``mlops-setup ci.secrets --dry-run``, ``mlops-setup --version``, and
+every core flag of ``invoke`` (``-f FILE``, ``--help TASK``, ``--complete``). :func:`namespace`
+composes the tasks; ``tasks.py`` builds the same namespace and adds the contributors' ``docs``
+tasks, which work on this repository's runbook and mean nothing in an installed copy. Importing
+this must stay cheap (``--list``): the section modules import databricks-sdk, PyGithub and
+pydantic only inside the code that needs them.
+
+Both commands are Invoke's ``Program``; :func:`namespace` calls :func:`install` once, which
+wraps three of its methods (idempotently, for every ``Program``):
 
 * ``parse_tasks``/``parse_cleanup``: an unknown task or flag (``invoke ci.secret``,
   ``--dryrun``) exits 2 (``EXIT_USAGE``, Invoke says 1) with "did you mean ...?" naming the
@@ -18,13 +27,20 @@ together).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 import sys
 from typing import Any
 
-from .console import EXIT_INTERRUPTED, EXIT_USAGE, RUN
+from invoke import Collection, Program
 
+from . import __version__, demo, guide
+from .console import EXIT_INTERRUPTED, EXIT_USAGE, RUN
+from .sections import ci, code, deploy, handoff, release, repo
+from .yamlfile import install_invoke_hook
+
+NAME = "mlops-setup"
 VERBOSE_FLAGS = ("-v", "--verbose")
 _UNKNOWN = re.compile(r"^No idea what '(?P<token>.*)' is!$")
 
@@ -61,8 +77,9 @@ def _usage_error(program: Any, exc: Exception) -> Exception:
         token = found["token"]
         hint = suggestion(token, program, getattr(exc, "context", None))
         kind = "flag" if token.startswith("-") else "task"
+        command = NAME if getattr(program, "name", "") == NAME else "invoke"
         message = f"unknown {kind} '{token}'; " + (
-            hint or "`invoke --list` shows every task, `invoke --help TASK` its flags"
+            hint or f"`{command} --list` shows every task, `{command} --help TASK` its flags"
         )
     return Exit(message, code=EXIT_USAGE)
 
@@ -121,3 +138,38 @@ def interrupted() -> Exception:
     stop_live_lines()
     sys.stdout.flush()
     return Exit(RUN.interrupted(), code=EXIT_INTERRUPTED)
+
+
+def namespace(*extra: Collection) -> Collection:
+    """The guide's sections in order, then ``setup``, any ``extra`` collections, ``demo``."""
+    install_invoke_hook()
+    install()
+    ns = Collection()
+    for section in (repo, ci, code, release, deploy, handoff):
+        ns.add_collection(section.ns)
+    ns.add_collection(guide.ns)
+    for collection in extra:
+        ns.add_collection(collection)
+    ns.add_task(demo.demo)
+    return ns
+
+
+def program() -> Program:
+    """The ``mlops-setup`` program (a new one each call: a Program keeps state while it runs).
+
+    It gets a deep copy of the namespace, as Invoke's own loader gives ``invoke`` one of
+    ``tasks.ns``: parsing a task's flags pops their help texts out of the Task object, which
+    belongs to its section module and must stay whole for the next parse in this process.
+    """
+    return Program(
+        name=NAME,
+        binary=NAME,
+        binary_names=[NAME],
+        namespace=copy.deepcopy(namespace()),
+        version=__version__,
+    )
+
+
+def main() -> None:
+    """Entry point of the ``mlops-setup`` console script."""
+    program().run()

@@ -2,13 +2,18 @@
 
 Layers, later wins:
 
-1. ``config/defaults.yaml`` (shipped; every key, its default and a comment),
-2. the operator's file: ``invoke -f FILE`` (Invoke's own runtime-config flag, so Invoke's
-   layering stays intact) or else ``mlops-setup.yaml`` in the working directory,
-3. ``MLOPS_SETUP_*`` environment variables, resolved against the defaults tree the way Invoke
+1. ``config/defaults.yaml`` (shipped in the package; every key, its default and a comment),
+2. the user's file, ``$XDG_CONFIG_HOME/mlops-setup/config.yaml`` (``~/.config/...``): personal
+   defaults such as the GitHub owner or Databricks profiles; never ``project`` or ``override``,
+3. the project's file: ``invoke -f FILE`` (Invoke's own runtime-config flag, so Invoke's
+   layering stays intact), else ``mlops-setup.yaml`` in the working directory, else at the root
+   of the project found by walking up from it (:mod:`mlops_setup.locate`),
+4. ``MLOPS_SETUP_*`` environment variables, resolved against the defaults tree the way Invoke
    resolves ``INVOKE_*`` ones (``MLOPS_SETUP_GITHUB_DEFAULT_BRANCH`` -> ``github.default_branch``;
    values are read as YAML scalars, so ``true``/``5``/``[a, b]`` work),
-4. task flags.
+5. task flags.
+
+``project.dir`` defaults to that project root, so it is needed only when running elsewhere.
 
 Each layer is checked on its own before merging, so an error names the file (or variable) and
 the key it came from. The merged result is validated by pydantic into one frozen
@@ -38,12 +43,11 @@ from pydantic import (
     model_validator,
 )
 
-from . import validators
-from .yamlfile import ConfigError, read_yaml, runtime_file_kind, scalar_from_env
+from . import locate, validators
+from .yamlfile import ConfigError, read_yaml, scalar_from_env
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS_FILE = ROOT / "config" / "defaults.yaml"
-OPERATOR_FILE = "mlops-setup.yaml"
+DEFAULTS_FILE = locate.resource(locate.DEFAULTS)  # config/defaults.yaml, shipped in the package
+OPERATOR_FILE = locate.PROJECT_FILE
 ENV_PREFIX = "MLOPS_SETUP_"
 RUNBOOK_CONFIG = "runbook/index.md#configure"
 
@@ -522,7 +526,13 @@ def _label(sources: dict, key: str) -> str:
 def _project_dir(merged: dict, base_dir: Path, sources: dict) -> Path:
     raw_dir = merged["project"].get("dir")
     label = _label(sources, "project.dir")
-    if not isinstance(raw_dir, str) or not raw_dir:
+    if raw_dir == "":
+        raise ConfigError(
+            f"{label}: project.dir: no MLOps Stacks project here: run from inside the generated "
+            f"project (a folder above holds .github/workflows/deploy-cicd.yml, cicd_params.json "
+            f"or <project>/databricks.yml), or set project.dir in {OPERATOR_FILE}"
+        )
+    if not isinstance(raw_dir, str):
         raise ConfigError(f"{label}: project.dir: expected a folder path")
     if "\x00" in raw_dir:
         raise ConfigError(f"{label}: project.dir: expected a folder path (it holds a NUL byte)")
@@ -604,7 +614,7 @@ def _with_stand_ins(merged: dict) -> dict:
 
     out = copy.deepcopy(merged)
     cloud = _dotted_get(out, "databricks.cloud")
-    cloud = cloud if cloud in ACCOUNT_HOSTS else "aws"
+    cloud = cloud if isinstance(cloud, str) and cloud in ACCOUNT_HOSTS else "aws"
     host = {
         "aws": "https://stand-in.cloud.databricks.com",
         "azure": "https://adb-0.0.azuredatabricks.net",
@@ -805,14 +815,30 @@ def _defaults() -> dict:
     return copy.deepcopy(_DEFAULTS[key])
 
 
-def operator_file(invoke_config: Any = None, cwd: Path | None = None) -> Path | None:
-    """The operator's file: Invoke's ``-f FILE`` if given, else ./mlops-setup.yaml if present."""
-    runtime = getattr(invoke_config, "_runtime_path", None) if invoke_config is not None else None
-    # -f FILE.py is Invoke's own Python config (Invoke runs it); our settings are YAML
-    if runtime and runtime_file_kind(runtime) != "py":
-        return Path(runtime).expanduser()
-    candidate = (cwd or Path.cwd()) / OPERATOR_FILE
-    return candidate if candidate.exists() else None
+def operator_file(
+    invoke_config: Any = None, cwd: Path | None = None, root: Path | None = None
+) -> Path | None:
+    """The project's file: Invoke's ``-f FILE`` if given (not a ``.py`` one: Invoke's own
+    Python config, which Invoke runs), else mlops-setup.yaml in the working directory, else at
+    the project root (:func:`mlops_setup.locate.project_file`)."""
+    return locate.project_file(invoke_config, cwd, root)
+
+
+def _user_layer(env: dict[str, str], schema: dict) -> tuple[dict, str]:
+    """The user's own file (personal defaults), checked; ({}, "") when there is none."""
+    path = locate.user_config_file(env)
+    if not path.exists():  # a folder or a FIFO of that name is reported by read_yaml
+        return {}, ""
+    label = str(path)
+    layer = read_yaml(path, label)
+    for key in ("project", "override"):
+        if key in layer:
+            raise ConfigError(
+                f"{label}: {key}: belongs in the project's {OPERATOR_FILE}, not in your own "
+                "file (which holds personal defaults for every project)"
+            )
+    _check_layer(layer, schema, label)
+    return layer, label
 
 
 def _layers(
@@ -826,9 +852,12 @@ def _layers(
     defaults = _defaults()
     schema = _schema_of(defaults)
     override: dict[str, Any] = {}
-    path = config_file or operator_file(invoke_config, cwd)
-    sources = Sources(str(path) if path is not None else str(cwd / OPERATOR_FILE))
+    root = locate.find_project_root(cwd)
+    path = config_file or operator_file(invoke_config, cwd, root)
+    sources = Sources(str(path) if path is not None else str((root or cwd) / OPERATOR_FILE))
     merged = defaults
+    user, user_label = _user_layer(env, schema)
+    merged = _merge(merged, user, sources, user_label)
     base_dir = cwd
     if path is not None:
         label = str(path)
@@ -852,6 +881,10 @@ def _layers(
         flags = _overrides_layer(overrides)
         _check_layer(flags, schema, "task flags")
         merged = _merge(merged, flags, sources, "task flag")
+    project = merged.get("project")
+    if isinstance(project, dict) and project.get("dir") in ("", None) and root is not None:
+        project["dir"] = str(root)
+        sources["project.dir"] = f"the project found from {cwd}"
     return merged, sources, override, base_dir
 
 

@@ -321,28 +321,11 @@ def remember_service_principal(session: Any, info: ServicePrincipalInfo) -> None
 def _find_service_principal(session: Any, env: str) -> ServicePrincipalInfo | None:
     if session.settings.sp_linked(env):
         return _find_linked(session, env)
-    from databricks.sdk.service import iam
-
-    settings = session.settings
-    name = settings.sp_name(env)
-    in_account = settings.databricks.sp_mode == "account"
-    scope = "account" if in_account else env
-    where = "the account" if in_account else f"workspace {env}"
-    client = session.clients.account if in_account else session.clients.workspace(env)
-    path = account_sps_path(session) if in_account else WORKSPACE_SPS
-    with ApiErrors(
-        session,
-        scope,
-        "listing service principals",
-        denied_fix=sp_denied_fix(session, env),
-        page=PAGE_SERVICE_PRINCIPALS,
-        not_found=account_not_found(session) if in_account else None,
-    ):
-        found = scim_list(
-            client, path, filter=f"displayName eq {scim_quote(name)}", attributes=SP_ATTRIBUTES
-        )
-    sps = [iam.ServicePrincipal.from_dict(item) for item in found]
-    sps = [sp for sp in sps if sp.display_name == name]  # SCIM eq ignores case
+    name = session.settings.sp_name(env)
+    found, scope, where = _scim_sps(
+        session, env, "listing service principals", f"displayName eq {scim_quote(name)}"
+    )
+    sps = [sp for sp in found if sp.display_name == name]  # SCIM eq ignores case
     if len(sps) > 1:
         raise DetailedError(
             f"{len(sps)} service principals in {where} are named {name}:",
@@ -357,15 +340,11 @@ def _find_service_principal(session: Any, env: str) -> ServicePrincipalInfo | No
     return ServicePrincipalInfo(env, name, str(sp.id), str(sp.application_id), scope)
 
 
-def _find_linked(session: Any, env: str) -> ServicePrincipalInfo:
-    """A linked SP (``databricks.service_principals.<env>: {application_id: ...}``), found by
-    its application id where the setup would have created it. It must exist and be active:
-    there is no None here, because nothing may create it; the error says who can fix it."""
+def _scim_sps(session: Any, env: str, what: str, scim_filter: str) -> tuple[list, str, str]:
+    """(the SPs matching ``scim_filter`` where ``env``'s SP lives, its scope, its place)."""
     from databricks.sdk.service import iam
 
-    settings = session.settings
-    app_id = settings.sp_linked(env)
-    in_account = settings.databricks.sp_mode == "account"
+    in_account = session.settings.databricks.sp_mode == "account"
     scope = "account" if in_account else env
     where = "the account" if in_account else f"workspace {env}"
     client = session.clients.account if in_account else session.clients.workspace(env)
@@ -373,16 +352,29 @@ def _find_linked(session: Any, env: str) -> ServicePrincipalInfo:
     with ApiErrors(
         session,
         scope,
-        "looking up a linked service principal",
+        what,
         denied_fix=sp_denied_fix(session, env),
         page=PAGE_SERVICE_PRINCIPALS,
         not_found=account_not_found(session) if in_account else None,
     ):
-        found = scim_list(
-            client, path, filter=f"applicationId eq {scim_quote(app_id)}", attributes=SP_ATTRIBUTES
-        )
-    sps = [iam.ServicePrincipal.from_dict(item) for item in found]
-    sps = [sp for sp in sps if (sp.application_id or "").lower() == app_id]
+        found = scim_list(client, path, filter=scim_filter, attributes=SP_ATTRIBUTES)
+    return [iam.ServicePrincipal.from_dict(item) for item in found], scope, where
+
+
+def _find_linked(session: Any, env: str) -> ServicePrincipalInfo:
+    """A linked SP (``databricks.service_principals.<env>: {application_id: ...}``), found by
+    its application id where the setup would have created it. It must exist and be active:
+    there is no None here, because nothing may create it; the error says who can fix it."""
+    settings = session.settings
+    app_id = settings.sp_linked(env)
+    in_account = settings.databricks.sp_mode == "account"
+    found, scope, where = _scim_sps(
+        session,
+        env,
+        "looking up a linked service principal",
+        f"applicationId eq {scim_quote(app_id)}",
+    )
+    sps = [sp for sp in found if (sp.application_id or "").lower() == app_id]
     key = f"databricks.service_principals.{env}"
     if not sps:
         if in_account:

@@ -3,8 +3,9 @@
 What is real: the tool's code, git (against a local bare repository standing in for the GitHub
 remote), the config loader, the output. What is replayed: every GitHub and Databricks API call,
 from the cassette ``tests/cassettes/test_demo/test_demo.yaml`` (composed from the public API
-references; see the README). No credentials are read: the demo sets fake ones in its own
-process, and ignores ``~/.databrickscfg``.
+references; see the README), which ships in the package (``mlops_setup/data/demo/``) so that
+an installed ``mlops-setup demo`` plays it too. No credentials are read: the demo sets fake ones
+in its own process, and ignores ``~/.databrickscfg`` and the operator's own mlops-setup config.
 
 The demo pins the clock, the git author and the commit dates, so its commits have the same SHAs
 as when the cassette was made; and it never sleeps (waits are replayed polls).
@@ -24,8 +25,6 @@ from typing import Any
 
 from invoke import Exit, task
 
-ROOT = Path(__file__).resolve().parent.parent
-CASSETTE_DIR = ROOT / "tests" / "cassettes" / "test_demo"
 CASSETTE = "test_demo.yaml"
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 PROJECT = "my-mlops-project"  # the root folder: the template names it after the project
@@ -47,10 +46,12 @@ DEMO_ENV = {
 
 
 def demo_config(root: Path, upstream: Path) -> dict[str, Any]:
-    """The demo's settings: config/example.yaml, pointed at the temporary project."""
+    """The demo's settings: config/example.yaml (shipped), pointed at the temporary project."""
     import yaml
 
-    data = yaml.safe_load((ROOT / "config" / "example.yaml").read_text())
+    from .locate import EXAMPLE_CONFIG, resource
+
+    data = yaml.safe_load(resource(EXAMPLE_CONFIG).read_text(encoding="utf-8"))
     data.setdefault("project", {})["dir"] = str(root)
     data.setdefault("github", {})["git_url"] = str(upstream)
     return data
@@ -77,11 +78,19 @@ def demo_environment(workdir: Path, *, with_cicd: bool = True) -> Iterator[Path]
             del os.environ[name]
     os.environ.update(DEMO_ENV)
     os.environ["DATABRICKS_CONFIG_FILE"] = str(workdir / "no-databrickscfg")
+    os.environ["XDG_CONFIG_HOME"] = str(workdir / "no-user-config")  # the operator's own file
     try:
         yield workdir
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def cassettes() -> Path:
+    """The folder of the demo's recorded run, as shipped in the package."""
+    from .locate import DEMO_CASSETTES, resource
+
+    return resource(DEMO_CASSETTES)
 
 
 def demo_steps() -> list[Any]:
@@ -104,7 +113,7 @@ class Transcript:
 def run_demo(
     workdir: Path,
     *,
-    cassette_dir: Path = CASSETTE_DIR,
+    cassette_dir: Path | None = None,
     replay: bool = True,
     transcript: list[Transcript] | None = None,
 ) -> int:
@@ -122,6 +131,7 @@ def run_demo(
     from .session import Runtime, load_session, run_in_session, use_runtime
 
     color = Console(sys.stdout).color
+    cassette_dir = cassette_dir or cassettes()
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
         sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_, **__: None

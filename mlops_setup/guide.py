@@ -409,12 +409,15 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     """(the JSON document, the rows of the table) for ``setup.inspect``. A setting that
     contradicts the project, or is missing, is one more problem in the report."""
     from .config import ConfigError, load_project_model, load_settings
+    from .locate import config_layers, layers_line
     from .session import current_runtime
 
     rt = current_runtime()
     config = getattr(c, "config", None)
     model = load_project_model(config, env=rt.env, cwd=rt.cwd)
     doc = model.to_json()
+    layers = config_layers(config, env=rt.env, cwd=rt.cwd)
+    doc["config_layers"] = [layer.to_json() for layer in layers]
     try:
         settings = load_settings(config, env=rt.env, cwd=rt.cwd, allow_problems=True)
         doc["overrides"] = dict(settings.override)
@@ -439,6 +442,7 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
     rows.append(("secrets CI reads", ", ".join(doc["secrets"]) or "-", src.get("secrets", "")))
     n = len(doc["workflows"])
     rows.append(("workflows", f"{n} in .github/workflows/ (--json lists them)" if n else "-", ""))
+    rows.append(("config (later wins)", layers_line(layers, rt.cwd, rt.env), ""))
     return doc, rows
 
 

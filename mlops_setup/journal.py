@@ -8,6 +8,12 @@ Stored as JSON in ``<state_dir>/journal.json``, written atomically, mode 0600. E
 a read-modify-write of the file as it is on disk, under an exclusive ``flock`` of
 ``journal.lock`` beside it (runs also hold the run lock, :mod:`mlops_setup.lock`): a write
 never loses another writer's entry.
+
+Every write records the version of mlops-setup that made it (``written_by``). A newer
+mlops-setup reads an older journal (and a later write records the newer version); an older one
+refuses a journal written by a newer one, before any API call, with one line and exit code 2:
+it might not understand what the newer version wrote there (an in-flight token it would fail
+to revoke). Versions compare by their release numbers (``0.2.0.dev1`` counts as ``0.2.0``).
 """
 
 from __future__ import annotations
@@ -15,12 +21,29 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+from .changes import SetupError
 from .config import CREDENTIAL_VALUE
+
+VERSION_KEY = "written_by"
+
+
+class JournalTooNew(SetupError):
+    """The journal was written by a newer mlops-setup than this one."""
+
+    exit_code = 2
+
+
+def release(version: str) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` -> ``(0, 10, 2)``; ``()`` for something that is not a version."""
+    found = re.match(r"\s*v?(\d+(?:\.\d+)*)", version) if isinstance(version, str) else None
+    return tuple(int(part) for part in found.group(1).split(".")) if found else ()
 
 
 class Journal:
@@ -36,10 +59,24 @@ class Journal:
     def data(self) -> dict[str, Any]:
         if self._data is None:
             try:
-                self._data = json.loads(self.path.read_text(encoding="utf-8"))
+                data = json.loads(self.path.read_text(encoding="utf-8"))
             except FileNotFoundError:
-                self._data = {}
+                data = {}
+            self._refuse_newer(data)
+            self._data = data
         return self._data
+
+    def check(self) -> None:
+        """Read the journal now: raise :class:`JournalTooNew` before anything else happens."""
+        _ = self.data
+
+    def _refuse_newer(self, data: Any) -> None:
+        writer = data.get(VERSION_KEY) if isinstance(data, dict) else None
+        if isinstance(writer, str) and release(writer) > release(__version__):
+            raise JournalTooNew(
+                f"{self.path} was written by mlops-setup {writer}, newer than this one "
+                f"({__version__}): upgrade mlops-setup (pipx upgrade mlops-setup) and run it again"
+            )
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -76,6 +113,7 @@ class Journal:
 
     def _save(self, data: dict[str, Any]) -> None:
         """Write ``data`` and make it the journal; nothing changes if it is refused."""
+        data = {**data, VERSION_KEY: __version__}
         text = json.dumps(data, indent=2, sort_keys=True)
         if CREDENTIAL_VALUE.search(text):  # belt and braces: never persist a secret
             raise ValueError("refusing to write something that looks like a credential")

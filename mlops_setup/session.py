@@ -80,6 +80,7 @@ class Session:
         self.clients.sleep = self.sleep
         self.out = self.runtime.out or Console()
         self.journal = Journal.for_settings(settings)
+        self.journal.check()  # one written by a newer mlops-setup stops us before any call
         self.cache: dict[str, Any] = {}
         self.lock: Any = None
 

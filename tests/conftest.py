@@ -165,6 +165,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
         "GITHUB_TOKEN": FAKE_GITHUB_TOKEN,
         "DATABRICKS_TOKEN": FAKE_DATABRICKS_TOKEN,
         "DATABRICKS_CONFIG_FILE": str(tmp_path / "no-databrickscfg"),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),  # no personal mlops-setup config
         "WORKFLOW_TOKEN": FAKE_WORKFLOW_PAT,
         **GIT_ENV,
     }

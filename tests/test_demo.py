@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -33,20 +34,35 @@ def test_demo(tmp_path, capsys, clean_env, world):
     assert not any(v in out for v in FAKE_VALUES)
 
 
+# The README's first command runs the installed console script (as pip writes it); a clone's
+# contributors run `invoke demo`. Both from a folder outside the repository.
+CONSOLE_SCRIPT = "import sys\nfrom mlops_setup.cli import main\nsys.argv[0] = 'mlops-setup'\nmain()"
+
+
 @pytest.mark.slow
-def test_invoke_demo_runs_offline_from_a_fresh_process(tmp_path):
-    """The README's first command, as a newcomer runs it (network blocked by the cassette)."""
-    done = subprocess.run(
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-c", CONSOLE_SCRIPT, "demo"],
         [sys.executable, "-m", "invoke", "--search-root", str(ROOT), "demo"],
+    ],
+    ids=["mlops-setup", "invoke"],
+)
+def test_demo_runs_offline_from_a_fresh_process(tmp_path, command):
+    """As a newcomer runs it (network blocked by the cassette), leaving the folder empty."""
+    done = subprocess.run(
+        command,
         capture_output=True,
         text=True,
         cwd=tmp_path,
         timeout=120,
         check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "demo: done" in done.stdout
     assert "Traceback" not in done.stderr
+    assert not list(tmp_path.iterdir())
     lines = done.stdout.splitlines()
     # each step once, its preview only where it says more than its run (deploy.runs)
     headers = [line for line in lines if line.startswith("== ")]

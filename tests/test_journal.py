@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
 
-from mlops_setup.journal import Journal
+from mlops_setup import __version__
+from mlops_setup.journal import Journal, JournalTooNew, release
 
 
 def test_journal_is_private_ignored_by_git_and_refuses_secrets(tmp_path):
@@ -28,3 +30,48 @@ def test_journal_is_private_ignored_by_git_and_refuses_secrets(tmp_path):
     assert journal.get("oops") is None  # refused entirely, not kept in memory either
     journal.set("later", 1)  # and the journal still works
     assert Journal(journal.path).get("later") == 1
+
+
+def test_journal_records_the_version_that_wrote_it(tmp_path):
+    path = tmp_path / "journal.json"
+    Journal(path).set("ci.secrets", {})
+    assert json.loads(path.read_text())["written_by"] == __version__
+
+
+def test_older_journal_is_read_then_marked_with_this_version(tmp_path):
+    path = tmp_path / "journal.json"
+    path.write_text(json.dumps({"ci.secrets": {"in_flight": {}}, "written_by": "0.0.9"}))
+    journal = Journal(path)
+    assert journal.get("ci.secrets") == {"in_flight": {}}
+    journal.set("later", 1)
+    assert json.loads(path.read_text())["written_by"] == __version__
+    path.write_text(json.dumps({"ci.secrets": {}}))  # from before versions were recorded
+    assert Journal(path).get("ci.secrets") == {}
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [("0.1.0", (0, 1, 0)), ("0.10.2rc1", (0, 10, 2)), ("v1.2", (1, 2)), ("garbage", ())],
+)
+def test_release_numbers_compare_as_numbers(version, expected):
+    assert release(version) == expected
+    assert release("0.10.0") > release("0.9.9")
+
+
+def test_newer_journal_is_refused_in_one_line_before_any_call(cli, project):
+    """An older mlops-setup stops (exit 2) rather than misread what a newer one recorded."""
+    newer = ".".join(str(n) for n in (*release(__version__)[:-1], release(__version__)[-1] + 1))
+    path = project.root / ".mlops-setup" / "journal.json"
+    path.parent.mkdir()
+    text = json.dumps({"ci.secrets": {"in_flight": {"staging": ["1"]}}, "written_by": newer})
+    path.write_text(text)
+    with pytest.raises(JournalTooNew):
+        Journal(path).get("ci.secrets")
+    result = cli("ci.secrets", "--dry-run")  # the network is blocked: any call would fail
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"error: {path} was written by mlops-setup {newer}, newer than this one "
+        f"({__version__}): upgrade mlops-setup (pipx upgrade mlops-setup) and run it again"
+    )
+    assert "==" not in result.out  # no step started
+    assert path.read_text() == text  # and the journal is left as it was

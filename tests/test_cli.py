@@ -1,0 +1,158 @@
+"""The installed command: ``mlops-setup`` runs the tasks ``invoke`` runs in a clone, and finds
+everything it needs inside the package (``.ci/run`` also builds the wheel and runs it)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from mlops_setup import __version__, cli, locate
+from tests.conftest import ROOT, run_cli
+
+
+def mlops_setup(*argv: str) -> tuple[int, str, str]:
+    """``mlops-setup ARGV`` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli.program().run(["mlops-setup", *argv])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_version_is_the_package_version():
+    code, out, _ = mlops_setup("--version")
+    assert code == 0
+    assert out.strip() == f"mlops-setup {__version__}"
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        meta = tomllib.load(fh)
+    assert meta["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "mlops_setup.__version__"}
+
+
+def test_console_script_points_at_main():
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        scripts = tomllib.load(fh)["project"]["scripts"]
+    assert scripts == {"mlops-setup": "mlops_setup.cli:main"}
+    assert callable(cli.main)
+
+
+def test_same_tasks_as_invoke_in_a_clone_less_the_docs_ones():
+    import tasks
+
+    mine = set(cli.namespace().task_names)
+    theirs = set(tasks.ns.task_names)
+    assert mine == {name for name in theirs if not name.startswith("docs.")}
+    assert {"setup.all", "setup.plan", "ci.secrets", "demo"} <= mine
+    code, out, _ = mlops_setup("--list")
+    assert code == 0
+    for name in ("setup.all", "setup.plan", "setup.inspect", "ci.secrets", "demo"):
+        assert f"  {name} " in out
+    assert "docs." not in out
+    listed = run_cli("--list").out.splitlines()
+    assert [ln.split()[0] for ln in listed if ln.startswith("  docs.")] == [
+        "docs.build",
+        "docs.refresh",
+        "docs.serve",
+    ]  # the clone keeps its contributor tasks
+
+
+def test_help_names_the_command():
+    code, out, _ = mlops_setup("--help", "ci.secrets")
+    assert code == 0
+    assert out.startswith("Usage: mlops-setup [--core-opts] ci.secrets [--options]")
+    assert "--dry-run" in out
+
+
+def test_a_broken_f_file_is_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("github: [unclosed\n")
+    code, _, err = mlops_setup("-f", str(bad), "setup.inspect")
+    assert code == 2
+    assert err.strip().count("\n") == 0
+    assert str(bad) in err and "invalid YAML" in err
+
+
+def test_list_imports_no_sdk_from_outside_the_repo(tmp_path):
+    """The console script as pip writes it, run where no tasks.py is: no heavy import."""
+    code = (
+        "import sys\n"
+        "sys.argv = ['mlops-setup', '--list']\n"
+        "from mlops_setup.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('databricks', 'github', 'git', 'pydantic', 'vcr', 'requests', 'mkdocs')]\n"
+        "print('HEAVY', sorted(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert "setup.plan" in done.stdout
+    assert "HEAVY []" in done.stdout, done.stdout[-500:]
+
+
+@pytest.mark.parametrize(
+    ("shipped", "in_the_repo"),
+    [
+        (locate.DEFAULTS, "config/defaults.yaml"),
+        (locate.EXAMPLE_CONFIG, "config/example.yaml"),
+        (f"{locate.DEMO_CASSETTES}/test_demo.yaml", "tests/cassettes/test_demo/test_demo.yaml"),
+        (
+            f"{locate.DEMO_CASSETTES}/test_demo.git.yaml",
+            "tests/cassettes/test_demo/test_demo.git.yaml",
+        ),
+    ],
+)
+def test_shipped_files_are_the_repository_files(shipped, in_the_repo):
+    """mlops_setup/data/ links to the files where readers and --compose find them, so the copy
+    in the package cannot drift from them (the build copies the contents into the wheel)."""
+    path = locate.resource(shipped)
+    assert path.is_file()
+    assert path.resolve() == (ROOT / in_the_repo).resolve()
+
+
+def test_manifest_ships_the_data_and_the_example_project():
+    manifest = (ROOT / "MANIFEST.in").read_text().splitlines()
+    assert "graft mlops_setup/data" in manifest
+    assert "graft mlops_setup/example_project" in manifest
+    example = ROOT / "mlops_setup" / "example_project"
+    # graft takes what package-data globs skip: dotfiles and binaries
+    assert (example / ".github" / "workflows" / "deploy-cicd.yml").is_file()
+    assert (example / ".gitignore").is_file()
+    assert (example / "cicd.tar.gz").is_file()
+
+
+def test_running_it_leaves_the_tasks_help_whole():
+    """Invoke pops each flag's help out of a Task while parsing: the program parses a copy."""
+    from mlops_setup.sections.ci import secrets
+
+    before = dict(secrets.secrets.help)
+    for _ in range(2):
+        code, out, _ = mlops_setup("--help", "ci.secrets")
+        assert code == 0
+        assert "--rotate" in out and "Mint new tokens" in out
+    assert secrets.secrets.help == before
+
+
+def test_unknown_task_hints_name_the_command_in_use():
+    code, _, err = mlops_setup("ci.secretz")
+    assert code == 2
+    assert "did you mean 'ci.secrets'?" in err
+    code, _, err = mlops_setup("zzzzzz")
+    assert code == 2
+    assert "`mlops-setup --list` shows every task, `mlops-setup --help TASK` its flags" in err
+    assert "`invoke --list` shows every task" in run_cli("zzzzzz").err
