@@ -69,6 +69,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Composing runs in one process (pytest-xdist's ``-n`` from addopts is dropped): each test
+    rewrites its cassette, and tests/test_conformance.py reads them all."""
+    if config.getoption("--compose") and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--compose"):
         config.option.disable_recording = True
