@@ -58,7 +58,9 @@ def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = Fal
         from .oauth import plan_oauth_secrets
 
         plan_oauth_secrets(session, plan, repo, existing, sps, dry_run=dry_run, rotate=rotate)
-    _plan_pat(session, plan, repo, existing, write_pat)
+    from .secrets import plan_workflow_token
+
+    plan_workflow_token(session, plan, repo, existing, write_pat)
     return plan
 
 
@@ -79,21 +81,3 @@ def _check_pat(session: Session, existing: dict[str, Any], rotate: bool) -> bool
             page="ci.md#secrets",
         )
     return write
-
-
-def _plan_pat(
-    session: Session, plan: Plan, repo: Any, existing: dict[str, Any], write: bool
-) -> None:
-    from .secrets import WORKFLOW_SECRET, _write_pat
-
-    pat_env = session.settings.github.workflow_token_env
-    if write:
-        plan.add(
-            "set",
-            f"secret {WORKFLOW_SECRET}",
-            lambda: _write_pat(session, repo, pat_env),
-            detail=f"from ${pat_env}",
-            kind="replace" if WORKFLOW_SECRET in existing else "create",
-        )
-    else:
-        plan.keep(f"secret {WORKFLOW_SECRET} exists (--rotate rewrites it from ${pat_env})")

@@ -416,7 +416,16 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
                 _revoker(session, ledger, env, token.token_id),
                 detail=why,
             )
-    if write_pat:
+    plan_workflow_token(session, plan, repo, existing, write_pat)
+    return plan
+
+
+def plan_workflow_token(
+    session: Session, plan: Plan, repo: Any, existing: dict[str, Any], write: bool
+) -> None:
+    """The WORKFLOW_TOKEN secret, written from its variable (every auth mode and cloud)."""
+    pat_env = session.settings.github.workflow_token_env
+    if write:
         plan.add(
             "set",
             f"secret {WORKFLOW_SECRET}",
@@ -426,7 +435,6 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
         )
     else:
         plan.keep(f"secret {WORKFLOW_SECRET} exists (--rotate rewrites it from ${pat_env})")
-    return plan
 
 
 def _tidy_journal(

@@ -36,7 +36,7 @@ from .secrets import (
     _parse_iso,
     _repo,
     _tidy_journal,
-    _write_pat,
+    plan_workflow_token,
     short,
 )
 
@@ -170,16 +170,7 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
                 _id_writer(session, repo, env, kind),
                 kind="replace" if id_name in existing else "create",
             )
-    if write_pat:
-        plan.add(
-            "set",
-            f"secret {WORKFLOW_SECRET}",
-            lambda: _write_pat(session, repo, pat_env),
-            detail=f"from ${pat_env}",
-            kind="replace" if WORKFLOW_SECRET in existing else "create",
-        )
-    else:
-        plan.keep(f"secret {WORKFLOW_SECRET} exists (--rotate rewrites it from ${pat_env})")
+    plan_workflow_token(session, plan, repo, existing, write_pat)
     return plan
 
 
