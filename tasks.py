@@ -3,7 +3,7 @@
 The composition lives in :mod:`mlops_setup.cli`, so ``invoke`` here and an installed
 ``mlops-setup`` run the same tasks; ``docs`` (the runbook site of this repository) is for
 contributors only. Importing this must stay cheap (``invoke --list``): the section modules
-import databricks-sdk, PyGithub and pydantic only inside the code that needs them.
+load databricks-sdk, PyGithub and pydantic only inside the code that needs them.
 """
 
 import os

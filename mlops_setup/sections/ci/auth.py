@@ -18,10 +18,8 @@ adds the new mode's credentials; the previous mode's stay until the workflows re
 
 from __future__ import annotations
 
-from typing import Any
-
 from ... import ENVIRONMENTS
-from ...changes import Plan, SetupError
+from ...changes import Plan
 from ...session import Session
 
 PAGE = "ci.md#auth"
@@ -29,14 +27,14 @@ PAGE = "ci.md#auth"
 
 def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = False) -> Plan:
     """``ci.secrets`` for ``ci.auth_mode`` oauth or oidc."""
-    from .secrets import _repo, service_principal
+    from .secrets import _repo, check_workflow_token, service_principal
 
     settings = session.settings
     mode = settings.ci.auth_mode
     plan = Plan("ci.secrets")
     repo = _repo(session)
     existing = {s.name: s for s in repo.get_secrets()}
-    write_pat = _check_pat(session, existing, rotate)
+    write_pat = check_workflow_token(session, existing, rotate, "nothing was changed")
     old = [n for n in settings.model.secrets if n.endswith(("_WORKSPACE_TOKEN", "_CLIENT_SECRET"))]
     old = [n for n in old if not (mode == "oauth" and n.endswith("_DATABRICKS_CLIENT_SECRET"))]
     if old:
@@ -62,22 +60,3 @@ def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = Fal
 
     plan_workflow_token(session, plan, repo, existing, write_pat)
     return plan
-
-
-def _check_pat(session: Session, existing: dict[str, Any], rotate: bool) -> bool:
-    """Whether WORKFLOW_TOKEN is to be written; stop before anything else if it cannot be."""
-    from .secrets import WORKFLOW_SECRET
-
-    settings = session.settings
-    pat_env = settings.github.workflow_token_env
-    write = rotate or WORKFLOW_SECRET not in existing
-    if write and not session.env.get(pat_env):
-        raise SetupError(
-            f"environment variable {pat_env} is empty, so the {WORKFLOW_SECRET} secret cannot "
-            "be written; nothing was changed",
-            fix=f"create a GitHub personal access token with the `workflow` scope (classic: "
-            f"`repo` and `workflow`; fine-grained: Contents and Workflows read and write on "
-            f"{settings.github.full_name}), export it as {pat_env}, then run again",
-            page="ci.md#secrets",
-        )
-    return write

@@ -319,25 +319,10 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
         from .secrets_azure import plan_azure_secrets
 
         return plan_azure_secrets(session, dry_run=dry_run, rotate=rotate)
-    read = set(settings.model.secrets)  # what the project's workflows read
-    ours = {*SECRET_NAMES.values(), WORKFLOW_SECRET}
-    for name in sorted(read - ours):
-        plan.warn(f"the workflows also read secret {name}, which ci.secrets does not write")
-    for name in sorted(ours - read) if read else []:
-        plan.warn(f"no workflow of the project reads secret {name}; it is written anyway")
+    warn_unread(settings, plan, {*SECRET_NAMES.values(), WORKFLOW_SECRET})
     repo = _repo(session)
     existing = {s.name: s for s in repo.get_secrets()}
-    pat_env = settings.github.workflow_token_env
-    write_pat = rotate or WORKFLOW_SECRET not in existing
-    if write_pat and not session.env.get(pat_env):
-        raise SetupError(
-            f"environment variable {pat_env} is empty, so the {WORKFLOW_SECRET} secret cannot "
-            "be written; nothing was minted",
-            fix=f"create a GitHub personal access token with the `workflow` scope (classic: "
-            f"`repo` and `workflow`; fine-grained: Contents and Workflows read and write on "
-            f"{settings.github.full_name}), export it as {pat_env}, then run again",
-            page=PAGE,
-        )
+    write_pat = check_workflow_token(session, existing, rotate, "nothing was minted")
     ledger = Ledger(session)
     now = session.now()
     renew_before = dt.timedelta(days=settings.secrets.renew_before_days)
@@ -418,6 +403,35 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
             )
     plan_workflow_token(session, plan, repo, existing, write_pat)
     return plan
+
+
+def warn_unread(settings: Any, plan: Plan, ours: set[str]) -> None:
+    """Warn about secrets the project's workflows read that we do not write, and the reverse."""
+    read = set(settings.model.secrets)
+    for name in sorted(read - ours):
+        plan.warn(f"the workflows also read secret {name}, which ci.secrets does not write")
+    for name in sorted(ours - read) if read else []:
+        plan.warn(f"no workflow of the project reads secret {name}; it is written anyway")
+
+
+def check_workflow_token(
+    session: Session, existing: dict[str, Any], rotate: bool, spared: str
+) -> bool:
+    """Whether WORKFLOW_TOKEN is to be written; stop before anything else if it cannot be
+    (``spared`` says what was therefore not done: "nothing was minted")."""
+    settings = session.settings
+    pat_env = settings.github.workflow_token_env
+    write = rotate or WORKFLOW_SECRET not in existing
+    if write and not session.env.get(pat_env):
+        raise SetupError(
+            f"environment variable {pat_env} is empty, so the {WORKFLOW_SECRET} secret cannot "
+            f"be written; {spared}",
+            fix=f"create a GitHub personal access token with the `workflow` scope (classic: "
+            f"`repo` and `workflow`; fine-grained: Contents and Workflows read and write on "
+            f"{settings.github.full_name}), export it as {pat_env}, then run again",
+            page=PAGE,
+        )
+    return write
 
 
 def plan_workflow_token(

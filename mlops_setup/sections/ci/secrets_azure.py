@@ -36,8 +36,10 @@ from .secrets import (
     _parse_iso,
     _repo,
     _tidy_journal,
+    check_workflow_token,
     plan_workflow_token,
     short,
+    warn_unread,
 )
 
 KINDS = ("TENANT_ID", "APPLICATION_ID", "CLIENT_SECRET")
@@ -68,23 +70,10 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
     settings = session.settings
     plan = Plan("ci.secrets")
     ours_names = {secret_name(e, k) for e in ENVIRONMENTS for k in KINDS} | {WORKFLOW_SECRET}
-    read = set(settings.model.secrets)
-    for name in sorted(read - ours_names):
-        plan.warn(f"the workflows also read secret {name}, which ci.secrets does not write")
-    for name in sorted(ours_names - read) if read else []:
-        plan.warn(f"no workflow of the project reads secret {name}; it is written anyway")
+    warn_unread(settings, plan, ours_names)
     repo = _repo(session)
     existing = {s.name: s for s in repo.get_secrets()}
-    pat_env = settings.github.workflow_token_env
-    write_pat = rotate or WORKFLOW_SECRET not in existing
-    if write_pat and not session.env.get(pat_env):
-        raise SetupError(
-            f"environment variable {pat_env} is empty, so the {WORKFLOW_SECRET} secret cannot "
-            "be written; no client secret was added",
-            fix=f"create a GitHub personal access token with the `workflow` scope, export it as "
-            f"{pat_env}, then run again",
-            page=PAGE,
-        )
+    write_pat = check_workflow_token(session, existing, rotate, "no client secret was added")
     ledger = Ledger(session)
     now = session.now()
     renew_before = dt.timedelta(days=settings.secrets.renew_before_days)
