@@ -47,6 +47,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CLOUDS",
@@ -146,22 +147,11 @@ class _Variant:
 # --- public entry points ------------------------------------------------------------------------
 
 
-def write_example_project(
-    dest: Path,
-    name: str = DEFAULT_PROJECT_NAME,
-    *,
-    cloud: str = "aws",
-    mode: str = "CICD_and_Project",
-    default_branch: str = "main",
-    release_branch: str = "release",
-    catalogs: Mapping[str, str] | None = None,
-    hosts: Mapping[str, str] | None = None,
-    placeholder_hosts: bool = False,
-    with_cicd: bool = True,
-    also: Iterable[str] = (),
-    fix_targets: bool = False,
-) -> Path:
+def write_example_project(dest: Path, name: str = DEFAULT_PROJECT_NAME, **variant: Any) -> Path:
     """Write the example project (or a variant) with root `dest`; return `dest`.
+
+    The keyword arguments are :func:`project_files`' (cloud, mode, branches, catalogs, hosts,
+    placeholder_hosts, with_cicd, also, fix_targets).
 
     `name` is the raw project name (may hold `-`). `mode` is the template's setup mode:
     CICD_and_Project (root and project), CICD_Only (root only) or Project_Only (only the
@@ -179,19 +169,7 @@ def write_example_project(
     `dest` is created if missing; an existing non-empty directory or a non-directory is refused
     with ValueError, as are unknown modes, clouds, targets and names the template would refuse.
     """
-    files = project_files(
-        name,
-        cloud=cloud,
-        mode=mode,
-        default_branch=default_branch,
-        release_branch=release_branch,
-        catalogs=catalogs,
-        hosts=hosts,
-        placeholder_hosts=placeholder_hosts,
-        with_cicd=with_cicd,
-        also=also,
-        fix_targets=fix_targets,
-    )
+    files = project_files(name, **variant)
     dest = Path(dest)
     if dest.exists():
         if not dest.is_dir():
