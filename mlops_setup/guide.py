@@ -414,16 +414,16 @@ def inspect_report(c: Any) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
 
     rt = current_runtime()
     config = getattr(c, "config", None)
-    model = load_project_model(config, env=rt.env, cwd=rt.cwd)
-    doc = model.to_json()
-    layers = config_layers(config, env=rt.env, cwd=rt.cwd)
-    doc["config_layers"] = [layer.to_json() for layer in layers]
-    try:
+    try:  # the settings read the project once; a bad setting still shows the project
         settings = load_settings(config, env=rt.env, cwd=rt.cwd, allow_problems=True)
+        doc = settings.model.to_json()
         doc["overrides"] = dict(settings.override)
     except ConfigError as exc:
+        doc = load_project_model(config, env=rt.env, cwd=rt.cwd).to_json()
         doc["overrides"] = {}
         doc["problems"].append(str(exc))
+    layers = config_layers(config, env=rt.env, cwd=rt.cwd)
+    doc["config_layers"] = [layer.to_json() for layer in layers]
     src = doc["sources"]
     rows = [(label, str(doc[key] or "-"), src.get(where, "")) for label, key, where in FACT_ROWS]
     for env in ("staging", "prod"):
