@@ -5,7 +5,9 @@ must stay fast. Each client is built on first use and cached on the :class:`Clie
 
 Authentication (secrets never come from the config file):
 
-* GitHub: ``GITHUB_TOKEN``, else ``GH_TOKEN``, else ``gh auth token``.
+* GitHub: per ``github.host``, as ``gh`` does (:func:`github_token`): ``GH_TOKEN``, else
+  ``GITHUB_TOKEN`` (github.com, GHE.com); ``GH_ENTERPRISE_TOKEN``, else
+  ``GITHUB_ENTERPRISE_TOKEN`` (GitHub Enterprise Server); else ``gh auth token --hostname HOST``.
 * Databricks: the SDK's unified auth: the profile named in the config (``~/.databrickscfg``), or
   ``DATABRICKS_*`` environment variables.
 * git push over HTTPS: the GitHub token, handed to git per command through
@@ -33,24 +35,40 @@ if TYPE_CHECKING:  # pragma: no cover
 AUTH_PAGE = "index.md#authentication"
 
 
-def github_token(env: dict[str, str] | None = None) -> str:
+def github_token(env: dict[str, str] | None = None, host: str = "github.com") -> str:
+    """A token for ``host``, looked up as ``gh`` does (:mod:`mlops_setup.ghhost`): github.com
+    and GHE.com tenants ``GH_TOKEN``, then ``GITHUB_TOKEN``; a GitHub Enterprise Server
+    ``GH_ENTERPRISE_TOKEN``, then ``GITHUB_ENTERPRISE_TOKEN``; then ``gh auth token --hostname
+    HOST`` (the host named, so that ``GH_HOST`` or gh's default host cannot hand us the token
+    of another GitHub)."""
+    from . import ghhost
+
     env = os.environ if env is None else env
-    for name in ("GITHUB_TOKEN", "GH_TOKEN"):
+    names = ghhost.token_variables(host)
+    for name in names:
         if env.get(name):
             return env[name]
+    ask = ["auth", "token", "--hostname", host]
     gh = shutil.which("gh")
     if gh:
         try:
             done = subprocess.run(
-                [gh, "auth", "token"], capture_output=True, text=True, timeout=10, check=False
+                [gh, *ask], capture_output=True, text=True, timeout=10, check=False
             )
         except (OSError, subprocess.TimeoutExpired):
             done = None
         if done is not None and done.returncode == 0 and done.stdout.strip():
             return done.stdout.strip()
-    raise SetupError(
-        "no GitHub credentials: GITHUB_TOKEN and GH_TOKEN are unset and `gh auth token` gave none",
-        fix="export GITHUB_TOKEN=<a token with repo and workflow scopes>, or run `gh auth login`",
+    first, second = names
+    raise _no_token(host, first, second, " ".join(["gh", *ask]))
+
+
+def _no_token(host: str, first: str, second: str, asked: str) -> SetupError:
+    return SetupError(
+        f"no GitHub credentials for {host}: {first} and {second} are unset and `{asked}` "
+        "gave none",
+        fix=f"export {first}=<a token of {host} with repo and workflow scopes>, or run "
+        f"`gh auth login --hostname {host}`",
         page=AUTH_PAGE,
     )
 
@@ -79,7 +97,7 @@ class Clients:
 
         _quiet_pygithub()
         return Github(
-            auth=Auth.Token(github_token(self.env)),
+            auth=Auth.Token(github_token(self.env, self.settings.github.host)),
             base_url=self.settings.github.api_url,
             timeout=30,
             # reads and rate limits retried; a write whose answer was lost is not repeated
@@ -163,7 +181,7 @@ class Clients:
         url = self.settings.github.git_url
         self.reach.require(_as_url(url), "github.git_url")
         if url.startswith("https://"):
-            pair = f"x-access-token:{github_token(self.env)}".encode()
+            pair = f"x-access-token:{github_token(self.env, self.settings.github.host)}".encode()
             env.update(
                 GIT_CONFIG_COUNT="1",
                 # scoped to the repo's URL: git sends it to that URL only, never to a redirect

@@ -43,7 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-from . import locate, validators
+from . import ghhost, locate, validators
 from .yamlfile import ConfigError, read_yaml, scalar_from_env
 
 DEFAULTS_FILE = locate.resource(locate.DEFAULTS)  # config/defaults.yaml, shipped in the package
@@ -126,7 +126,22 @@ class ProjectSettings(_Model):
     folder: str = Field(default="", pattern=r"^([A-Za-z0-9_][A-Za-z0-9_]*)?$")
 
 
+def _github_host(value: Any) -> Any:
+    """``github.host``: a bare host name, kept in lower case."""
+    if isinstance(value, str):
+        problem = ghhost.check_host(value)
+        if problem:
+            raise ValueError(problem)
+        return ghhost.normalize(value)
+    return value
+
+
 class GithubSettings(_Model):
+    """Where the repo lives. ``host`` says which GitHub (github.com, a GitHub Enterprise Server,
+    a GHE.com tenant: :mod:`mlops_setup.ghhost`); the API root, the default git URL, the web
+    links and the OIDC issuer follow from it."""
+
+    host: Annotated[str, BeforeValidator(_github_host)] = ghhost.GITHUB_COM
     owner: str = Field(min_length=1, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
     repo: Annotated[str, _checked(validators.check_repo_name)] = Field(
         min_length=1, pattern=r"^[A-Za-z0-9._-]{1,100}$"
@@ -152,8 +167,22 @@ class GithubSettings(_Model):
         return f"{self.owner}/{self.repo}"
 
     @property
+    def kind(self) -> str:
+        """``github.com``, ``ghes`` (GitHub Enterprise Server) or ``ghe.com`` (a tenant)."""
+        return ghhost.kind(self.host)
+
+    @property
+    def web_url(self) -> str:
+        return ghhost.web_url(self.host)
+
+    @property
     def html_url(self) -> str:
-        return f"https://github.com/{self.owner}/{self.repo}"
+        return f"{self.web_url}/{self.owner}/{self.repo}"
+
+    @property
+    def oidc_issuer(self) -> str:
+        """The issuer of the OIDC tokens this host's Actions jobs get (federation policies)."""
+        return ghhost.oidc_issuer(self.host)
 
 
 class AccountSettings(_Model):
@@ -706,11 +735,15 @@ def _derive(
     gh = out["github"]
     if isinstance(gh.get("repo"), str) and not gh["repo"]:
         gh["repo"] = repo or label
+    host = gh.get("host")
+    host = host if isinstance(host, str) and not ghhost.check_host(host) else ghhost.GITHUB_COM
     if isinstance(gh.get("git_url"), str) and not gh["git_url"]:
         # a bad owner or repo is reported on its own; the URL is only a stand-in until then
         owner, repo = gh.get("owner"), gh.get("repo")
         if isinstance(owner, str) and isinstance(repo, str):
-            gh["git_url"] = f"https://github.com/{owner or 'OWNER'}/{repo}.git"
+            gh["git_url"] = f"{ghhost.web_url(host)}/{owner or 'OWNER'}/{repo}.git"
+    if isinstance(gh.get("api_url"), str) and not gh["api_url"]:
+        gh["api_url"] = ghhost.api_url(host)
     db = out["databricks"]
     acct = db.get("account", {})
     cloud = db.get("cloud")
@@ -952,7 +985,51 @@ def load_settings(
     settings = _validate(data, sources)
     settings._model = model
     _required(settings, sources)
+    _github_agrees(settings, sources)
     return settings
+
+
+def _github_agrees(settings: Settings, sources: dict) -> None:
+    """``github.api_url``, ``github.git_url`` and the project say the same GitHub as
+    ``github.host`` (a silent contradiction is an error). An explicit API root on this machine
+    (a local proxy or stub) and a local git path are not GitHub hosts and are left alone."""
+    from urllib.parse import urlsplit
+
+    from .clients import _as_url
+
+    gh = settings.github
+    host_label = _label(sources, "github.host")
+    derived = ghhost.api_url(gh.host)
+    api = urlsplit(gh.api_url)
+    if (
+        gh.api_url.rstrip("/").lower() != derived
+        and (api.hostname or "") not in validators.LOCAL_HOSTS
+    ):
+        key = _blame(sources, "github.api_url", "github.host")
+        raise ConfigError(
+            f"{_label(sources, key)}: {key}: github.api_url {gh.api_url!r} is not the API of "
+            f"github.host {gh.host!r} ({derived}); remove github.api_url (it follows from "
+            "github.host), or set github.host to the GitHub it belongs to (for GitHub "
+            "Enterprise Server, its host name: https://HOST/api/v3 follows)"
+        )
+    git_host = (urlsplit(_as_url(gh.git_url)).hostname or "").lower()
+    allowed = {gh.host, "ssh.github.com"} if gh.kind == "github.com" else {gh.host}
+    if git_host and git_host not in allowed:
+        key = _blame(sources, "github.git_url", "github.host")
+        raise ConfigError(
+            f"{_label(sources, key)}: {key}: github.git_url is on {git_host}, not on github.host "
+            f"{gh.host!r}; the GitHub token goes with every push, so only to github.host: "
+            f"set github.host: {git_host} (if that is your GitHub), or fix github.git_url"
+        )
+    model = settings.model
+    if model.cicd_platform == ghhost.GHES_PLATFORM and gh.kind != "ghes":
+        where = model.source("cicd_platform") or "cicd_params.json"
+        raise ConfigError(
+            f"{host_label}: github.host: {gh.host!r} contradicts the project, generated for "
+            f"GitHub Enterprise Server ({model.root.name}/{where}: input_cicd_platform "
+            f"{ghhost.GHES_PLATFORM}); set github.host to your server's host name "
+            "(ghe.example.com)"
+        )
 
 
 def first_commit_paths(model: Any) -> list[str]:

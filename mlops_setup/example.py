@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CICD_PLATFORMS",
     "CLOUDS",
     "DEFAULT_HOSTS",
     "DEFAULT_PROJECT_NAME",
@@ -68,6 +69,8 @@ EXAMPLE_DIR = Path(__file__).with_name("example_project")
 DEFAULT_PROJECT_NAME = "my-mlops-project"
 MODES = ("CICD_and_Project", "CICD_Only", "Project_Only")
 CLOUDS = ("aws", "azure", "gcp")
+# the template's GitHub Actions variants (its other platforms are not ones we set up)
+CICD_PLATFORMS = ("github_actions", "github_actions_for_github_enterprise_servers")
 TARGETS = ("dev", "staging", "prod", "test")
 FIXED_MTIME = 1767225600  # 2026-01-01T00:00:00Z
 FILE_MODE = 0o644
@@ -138,6 +141,7 @@ class _Variant:
     release_branch: str
     hosts: Mapping[str, str]
     catalogs: Mapping[str, str]
+    cicd_platform: str = "github_actions"
 
     @property
     def folder(self) -> str:
@@ -207,8 +211,14 @@ def project_files(
     with_cicd: bool = True,
     also: Iterable[str] = (),
     fix_targets: bool = False,
+    cicd_platform: str = "github_actions",
 ) -> dict[str, bytes]:
-    """Every file `write_example_project` writes: root-relative POSIX path -> bytes, sorted."""
+    """Every file `write_example_project` writes: root-relative POSIX path -> bytes, sorted.
+
+    `cicd_platform` is the template's `input_cicd_platform`: `github_actions`, or
+    `github_actions_for_github_enterprise_servers` (the same workflows; `cicd_params.json`
+    says so, and `docs/mlops-setup.md` has no "Configure CI/CD - GitHub Actions" section,
+    which the template renders for `github_actions` only)."""
     also = tuple(also)
     for raw in (name, *also):
         _check_name(raw)
@@ -223,6 +233,8 @@ def project_files(
             raise ValueError(f"invalid {what} branch {branch!r}")
     if default_branch == release_branch:
         raise ValueError("the default and the release branch must differ")
+    if cicd_platform not in CICD_PLATFORMS:
+        raise ValueError(f"unknown cicd_platform {cicd_platform!r}: one of {CICD_PLATFORMS}")
     unknown = set(catalogs or {}) - set(TARGETS)
     if unknown:
         raise ValueError(f"unknown targets in catalogs: {sorted(unknown)}; use {TARGETS}")
@@ -242,6 +254,7 @@ def project_files(
             release_branch=release_branch,
             hosts={**base_hosts, **(hosts or {})},
             catalogs={**_CATALOGS, **(catalogs or {})},
+            cicd_platform=cicd_platform,
         )
 
     canonical = _canonical()
@@ -329,6 +342,8 @@ def _render(path: str, data: bytes, v: _Variant, *, targets: bool) -> bytes:
             text = _dev_target_only(text)
         text = text.replace(_UUID, str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlops-stacks:{v.raw}")))
     elif path.startswith("docs/") and path.endswith(".md"):
+        if name == "mlops-setup.md" and v.cicd_platform != CICD_PLATFORMS[0]:
+            text = _without_section(text, "## Configure CI/CD - GitHub Actions\n")
         text = re.sub(
             r"`(main|release)`",
             lambda m: f"`{v.default_branch if m[1] == 'main' else v.release_branch}`",
@@ -394,9 +409,18 @@ def _echoed_catalogs(text: str, v: _Variant) -> str:
     return text
 
 
+def _without_section(text: str, heading: str) -> str:
+    """``text`` without the section starting at ``heading`` (up to the next ``## ``)."""
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[:start] + (text[end + 1 :] if end >= 0 else "")
+
+
 def _params(text: str, v: _Variant) -> str:
     data = json.loads(text)
     data["input_cloud"] = v.cloud
+    if "input_cicd_platform" in data:  # cicd_params.json
+        data["input_cicd_platform"] = v.cicd_platform
     if "input_default_branch" in data:  # cicd_params.json
         data["input_default_branch"] = v.default_branch
         data["input_release_branch"] = v.release_branch

@@ -6,8 +6,10 @@ write``) and the Databricks CLI exchanges it for a Databricks token of the servi
 *federation policy* of that SP says so. What this module makes, per environment (staging, prod):
 
 * Databricks (account API, ``a.service_principal_federation_policy``): a policy with id
-  ``github-actions-<env>`` on the environment's SP: issuer ``https://token.actions.
-  githubusercontent.com``, audience the Databricks account id (what the CLI asks GitHub for),
+  ``github-actions-<env>`` on the environment's SP: issuer the OIDC issuer of ``github.host``
+  (``https://token.actions.githubusercontent.com`` on github.com, ``https://HOST/_services/token``
+  on GitHub Enterprise Server, ``https://token.actions.TENANT.ghe.com`` on GHE.com; see
+  :mod:`mlops_setup.ghhost`), audience the Databricks account id (what the CLI asks GitHub for),
   subject ``repo:<owner>/<repo>:environment:<env>``: only jobs of that repo's ``<env>`` GitHub
   environment can act as the SP. A create answered 409 (the policy exists: a lost answer, a
   colleague's run) is adopted when it says the same, refused when it names another subject.
@@ -36,7 +38,7 @@ from urllib.parse import quote
 from . import ENVIRONMENTS
 from .changes import Plan, SetupError
 
-ISSUER = "https://token.actions.githubusercontent.com"
+ISSUER = "https://token.actions.githubusercontent.com"  # github.com's; see issuer()
 PAGE = "ci.md#auth"
 CLIENT_ID_VARIABLES = {
     "staging": "STAGING_DATABRICKS_CLIENT_ID",
@@ -46,6 +48,11 @@ CLIENT_ID_VARIABLES = {
 
 def policy_id(env: str) -> str:
     return f"github-actions-{env}"
+
+
+def issuer(settings: Any) -> str:
+    """The issuer of the OIDC tokens of ``github.host``'s Actions jobs."""
+    return settings.github.oidc_issuer
 
 
 def subject(settings: Any, env: str) -> str:
@@ -68,9 +75,10 @@ class Policy:
         return self.subject == subject(settings, env) and audience(settings) in self.audiences
 
     @classmethod
-    def of(cls, fp: Any) -> Policy | None:
+    def of(cls, fp: Any, issuer: str = ISSUER) -> Policy | None:
+        """The policy, if it trusts GitHub Actions tokens of ``issuer``; else None."""
         oidc = fp.oidc_policy
-        if oidc is None or oidc.issuer != ISSUER:
+        if oidc is None or (oidc.issuer or "").rstrip("/") != issuer:
             return None
         return cls(fp.policy_id or "", oidc.subject or "", tuple(oidc.audiences or ()))
 
@@ -91,7 +99,7 @@ def github_policies(session: Any, sp: Any) -> list[Policy]:
             listed = session.clients.account.service_principal_federation_policy.list(
                 service_principal_id=int(sp.id)
             )
-            found = [Policy.of(fp) for fp in listed]
+            found = [Policy.of(fp, issuer(session.settings)) for fp in listed]
         return sorted((p for p in found if p is not None), key=lambda p: p.policy_id)
 
     return session.cached(f"federation.{sp.id}", load)
@@ -146,7 +154,7 @@ def _create_policy(session: Any, env: str, sp: Any) -> str:
     policy = oauth2.FederationPolicy(
         description=f"mlops-setup: GitHub Actions of {settings.github.full_name} ({env})",
         oidc_policy=oauth2.OidcFederationPolicy(
-            issuer=ISSUER, audiences=[audience(settings)], subject=subject(settings, env)
+            issuer=issuer(settings), audiences=[audience(settings)], subject=subject(settings, env)
         ),
     )
     with ApiErrors(session, "account", doing, denied_fix=sp_denied_fix(session, env), page=PAGE):
@@ -154,11 +162,11 @@ def _create_policy(session: Any, env: str, sp: Any) -> str:
             a.create(policy=policy, service_principal_id=int(sp.id), policy_id=policy_id(env))
         except (ResourceAlreadyExists, ResourceConflict):
             # there already (an answer lost, a colleague's run): adopt it only if it says the same
-            found = Policy.of(a.get(service_principal_id=int(sp.id), policy_id=policy_id(env)))
+            got = a.get(service_principal_id=int(sp.id), policy_id=policy_id(env))
+            found = Policy.of(got, issuer(settings))
             if found is None or not found.allows(settings, env):
-                raise _foreign(
-                    settings, env, found or Policy(policy_id(env), "a non-GitHub issuer")
-                ) from None
+                other = f"tokens of another issuer than {issuer(settings)}"
+                raise _foreign(settings, env, found or Policy(policy_id(env), other)) from None
             session.out.info(
                 f"federation policy {policy_id(env)} of SP {sp.display_name} was already there "
                 "with the same subject: adopted"

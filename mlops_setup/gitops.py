@@ -24,7 +24,10 @@ def same_url(a: str, b: str) -> bool:
     def norm(u: str) -> str:
         u = u.strip().rstrip("/")
         u = re.sub(r"\.git$", "", u)
-        u = re.sub(r"^git@github\.com:", "https://github.com/", u)
+        # scp-like ssh (git@github.com:o/r, a GHE.com tenant's acme@acme.ghe.com:o/r) and
+        # ssh:// URLs name the same repository as https://HOST/o/r
+        u = re.sub(r"^[A-Za-z0-9._-]+@([A-Za-z0-9.-]+):(?!//)", r"https://\1/", u)
+        u = re.sub(r"^ssh://[^@/]+@([^/:]+)(:\d+)?/", r"https://\1/", u, flags=re.IGNORECASE)
         if "://" not in u:
             u = str(Path(u).resolve())
         return u.lower()

@@ -5,8 +5,10 @@ generates; this module reads it instead of guessing. Where each fact lives (temp
 template's source is github.com/databricks/mlops-stacks, the facts are summarised in
 ``shared/FACTS.md`` of the steering repo):
 
-* **CI platform**: ``.github/workflows/`` (GitHub Actions, what we set up); ``.gitlab/`` and
-  ``.azure/devops-pipelines/`` are recognised and refused.
+* **CI platform**: ``.github/workflows/`` (GitHub Actions, what we set up), and which variant
+  from ``input_cicd_platform`` of ``cicd_params.json`` (``github_actions``, or
+  ``github_actions_for_github_enterprise_servers``: same workflows, for a GitHub Enterprise
+  Server); ``.gitlab/`` and ``.azure/devops-pipelines/`` are recognised and refused.
 * **Setup mode**: ``CICD_and_Project`` (a root with ``cicd_params.json`` and
   ``deploy-cicd.yml``, and project folders with their ``<raw>-*.yml`` workflows), ``CICD_Only``
   (the root without any project folder) or ``Project_Only`` (a project folder whose workflows
@@ -81,6 +83,8 @@ HOST_DOMAINS = {
 # Hosts the template writes when none was typed at `bundle init`.
 PLACEHOLDER_HOST = re.compile(r"adb-x+\.xx\.azuredatabricks\.net|your-(staging|prod)-workspace\.")
 OTHER_CI = {".gitlab": "gitlab", ".azure/devops-pipelines": "azure_devops"}
+# The template's GitHub Actions variants (input_cicd_platform); both are set up alike.
+GITHUB_PLATFORMS = ("github_actions", "github_actions_for_github_enterprise_servers")
 _SECRET_REF = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
 _VAR_REF = re.compile(r"\$\{(bundle\.target|bundle\.name|var\.([A-Za-z0-9_-]+))\}")
 
@@ -299,8 +303,8 @@ def read_project(root: Path, select: str = "") -> ProjectModel:
     if not root.is_dir():
         model.problems.append(Problem("not a folder", str(root)))
         return model
-    _read_platform(tree, model)
     params = tree.json("cicd_params.json") or {}
+    _read_platform(tree, model, params)
     deploy = tree.yaml(DEPLOY_CICD)
     deploy_text = tree.text(DEPLOY_CICD) or ""
     for odd in _bundle_folders(root, regular=False):
@@ -319,16 +323,35 @@ def read_project(root: Path, select: str = "") -> ProjectModel:
     return model
 
 
-def _read_platform(tree: _Tree, model: ProjectModel) -> None:
+def _read_platform(tree: _Tree, model: ProjectModel, params: dict) -> None:
+    """GitHub Actions, from ``.github/workflows/``; which of the template's two GitHub variants
+    from ``input_cicd_platform`` of ``cicd_params.json`` when the root has one. The
+    ``github_actions_for_github_enterprise_servers`` variant renders the same workflows (the
+    template's workflow templates do not read ``input_cicd_platform``); only its docs differ
+    (``docs/mlops-setup.md`` has no "Configure CI/CD - GitHub Actions" section, the README and
+    ``docs/ml-pull-request.md`` no GitHub links). It asks for ``github.host`` to be a GitHub
+    Enterprise Server (checked by the config loader)."""
     root = tree.root
     if (root / WORKFLOWS_DIR).is_dir():
-        model.cicd_platform = "github_actions"
+        model.cicd_platform = GITHUB_PLATFORMS[0]
         model.sources["cicd_platform"] = WORKFLOWS_DIR + "/"
         model.workflows = sorted(
             tree.rel(p)
             for p in (root / WORKFLOWS_DIR).iterdir()
             if p.suffix in (".yml", ".yaml") and p.is_file()
         )
+        said = params.get("input_cicd_platform")
+        if said == GITHUB_PLATFORMS[1]:
+            model.cicd_platform = said
+            model.sources["cicd_platform"] = "cicd_params.json"
+        elif said not in (None, "", GITHUB_PLATFORMS[0]):
+            model.problems.append(
+                Problem(
+                    f"input_cicd_platform is {str(said)[:60]!r}, but the tree holds "
+                    f"{WORKFLOWS_DIR}/ (GitHub Actions): the files disagree",
+                    "cicd_params.json",
+                )
+            )
         return
     for rel, name in OTHER_CI.items():
         if (root / rel).is_dir():
@@ -337,7 +360,8 @@ def _read_platform(tree: _Tree, model: ProjectModel) -> None:
             model.problems.append(
                 Problem(
                     f"this project uses {name} for CI/CD; mlops-setup sets up GitHub Actions "
-                    "only (generate the project with cicd_platform github_actions)",
+                    "only (generate the project with cicd_platform github_actions, or "
+                    "github_actions_for_github_enterprise_servers)",
                     rel + "/",
                 )
             )

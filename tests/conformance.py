@@ -5,7 +5,8 @@ hand from the public API references and the client libraries' own request code. 
 what keeps them honest. Every interaction in a cassette is mapped to the API operation it
 exercises and checked against that operation's official contract:
 
-GitHub (host ``api.github.com``, or any path under ``/api/v3`` for GitHub Enterprise Server)
+GitHub (host ``api.github.com`` or a GHE.com tenant's ``api.TENANT.ghe.com``, or any path under
+``/api/v3`` for GitHub Enterprise Server)
     The route table is built from githubkit's generated REST client for API version
     2022-11-28 (``githubkit_schemas.v2022_11_28.rest``): each method's docstring names the
     operation (``GET /repos/{owner}/{repo}``), and its body names the request-body model
@@ -135,7 +136,7 @@ def check_interaction(request: Mapping, response: Mapping) -> list[str]:
     if path == "/api/v3" or path.startswith("/api/v3/"):  # GitHub Enterprise Server
         api_path = path[len("/api/v3") :] or "/"
         return _check_github(method, api_path, parts.query, request, response, code)
-    if host == "api.github.com":
+    if host == "api.github.com" or (host.startswith("api.") and host.endswith(".ghe.com")):
         return _check_github(method, path, parts.query, request, response, code)
     if host in {"github.com", "www.github.com", "uploads.github.com"}:
         return [f"unexpected GitHub web request {method} {path}"]

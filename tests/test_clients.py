@@ -1,8 +1,10 @@
 """mlops_setup.clients: where the GitHub token comes from.
 
-``github_token(env)`` looks in ``GITHUB_TOKEN``, then ``GH_TOKEN``, then asks ``gh auth token``,
-and otherwise stops with a :class:`SetupError` saying how to log in. ``gh`` here is a script in a
-temporary folder that alone makes up ``PATH``: no real ``gh``, no network.
+``github_token(env, host)`` looks where ``gh`` looks (``gh help environment``): for github.com
+and GHE.com tenants ``GH_TOKEN``, then ``GITHUB_TOKEN``; for a GitHub Enterprise Server
+``GH_ENTERPRISE_TOKEN``, then ``GITHUB_ENTERPRISE_TOKEN``; then it asks ``gh auth token
+--hostname HOST``, and otherwise stops with a :class:`SetupError` saying how to log in. ``gh``
+here is a script in a temporary folder that alone makes up ``PATH``: no real ``gh``, no network.
 """
 
 from __future__ import annotations
@@ -50,24 +52,84 @@ def gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGh:
     return fake
 
 
-def test_github_token_comes_first(gh):
+def test_gh_token_comes_first_as_in_gh(gh):
     gh.install()
     env = {"GITHUB_TOKEN": FROM_ENV, "GH_TOKEN": FROM_GH_ENV}
-    assert github_token(env) == FROM_ENV
+    assert github_token(env) == FROM_GH_ENV
     assert gh.calls == []  # gh is not asked when a variable holds a token
 
 
-def test_gh_token_when_github_token_is_unset_or_empty(gh):
+def test_github_token_when_gh_token_is_unset_or_empty(gh):
     gh.install()
-    assert github_token({"GH_TOKEN": FROM_GH_ENV}) == FROM_GH_ENV
-    assert github_token({"GITHUB_TOKEN": "", "GH_TOKEN": FROM_GH_ENV}) == FROM_GH_ENV
+    assert github_token({"GITHUB_TOKEN": FROM_ENV}) == FROM_ENV
+    assert github_token({"GH_TOKEN": "", "GITHUB_TOKEN": FROM_ENV}) == FROM_ENV
     assert gh.calls == []
 
 
 def test_gh_auth_token_when_no_variable_is_set(gh):
     gh.install()
     assert github_token({"GITHUB_TOKEN": "", "GH_TOKEN": ""}) == FROM_GH_CLI  # newline stripped
-    assert gh.calls == ["auth token"]
+    assert gh.calls == ["auth token --hostname github.com"]
+
+
+FROM_ENTERPRISE = "token-from-gh-enterprise-token"
+FROM_GITHUB_ENTERPRISE = "token-from-github-enterprise-token"
+ALL_FOUR = {
+    "GH_TOKEN": FROM_GH_ENV,
+    "GITHUB_TOKEN": FROM_ENV,
+    "GH_ENTERPRISE_TOKEN": FROM_ENTERPRISE,
+    "GITHUB_ENTERPRISE_TOKEN": FROM_GITHUB_ENTERPRISE,
+}
+
+
+@pytest.mark.parametrize(
+    ("host", "unset", "expected"),
+    [
+        # github.com and GHE.com tenants: GH_TOKEN, then GITHUB_TOKEN; enterprise ones ignored
+        ("github.com", (), FROM_GH_ENV),
+        ("github.com", ("GH_TOKEN",), FROM_ENV),
+        ("acme.ghe.com", (), FROM_GH_ENV),
+        ("acme.ghe.com", ("GH_TOKEN",), FROM_ENV),
+        # a GitHub Enterprise Server: GH_ENTERPRISE_TOKEN, then GITHUB_ENTERPRISE_TOKEN
+        ("ghe.example.com", (), FROM_ENTERPRISE),
+        ("ghe.example.com", ("GH_ENTERPRISE_TOKEN",), FROM_GITHUB_ENTERPRISE),
+    ],
+)
+def test_token_variables_per_host_in_gh_order(gh, host, unset, expected):
+    gh.install()
+    env = {k: v for k, v in ALL_FOUR.items() if k not in unset}
+    assert github_token(env, host) == expected
+    assert gh.calls == []
+
+
+def test_enterprise_server_never_takes_the_github_com_token(gh):
+    """GH_TOKEN/GITHUB_TOKEN are github.com's: a server's token comes from gh's login for it."""
+    gh.install()
+    env = {"GH_TOKEN": FROM_GH_ENV, "GITHUB_TOKEN": FROM_ENV}
+    assert github_token(env, "ghe.example.com") == FROM_GH_CLI
+    assert gh.calls == ["auth token --hostname ghe.example.com"]
+
+
+def test_github_com_never_takes_an_enterprise_token(gh):
+    gh.install()
+    env = {"GH_ENTERPRISE_TOKEN": FROM_ENTERPRISE, "GITHUB_ENTERPRISE_TOKEN": FROM_ENTERPRISE}
+    assert github_token(env, "github.com") == FROM_GH_CLI
+    assert github_token(env, "acme.ghe.com") == FROM_GH_CLI
+    assert gh.calls == ["auth token --hostname github.com", "auth token --hostname acme.ghe.com"]
+
+
+def test_no_enterprise_credentials_name_the_enterprise_variables(gh):
+    with pytest.raises(SetupError) as caught:
+        github_token({"GH_TOKEN": FROM_GH_ENV}, "ghe.example.com")
+    assert caught.value.message == (
+        "no GitHub credentials for ghe.example.com: GH_ENTERPRISE_TOKEN and "
+        "GITHUB_ENTERPRISE_TOKEN are unset and `gh auth token --hostname ghe.example.com` gave "
+        "none"
+    )
+    assert caught.value.fix == (
+        "export GH_ENTERPRISE_TOKEN=<a token of ghe.example.com with repo and workflow scopes>, "
+        "or run `gh auth login --hostname ghe.example.com`"
+    )
 
 
 def test_the_environment_given_is_the_one_read(gh, monkeypatch):
@@ -80,10 +142,12 @@ def test_the_environment_given_is_the_one_read(gh, monkeypatch):
 def assert_no_credentials(caught: pytest.ExceptionInfo[SetupError]) -> None:
     error = caught.value
     assert error.message == (
-        "no GitHub credentials: GITHUB_TOKEN and GH_TOKEN are unset and `gh auth token` gave none"
+        "no GitHub credentials for github.com: GH_TOKEN and GITHUB_TOKEN are unset and "
+        "`gh auth token --hostname github.com` gave none"
     )
     assert error.fix == (
-        "export GITHUB_TOKEN=<a token with repo and workflow scopes>, or run `gh auth login`"
+        "export GH_TOKEN=<a token of github.com with repo and workflow scopes>, or run "
+        "`gh auth login --hostname github.com`"
     )
     assert error.page == AUTH_PAGE
 
@@ -101,7 +165,7 @@ def test_gh_not_logged_in_is_a_clear_error(gh):
     with pytest.raises(SetupError) as caught:
         github_token({})
     assert_no_credentials(caught)
-    assert gh.calls == ["auth token"]
+    assert gh.calls == ["auth token --hostname github.com"]
 
 
 def test_gh_printing_nothing_is_a_clear_error(gh):
@@ -109,7 +173,7 @@ def test_gh_printing_nothing_is_a_clear_error(gh):
     with pytest.raises(SetupError) as caught:
         github_token({})
     assert_no_credentials(caught)
-    assert gh.calls == ["auth token"]
+    assert gh.calls == ["auth token --hostname github.com"]
 
 
 def test_gh_that_cannot_start_is_a_clear_error(gh):

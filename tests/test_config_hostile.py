@@ -332,7 +332,9 @@ def test_values_that_reach_git_or_the_network_are_checked(project, section, mess
     ],
 )
 def test_ssh_and_https_git_urls_are_accepted(project, url):
-    project.write_config(github={"git_url": url})
+    # a URL on a GitHub Enterprise Server goes with github.host naming that server
+    host = "ghe.example.com" if "ghe.example.com" in url else "github.com"
+    project.write_config(github={"git_url": url, "host": host})
     assert load(project).github.git_url == url
 
 

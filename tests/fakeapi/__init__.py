@@ -12,6 +12,14 @@ it replays the cassette with vcrpy (``record_mode=none``, network blocked).
 The fake sits where vcrpy sits, below urllib3's retry loop (``HTTPConnectionPool._make_request``),
 so a composed 429/503 exercises the clients' own retries exactly as a replay will.
 
+GitHub is served at the API root of ``world.github_host`` (:mod:`mlops_setup.ghhost`):
+``https://api.github.com`` by default; a GitHub Enterprise Server host (``ghe.example.com``)
+gets the same handlers under ``https://HOST/api/v3``, a GHE.com tenant under
+``https://api.TENANT.ghe.com``. The handlers build bodies with github.com's URLs
+(``tests/github_samples.py``); for another host the answer's URLs are rewritten to that host's,
+as such a server writes them (API root, web, git, uploads and avatars), so PyGithub's check that
+every URL belongs to its base URL holds and the cassette says what that server would say.
+
 Handlers live in the modules of this package by API area (``github_repos``, ``databricks_iam``,
 ...). Each registers routes with :func:`route` and keeps its state in ``world.gh`` (GitHub) or
 ``world.db`` (Databricks), plain dicts described in that module's docstring. Every composed
@@ -74,6 +82,8 @@ class World:
     db: dict[str, Any] = field(default_factory=dict)
     graph: dict[str, Any] = field(default_factory=dict)  # Microsoft Graph (Entra ID)
     now: str = NOW
+    # Which GitHub the fake serves (github.host): github.com, a GHES host, a GHE.com tenant.
+    github_host: str = "github.com"
     # (method, path regex) -> list of canned replies served first, in order (faults, delays).
     queued: dict[tuple[str, str], list[Reply]] = field(default_factory=dict)
     # Server-side git changes made so far (see mlops_setup.replay.server_git); the FakeAPI
@@ -140,6 +150,33 @@ def scim_error(status: int, detail: str) -> Reply:
     )
 
 
+def _on_host(reply: Reply, host: str) -> Reply:
+    """``reply`` as GitHub at ``host`` writes it: github.com's URLs turned into that host's
+    (a copy; the world's state keeps its own)."""
+    from mlops_setup import ghhost
+
+    web = ghhost.web_url(host)
+    swaps = (
+        ("https://api.github.com", ghhost.api_url(host)),
+        ("https://uploads.github.com", ghhost.uploads_url(host)),
+        ("https://avatars.githubusercontent.com/", f"{web}/avatars/"),
+        ("https://github.com", web),
+        ("git@github.com:", f"git@{ghhost.normalize(host)}:"),
+        ("git://github.com/", f"git://{ghhost.normalize(host)}/"),
+    )
+
+    def swap(text: str) -> str:
+        for old, new in swaps:
+            text = text.replace(old, new)
+        return text
+
+    body = reply.body
+    if body is not None:
+        body = json.loads(swap(json.dumps(body)))
+    headers = {k: swap(v) for k, v in reply.headers.items()}
+    return Reply(reply.status, body, headers)
+
+
 class FakeAPI:
     """Answers requests from the model and keeps the exchanges for the cassette."""
 
@@ -162,9 +199,28 @@ class FakeAPI:
             body=raw or None,
             headers=dict(headers or {}),
         )
-        api = "github" if req.host in GITHUB_HOSTS else "databricks"
+        api = "github" if self._github_path(req) else "databricks"
         if req.host in GRAPH_HOSTS:
             api = "graph"
+        reply = self._answer(api, method, req)
+        if api == "github" and self.world.github_host != "github.com":
+            return _on_host(reply, self.world.github_host)
+        return reply
+
+    def _github_path(self, req: Request) -> bool:
+        """Is ``req`` for the GitHub API this world serves? Then ``req.path`` becomes the API
+        path (``/repos/...``), without the root's own path (``/api/v3`` on a server)."""
+        from mlops_setup import ghhost
+
+        root = urlsplit(ghhost.api_url(self.world.github_host))
+        if req.host != root.hostname:
+            return req.host in GITHUB_HOSTS and self.world.github_host == "github.com"
+        if root.path and not (req.path == root.path or req.path.startswith(root.path + "/")):
+            return False
+        req.path = req.path[len(root.path) :] or "/"
+        return True
+
+    def _answer(self, api: str, method: str, req: Request) -> Reply:
         for (q_method, q_regex), replies in self.world.queued.items():
             if q_method == method and replies and re.fullmatch(q_regex, req.path):
                 return replies.pop(0)

@@ -85,8 +85,8 @@ def _write(session: Session, repo: Any, values: dict[str, Any]) -> None:
             raise SetupError(
                 f"the organisation {owner} does not let repositories change their workflow "
                 "permissions (409: set by an organisation or enterprise policy)",
-                fix=f"ask an owner of {owner} to allow it in https://github.com/organizations/"
-                f"{owner}/settings/actions (Workflow permissions: read and write, and allow "
+                fix=f"ask an owner of {owner} to allow it in {session.settings.github.web_url}"
+                f"/organizations/{owner}/settings/actions (Workflow permissions: read and write, and allow "
                 "GitHub Actions to create and approve pull requests), or to set it for this "
                 "repo; then run again",
                 page=PAGE,
