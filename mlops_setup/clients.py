@@ -65,8 +65,7 @@ def github_token(env: dict[str, str] | None = None, host: str = "github.com") ->
 
 def _no_token(host: str, first: str, second: str, asked: str) -> SetupError:
     return SetupError(
-        f"no GitHub credentials for {host}: {first} and {second} are unset and `{asked}` "
-        "gave none",
+        f"no GitHub credentials for {host}: {first} and {second} are unset and `{asked}` gave none",
         fix=f"export {first}=<a token of {host} with repo and workflow scopes>, or run "
         f"`gh auth login --hostname {host}`",
         page=AUTH_PAGE,

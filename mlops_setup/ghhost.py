@@ -69,7 +69,7 @@ def check_host(host: str) -> str | None:
         return "github.com (the API root https://api.github.com follows from it)"
     if name.startswith("api.") and name.endswith(TENANT_DOMAIN):
         return f"{name[4:]} (the API root https://{name} follows from it)"
-    if name == TENANT_DOMAIN[1:] or name.count(".") > 2 and name.endswith(TENANT_DOMAIN):
+    if name == TENANT_DOMAIN[1:] or (name.count(".") > 2 and name.endswith(TENANT_DOMAIN)):
         return "a GHE.com tenant as TENANT.ghe.com"
     return None
 

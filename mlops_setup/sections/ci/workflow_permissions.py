@@ -86,9 +86,9 @@ def _write(session: Session, repo: Any, values: dict[str, Any]) -> None:
                 f"the organisation {owner} does not let repositories change their workflow "
                 "permissions (409: set by an organisation or enterprise policy)",
                 fix=f"ask an owner of {owner} to allow it in {session.settings.github.web_url}"
-                f"/organizations/{owner}/settings/actions (Workflow permissions: read and write, and allow "
-                "GitHub Actions to create and approve pull requests), or to set it for this "
-                "repo; then run again",
+                f"/organizations/{owner}/settings/actions (Workflow permissions: read and "
+                "write, and allow GitHub Actions to create and approve pull requests), or to "
+                "set it for this repo; then run again",
                 page=PAGE,
             ) from None
         if exc.status in (401, 403, 404):
