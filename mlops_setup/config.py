@@ -1005,19 +1005,17 @@ def _github_agrees(settings: Settings, sources: dict) -> None:
         gh.api_url.rstrip("/").lower() != derived
         and (api.hostname or "") not in validators.LOCAL_HOSTS
     ):
-        key = _blame(sources, "github.api_url", "github.host")
         raise ConfigError(
-            f"{_label(sources, key)}: {key}: github.api_url {gh.api_url!r} is not the API of "
-            f"github.host {gh.host!r} ({derived}); remove github.api_url (it follows from "
+            f"{_label(sources, 'github.api_url')}: github.api_url: {gh.api_url!r} is not the API "
+            f"of github.host {gh.host!r} ({derived}); remove github.api_url (it follows from "
             "github.host), or set github.host to the GitHub it belongs to (for GitHub "
             "Enterprise Server, its host name: https://HOST/api/v3 follows)"
         )
     git_host = (urlsplit(_as_url(gh.git_url)).hostname or "").lower()
     allowed = {gh.host, "ssh.github.com"} if gh.kind == "github.com" else {gh.host}
     if git_host and git_host not in allowed:
-        key = _blame(sources, "github.git_url", "github.host")
         raise ConfigError(
-            f"{_label(sources, key)}: {key}: github.git_url is on {git_host}, not on github.host "
+            f"{_label(sources, 'github.git_url')}: github.git_url: {git_host} is not github.host "
             f"{gh.host!r}; the GitHub token goes with every push, so only to github.host: "
             f"set github.host: {git_host} (if that is your GitHub), or fix github.git_url"
         )

@@ -69,15 +69,17 @@ def mlops_job(
     project: str = PROJECT,
     job_id: int = 0,
     qualified_input: bool = False,
+    git_web: str = "https://github.com",
 ) -> dict:
-    """The job a bundle deploy of the MLOps Stacks project makes for target ``env``."""
+    """The job a bundle deploy of the MLOps Stacks project makes for target ``env``
+    (``git_web``: where the repo the CD workflow deployed from lives)."""
     sp = application_id(f"{env}-{project}")  # the SP ci.service-principals made
     root = f"/Workspace/Users/{sp}/.bundle/{project}/{env}"
     files = f"{root}/files/{project}"
     branch = "main" if env == "staging" else "release"
     common = {
         "env": env,
-        "git_source_info": f"url:https://github.com/acme/{project}.git; branch:{branch}",
+        "git_source_info": f"url:{git_web}/acme/{project}.git; branch:{branch}",
     }
     if kind == "model-training":
         base = {**common, "experiment_name": f"{root}/experiments/{env}-{project}-experiment"}
@@ -158,11 +160,19 @@ def host_of(world: World, env: str) -> str:
 
 
 def jobs(world: World) -> dict[str, list[dict]]:
+    from mlops_setup import ghhost
+
+    git_web = ghhost.web_url(world.github_host)
     return world.db.setdefault(
         "jobs",
         {
             host: [
-                mlops_job(env, "model-training", project=world.db.get("project", PROJECT)),
+                mlops_job(
+                    env,
+                    "model-training",
+                    project=world.db.get("project", PROJECT),
+                    git_web=git_web,
+                ),
                 # as deployed from the project: the template's bare input table, unless the
                 # test set a real one (world.db["input_table_qualified"])
                 mlops_job(
@@ -170,6 +180,7 @@ def jobs(world: World) -> dict[str, list[dict]]:
                     "batch-inference",
                     project=world.db.get("project", PROJECT),
                     qualified_input=world.db.get("input_table_qualified", False),
+                    git_web=git_web,
                 ),
             ]
             for env, host in ((env, host_of(world, env)) for env in HOSTS)
