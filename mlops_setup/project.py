@@ -330,7 +330,10 @@ def _read_platform(tree: _Tree, model: ProjectModel, params: dict) -> None:
     template's workflow templates do not read ``input_cicd_platform``); only its docs differ
     (``docs/mlops-setup.md`` has no "Configure CI/CD - GitHub Actions" section, the README and
     ``docs/ml-pull-request.md`` no GitHub links). It asks for ``github.host`` to be a GitHub
-    Enterprise Server (checked by the config loader)."""
+    Enterprise Server (checked by the config loader). Source: github.com/databricks/mlops-stacks
+    (``databricks_template_schema.json``: the ``input_cicd_platform`` enum;
+    ``template/update_layout.tmpl``: both variants keep ``.github``;
+    ``docs/mlops-setup.md.tmpl``: the GitHub Actions section for ``github_actions`` only)."""
     root = tree.root
     if (root / WORKFLOWS_DIR).is_dir():
         model.cicd_platform = GITHUB_PLATFORMS[0]

@@ -366,3 +366,30 @@ def test_federation_policies_of_another_issuer_are_not_ours():
     )
     assert Policy.of(policy("https://token.actions.githubusercontent.com"), server) is None
     assert Policy.of(policy(server), ghhost.oidc_issuer("github.com")) is None
+
+
+# ------------------------------------------------------------------------ a GHE.com tenant
+
+
+@pytest.mark.vcr
+def test_ghe_com_tenant_is_served_at_its_api_host(tmp_path, clean_env, world, monkeypatch, http):
+    """A GHE.com tenant: the API at https://api.TENANT.ghe.com (no /api/v3), the tenant's
+    links, and the token from GH_TOKEN as gh reads it for ghe.com subdomains."""
+    from mlops_setup.session import Runtime, use_runtime
+    from tests.conftest import reachable, run_cli
+
+    tenant = "acme.ghe.com"
+    made = make_project(tmp_path, config={"github": {"host": tenant}})
+    world.gh["git_dir"] = str(made.upstream)
+    world.github_host = tenant
+    monkeypatch.delenv("GITHUB_TOKEN")
+    monkeypatch.setenv("GH_TOKEN", FAKE_GITHUB_TOKEN)
+    with use_runtime(Runtime(cwd=str(made.workdir), probe=reachable)):
+        result = run_cli("repo.create", cwd=made.workdir)
+        again = run_cli("repo.create", cwd=made.workdir)
+    assert result.code == 0, result.err
+    assert mutating(http()) == ["POST https://api.acme.ghe.com/orgs/acme/repos"]
+    assert all(u.startswith("https://api.acme.ghe.com/") for _, u in http())
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert len(mutating(http())) == 1
