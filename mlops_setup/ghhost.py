@@ -78,14 +78,34 @@ def normalize(host: str) -> str:
     return host.lower().rstrip(".")
 
 
+# Per kind of host: the API root, the uploads root, the Actions OIDC issuer ({host}: the host).
+_URLS = {
+    "github.com": {
+        "api": "https://api.github.com",
+        "uploads": "https://uploads.github.com",
+        "issuer": "https://token.actions.githubusercontent.com",
+    },
+    "ghe.com": {
+        "api": "https://api.{host}",
+        "uploads": "https://uploads.{host}",
+        "issuer": "https://token.actions.{host}",
+    },
+    "ghes": {
+        "api": "https://{host}/api/v3",
+        "uploads": "https://{host}/api/uploads",
+        "issuer": "https://{host}/_services/token",
+    },
+}
+
+
+def _url(what: str, host: str) -> str:
+    host = normalize(host)
+    return _URLS[kind(host)][what].format(host=host)
+
+
 def api_url(host: str) -> str:
     """The REST API root for ``host``."""
-    host = normalize(host)
-    return {
-        "github.com": "https://api.github.com",
-        "ghe.com": f"https://api.{host}",
-        "ghes": f"https://{host}/api/v3",
-    }[kind(host)]
+    return _url("api", host)
 
 
 def web_url(host: str) -> str:
@@ -94,22 +114,12 @@ def web_url(host: str) -> str:
 
 
 def uploads_url(host: str) -> str:
-    host = normalize(host)
-    return {
-        "github.com": "https://uploads.github.com",
-        "ghe.com": f"https://uploads.{host}",
-        "ghes": f"https://{host}/api/uploads",
-    }[kind(host)]
+    return _url("uploads", host)
 
 
 def oidc_issuer(host: str) -> str:
     """The ``iss`` of the OIDC tokens GitHub Actions jobs on ``host`` get."""
-    host = normalize(host)
-    return {
-        "github.com": "https://token.actions.githubusercontent.com",
-        "ghe.com": f"https://token.actions.{host}",
-        "ghes": f"https://{host}/_services/token",
-    }[kind(host)]
+    return _url("issuer", host)
 
 
 def token_variables(host: str) -> tuple[str, str]:
