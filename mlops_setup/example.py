@@ -342,7 +342,7 @@ def _render(path: str, data: bytes, v: _Variant, *, targets: bool) -> bytes:
             text = _dev_target_only(text)
         text = text.replace(_UUID, str(uuid.uuid5(uuid.NAMESPACE_URL, f"mlops-stacks:{v.raw}")))
     elif path.startswith("docs/") and path.endswith(".md"):
-        if name == "mlops-setup.md" and v.cicd_platform != CICD_PLATFORMS[0]:
+        if path == "docs/mlops-setup.md" and v.cicd_platform != CICD_PLATFORMS[0]:
             text = _without_section(text, "## Configure CI/CD - GitHub Actions\n")
         text = re.sub(
             r"`(main|release)`",
