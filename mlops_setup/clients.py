@@ -89,7 +89,12 @@ class Clients:
     # ----------------------------------------------------------------------------- GitHub
     @cached_property
     def github(self) -> Github:
-        self.reach.require(self.settings.github.api_url, "github.api_url")
+        from . import ghhost
+
+        gh = self.settings.github
+        # the setting the operator wrote: github.host, unless github.api_url was set to a proxy
+        derived = gh.api_url.rstrip("/").lower() == ghhost.api_url(gh.host)
+        self.reach.require(gh.api_url, "github.host" if derived else "github.api_url")
         from github import Auth, Github
 
         from .lost import github_retry

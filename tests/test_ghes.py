@@ -393,3 +393,17 @@ def test_ghe_com_tenant_is_served_at_its_api_host(tmp_path, clean_env, world, mo
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     assert len(mutating(http())) == 1
+
+
+def test_unreachable_server_names_the_host_setting(plain):
+    """A server that cannot be reached (a VPN down) is named with the setting that chose it."""
+    from mlops_setup.changes import SetupError
+    from mlops_setup.clients import Clients
+
+    settings = load(plain, host=HOST)
+    clients = Clients(settings, env={}, probe=lambda *a, **k: "connection refused")
+    with pytest.raises(SetupError) as caught:
+        clients.github  # noqa: B018 - building the client is the first contact
+    assert caught.value.message == (
+        f"cannot reach {HOST} (github.host): connection refused; nothing was sent there"
+    )

@@ -279,7 +279,7 @@ def test_github_unreachable_is_one_line(cli, runtime, http):
     result = cli("repo.create", "--dry-run")
     assert result.code == 1
     assert result.err.splitlines() == [
-        "error: cannot reach api.github.com (github.api_url): the name does not resolve (DNS): "
+        "error: cannot reach api.github.com (github.host): the name does not resolve (DNS): "
         "a typo in the host, or no network or VPN; nothing was sent there"
     ]
     assert asked == ["api.github.com"]
