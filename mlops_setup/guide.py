@@ -55,6 +55,7 @@ JSON_HELP = "Print one JSON document on stdout instead of the text (see the refe
 STEP_OPTIONS: dict[str, dict[str, Any]] = {
     "ci.workflows": {"merge": True},
     "code.pr": {"merge": True},
+    "ci.auth": {"merge": True},
     "deploy.jobs": {"enable": True},
 }
 STATES = ("done", "waiting", "missing", "drifted", "blocked")
@@ -67,7 +68,8 @@ def guide_steps() -> list[Any]:
     first = list(ci.prerequisites.STEPS)  # read-only: check the rights before changing anything
     # deploy-cicd.yml runs once the project code is on the default branch (as the guide says);
     # for a project generated with its workflows, ci.workflows has nothing to do anyway.
-    late = list(ci.workflows.STEPS)
+    # ci.auth rewrites the workflows once they are on the default branch, right after them.
+    late = [*ci.workflows.STEPS, *ci.auth.STEPS]
     rest = [s for s in ci.STEPS if s not in first and s not in late]
     return [
         *first,
