@@ -10,6 +10,7 @@ from tests.fakeapi import (
     databricks_iam,
     databricks_oauth,
     github_environments,
+    github_pulls,
     github_error,
     github_repos,
 )
@@ -406,3 +407,96 @@ def test_oauth_crash_between_create_and_write_is_cleaned_up(
     assert f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{left}" in mutating(http())
     assert oauth_ledger(project)["in_flight"] == {}
     assert change_lines(cli("ci.secrets").out) == []
+
+
+# ------------------------------------------------------------------------------- ci.auth
+
+AUTH_BRANCH = "mlops-setup/ci-auth-oidc"
+WORKFLOWS = ".github/workflows"
+CD_PROD = f"{WORKFLOWS}/my-mlops-project-bundle-cd-prod.yml"
+BUNDLE_CI = f"{WORKFLOWS}/my-mlops-project-bundle-ci.yml"
+AUTHENTICATING = [
+    f"{WORKFLOWS}/deploy-cicd.yml",
+    CD_PROD,
+    f"{WORKFLOWS}/my-mlops-project-bundle-cd-staging.yml",
+    BUNDLE_CI,
+    f"{WORKFLOWS}/my-mlops-project-run-tests.yml",
+]
+
+
+def on_main(project) -> None:
+    """The project, workflows included, on GitHub's main (code.pr and ci.workflows done)."""
+    project.git("init", "--quiet", "--initial-branch=main")
+    project.git("add", "-A")
+    project.git("commit", "--quiet", "-m", "the generated project")
+    project.git("push", "--quiet", str(project.upstream), "main")
+
+
+def upstream_file(project, path: str, ref: str = "main") -> str:
+    return project.upstream_git("show", f"{ref}:{path}")
+
+
+def auth_changes(mode: str, pr: str = "PR") -> list[str]:
+    branch = f"mlops-setup/ci-auth-{mode}"
+    return [
+        f"create branch {branch} from main",
+        *[f"commit {p} on {branch} ({mode} credentials)" for p in AUTHENTICATING],
+        f"open PR {branch} -> main",
+        f"merge {pr} {branch} -> main (merge, once its checks pass)",
+    ]
+
+
+@pytest.mark.vcr
+def test_auth_oidc_rewrites_the_workflows_in_a_pr_merged_once_checks_pass(
+    cli, project, world, http
+):
+    seed(world)
+    on_main(project)
+    oidc(project)
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    plan = cli("ci.auth", "--merge", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert mutating(http()) == []
+    # the dry run shows the diff of each workflow
+    assert f"--- a/{CD_PROD}" in plan.out
+    assert "      | +      DATABRICKS_AUTH_TYPE: github-oidc" in plan.out
+    assert "      | -  DATABRICKS_TOKEN: ${{ secrets.PROD_WORKSPACE_TOKEN }}" in plan.out
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(plan.out) == change_lines(result.out) == auth_changes("oidc")
+    made = mutating(http())
+    assert made[-1] == f"PUT {GH}/pulls/1/merge"
+    assert [m for m in made if "/contents/" in m] == [
+        f"PUT {GH}/contents/{p}" for p in AUTHENTICATING
+    ]
+    assert "checks on PR #1" in result.out and "1 passed" in result.out
+    prod = upstream_file(project, CD_PROD)
+    assert "environment: prod" in prod
+    assert "id-token: write" in prod
+    assert "DATABRICKS_CLIENT_ID: ${{ vars.PROD_DATABRICKS_CLIENT_ID }}" in prod
+    assert "DATABRICKS_HOST: https://prod.cloud.databricks.com" in prod
+    assert "secrets." not in prod
+    # comments kept; prod validation on pull requests runs only on the release branch
+    assert prod.startswith("# Deploys the bundle in my_mlops_project/")
+    ci = upstream_file(project, BUNDLE_CI)
+    assert "if: github.ref == 'refs/heads/release'" in ci
+    assert "WORKSPACE_TOKEN" not in ci
+    lint = upstream_file(project, f"{WORKFLOWS}/lint-cicd-workflow-files.yml")
+    assert lint == (project.root / WORKFLOWS / "lint-cicd-workflow-files.yml").read_text().strip()
+    # a re-run of the finished step sends no mutating request
+    again = cli("ci.auth", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert "ok  the workflows on main authenticate with oidc" in again.out
+    assert len(mutating(http())) == len(made)
+
+
+@pytest.mark.vcr
+def test_auth_token_mode_on_a_generated_project_changes_nothing(cli, project, world, http):
+    seed(world)
+    on_main(project)
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == []
+    assert "ok  the workflows on main authenticate with token" in result.out
+    assert mutating(http()) == []

@@ -173,7 +173,7 @@ def plan_auth(session: Session, dry_run: bool = False, merge: bool = False) -> P
                 diff = difflib.unified_diff(
                     _text(content).splitlines(True), new.splitlines(True), f"a/{path}", f"b/{path}"
                 )
-                session.out.info("".join(diff).rstrip("\n"))
+                session.out.verbatim("".join(diff).splitlines())
         _plan_pull(session, plan, repo, branch, changed, merge=merge, dry_run=dry_run)
     if changed and not merge:
         return plan
