@@ -7,11 +7,12 @@ import pytest
 
 from tests.conftest import FAKE_VALUES, change_lines, exchanges_of, mutating
 from tests.fakeapi import (
+    Reply,
     databricks_iam,
     databricks_oauth,
     github_environments,
-    github_pulls,
     github_error,
+    github_pulls,
     github_repos,
 )
 
@@ -500,3 +501,101 @@ def test_auth_token_mode_on_a_generated_project_changes_nothing(cli, project, wo
     assert change_lines(result.out) == []
     assert "ok  the workflows on main authenticate with token" in result.out
     assert mutating(http()) == []
+
+
+def token_setup(cli, project, world) -> dict:
+    """A finished token-mode setup (workspace tokens in STAGING_/PROD_WORKSPACE_TOKEN), then
+    ci.auth_mode switched to oidc and ci.secrets run for it: both modes' credentials exist."""
+    sps = seed(world)
+    on_main(project)
+    first = cli("ci.secrets")
+    assert first.code == 0, first.err
+    oidc(project)
+    second = cli("ci.secrets")
+    assert second.code == 0, second.err
+    return sps
+
+
+def retire_token_changes() -> list[str]:
+    return [
+        f"revoke token {{}} of SP {STAGING_SP} (token mode retired)",
+        "delete secret STAGING_WORKSPACE_TOKEN (token credential no workflow reads)",
+        f"revoke token {{}} of SP {PROD_SP} (token mode retired)",
+        "delete secret PROD_WORKSPACE_TOKEN (token credential no workflow reads)",
+    ]
+
+
+def without_ids(lines: list[str]) -> list[str]:
+    import re
+
+    return [re.sub(r"token [0-9a-f]{8} of", "token {} of", line) for line in lines]
+
+
+def secret_names(project, world) -> set:
+    return set(world.gh.get("secrets", {}).get(REPO, {}))
+
+
+@pytest.mark.vcr
+def test_auth_migration_token_to_oidc_retires_the_tokens_only_after_the_merge(
+    cli, project, world, http
+):
+    token_setup(cli, project, world)
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    before = len(mutating(http()))
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert without_ids(change_lines(result.out)) == [
+        *auth_changes("oidc"),
+        *retire_token_changes(),
+    ]
+    made = mutating(http())[before:]
+    merge = made.index(f"PUT {GH}/pulls/1/merge")
+    deletes = [i for i, m in enumerate(made) if m.startswith("DELETE")]
+    assert len(deletes) == 4 and min(deletes) > merge  # nothing retired before the merge
+    assert made[-1] == f"DELETE {GH}/actions/secrets/PROD_WORKSPACE_TOKEN"
+    # a re-run: nothing to change, nothing sent
+    again = cli("ci.auth", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert len(mutating(http())) == before + len(made)
+
+
+@pytest.mark.vcr
+def test_auth_failing_checks_merge_nothing_and_retire_nothing(cli, project, world, http):
+    token_setup(cli, project, world)
+    github_pulls.set_checks(
+        world, AUTH_BRANCH, [("unit_tests", "success"), ("integration_test", "failure")]
+    )
+    before = len(mutating(http()))
+    result = cli("ci.auth", "--merge")
+    assert result.code == 1
+    made = mutating(http())[before:]
+    assert not [m for m in made if m.startswith("DELETE") or m.endswith("/merge")]
+    assert "checks on PR #1" in result.err and "1 failed" in result.err
+    assert "failed: integration_test (failure)" in result.err
+    assert "nothing was merged or retired" in result.err
+    assert f"https://github.com/{REPO}/pull/1" in result.err
+    # main still reads the tokens, which are still there
+    assert "PROD_WORKSPACE_TOKEN" in upstream_file(project, CD_PROD)
+
+
+@pytest.mark.vcr
+def test_auth_stopped_between_merge_and_revoke_finishes_the_revoke_next_run(
+    cli, project, world, http
+):
+    token_setup(cli, project, world)
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    world.queue(
+        "DELETE",
+        r"/api/2.0/token-management/tokens/.+",
+        Reply(403, {"error_code": "PERMISSION_DENIED", "message": "not an admin"}),
+    )
+    before = len(mutating(http()))
+    stopped = cli("ci.auth", "--merge")
+    assert stopped.code == 1
+    assert f"PUT {GH}/pulls/1/merge" in mutating(http())[before:]
+    assert "oidc" in upstream_file(project, CD_PROD)
+    resumed = cli("ci.auth", "--merge")
+    assert resumed.code == 0, resumed.err
+    assert "ok  the workflows on main authenticate with oidc" in resumed.out
+    assert without_ids(change_lines(resumed.out)) == retire_token_changes()
