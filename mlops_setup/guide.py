@@ -286,7 +286,11 @@ def step_status(session: Any, step: Any, *, finished: bool = False) -> tuple[str
     waiting = getattr(plan, "waiting", "")
     if waiting:
         return "waiting", waiting
+    if not plan.changes and getattr(plan, "drifted", False):  # a mismatch, nothing to apply
+        return "drifted", _more(plan.warnings)
     if not plan.changes:
+        if getattr(plan, "status", ""):  # what the step says of itself (ci.auth: the mode)
+            return "done", plan.status
         if plan.warnings:
             return "done", _more(plan.warnings)
         return "done", f"{len(plan.kept)} in place" if plan.kept else ""

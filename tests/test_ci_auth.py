@@ -599,3 +599,78 @@ def test_auth_stopped_between_merge_and_revoke_finishes_the_revoke_next_run(
     assert resumed.code == 0, resumed.err
     assert "ok  the workflows on main authenticate with oidc" in resumed.out
     assert without_ids(change_lines(resumed.out)) == retire_token_changes()
+
+
+def oidc_setup(cli, project, world) -> dict:
+    """A finished oidc setup: federation policies, environments, variables, workflows on main."""
+    sps = seed(world)
+    on_main(project)
+    oidc(project)
+    assert cli("ci.secrets").code == 0
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    done = cli("ci.auth", "--merge")
+    assert done.code == 0, done.err
+    return sps
+
+
+@pytest.mark.vcr
+def test_auth_back_from_oidc_to_token_retires_the_policies_after_the_merge(
+    cli, project, world, http
+):
+    oidc_setup(cli, project, world)
+    project.write_config(ci={"auth_mode": "token"})
+    minted = cli("ci.secrets")
+    assert minted.code == 0, minted.err
+    github_pulls.set_checks(world, "mlops-setup/ci-auth-token", [("integration_test", "success")])
+    before = len(mutating(http()))
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == [
+        *auth_changes("token", pr="PR"),
+        f"delete federation policy github-actions-staging of SP {STAGING_SP} "
+        "(no workflow authenticates staging with oidc any more)",
+        "delete variable STAGING_DATABRICKS_CLIENT_ID (no workflow reads it)",
+        f"delete federation policy github-actions-prod of SP {PROD_SP} "
+        "(no workflow authenticates prod with oidc any more)",
+        "delete variable PROD_DATABRICKS_CLIENT_ID (no workflow reads it)",
+    ]
+    made = mutating(http())[before:]
+    assert min(i for i, m in enumerate(made) if m.startswith("DELETE")) > made.index(
+        f"PUT {GH}/pulls/2/merge"
+    )
+    prod = upstream_file(project, CD_PROD)
+    assert "DATABRICKS_TOKEN: ${{ secrets.PROD_WORKSPACE_TOKEN }}" in prod
+    assert "environment:" not in prod and "id-token" not in prod
+    assert "if: github.ref" not in upstream_file(project, BUNDLE_CI)
+    again = cli("ci.auth", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert len(mutating(http())) == before + len(made)
+
+
+@pytest.mark.vcr
+def test_auth_flags_a_policy_naming_another_repo_and_a_secret_nobody_stored(
+    cli, project, world, http
+):
+    sps = oidc_setup(cli, project, world)
+    databricks_oauth.add_policy(
+        world, ACCOUNT, STAGING_ID, "leftover", subject="repo:acme/old-name:environment:staging"
+    )
+    project.commit_upstream(
+        f"{WORKFLOWS}/extra.yml",
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    env:\n"
+        "      T: ${{ secrets.STAGING_WORKSPACE_TOKEN }}\n    steps:\n      - run: echo\n",
+        "a workflow that reads a token nobody stored",
+    )
+    (project.root / WORKFLOWS / "extra.yml").write_text("on: push\n")
+    result = cli("ci.auth", "--merge", "--dry-run")
+    assert result.code == 0, result.err
+    assert (
+        f".github/workflows/extra.yml reads secret STAGING_WORKSPACE_TOKEN, which the repo "
+        "does not have"
+    ) in result.out
+    assert (
+        f"federation policy leftover of SP {STAGING_SP} lets "
+        "repo:acme/old-name:environment:staging act as it, not this repo"
+    ) in result.out
+    assert sps

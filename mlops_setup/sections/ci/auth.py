@@ -164,7 +164,10 @@ def plan_auth(session: Session, dry_run: bool = False, merge: bool = False) -> P
         after[path] = new
         if new != text:
             changed[path] = (content, new)
+    existing = {x.name for x in repo.get_secrets()}
+    _check_reads(session, plan, repo, on_base, existing)
     branch = BRANCH.format(mode=mode)
+    plan.status = f"{mode} in force on {base}" if not changed else ""  # type: ignore[attr-defined]
     if not changed:
         plan.keep(f"the workflows on {base} authenticate with {mode}")
     else:
@@ -177,8 +180,48 @@ def plan_auth(session: Session, dry_run: bool = False, merge: bool = False) -> P
         _plan_pull(session, plan, repo, branch, changed, merge=merge, dry_run=dry_run)
     if changed and not merge:
         return plan
-    plan_retire(session, plan, repo, after)
+    plan_retire(session, plan, repo, after, existing)
     return plan
+
+
+def _check_reads(
+    session: Session, plan: Plan, repo: Any, on_base: dict[str, Any], existing: set[str]
+) -> None:
+    """``setup.status``'s mismatches: a workflow reading a secret or variable the repo does not
+    have (that workflow fails), and, under oidc, a federation policy of our SPs whose subject
+    names another repo (someone else can act as the SP). Both mark the step drifted."""
+    from ... import federation
+    from ...workflow_auth import secrets_read, vars_read
+
+    settings = session.settings
+    variables: set[str] | None = None
+    for path, content in sorted(on_base.items()):
+        text = _text(content)
+        for name in sorted(secrets_read(text) - existing):
+            plan.warn(f"{path} reads secret {name}, which the repo does not have")
+            plan.drifted = True
+        wanted = vars_read(text)
+        if wanted:
+            variables = set(federation.live_variables(repo)) if variables is None else variables
+            for name in sorted(wanted - variables):
+                plan.warn(f"{path} reads variable {name}, which the repo does not have")
+                plan.drifted = True
+    if settings.ci.auth_mode != "oidc":
+        return
+    from ...databricks_util import find_service_principal
+
+    mine = f"repo:{settings.github.full_name}:"
+    for env in ENVIRONMENTS:
+        sp = find_service_principal(session, env)
+        if sp is None:
+            continue
+        for policy in federation.github_policies(session, sp):
+            if not policy.subject.startswith(mine):
+                plan.warn(
+                    f"federation policy {policy.policy_id} of SP {sp.display_name} lets "
+                    f"{policy.subject or 'an unknown subject'} act as it, not this repo"
+                )
+                plan.drifted = True
 
 
 def _plan_pull(
@@ -315,7 +358,9 @@ def _proof(session: Session, repo: Any, pr: Any, sha: str) -> None:
 # ------------------------------------------------------------------------------- retiring
 
 
-def plan_retire(session: Session, plan: Plan, repo: Any, after: dict[str, str]) -> None:
+def plan_retire(
+    session: Session, plan: Plan, repo: Any, after: dict[str, str], existing: set[str]
+) -> None:
     """Retire the credentials of the modes the workflows no longer read.
 
     What is "read" is the workflows on the default branch once our PR is merged (``after``) and
@@ -342,7 +387,6 @@ def plan_retire(session: Session, plan: Plan, repo: Any, after: dict[str, str]) 
         except ValueError:
             continue
     current = settings.ci.auth_mode
-    existing = {x.name for x in repo.get_secrets()}
     for env in ENVIRONMENTS:
         held = [m for (e, m) in in_use if e == env and m != current]
         if held:
