@@ -87,8 +87,8 @@ def test_oidc_stores_no_databricks_secret_and_locks_prod(cli, project, world, ht
     assert change_lines(plan.out) == change_lines(result.out) == oidc_fresh(sps)
     assert mutating(http()) == OIDC_REQUESTS
     assert (
-        "the project's workflows still read STAGING_WORKSPACE_TOKEN, PROD_WORKSPACE_TOKEN: they "
-        "keep working until they are switched to oidc"
+        "the project's workflows still read STAGING_WORKSPACE_TOKEN, PROD_WORKSPACE_TOKEN: "
+        "`invoke code` (workflows not on GitHub yet) or `invoke ci.auth` switches them to oidc"
     ) in result.out
     # the policies: GitHub's issuer, the account as audience, one environment of one repo each
     sent = bodies(vcr, fake_api, "POST", "/federationPolicies")
@@ -666,7 +666,7 @@ def test_auth_flags_a_policy_naming_another_repo_and_a_secret_nobody_stored(
     result = cli("ci.auth", "--merge", "--dry-run")
     assert result.code == 0, result.err
     assert (
-        f".github/workflows/extra.yml reads secret STAGING_WORKSPACE_TOKEN, which the repo "
+        ".github/workflows/extra.yml reads secret STAGING_WORKSPACE_TOKEN, which the repo "
         "does not have"
     ) in result.out
     assert (

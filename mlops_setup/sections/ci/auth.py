@@ -13,7 +13,14 @@ module holds what the modes beyond ``token`` add:
 
 Every mode also stores ``WORKFLOW_TOKEN`` (deploy-cicd.yml checks out with it), as the token
 mode does. Switching modes never leaves CI without a working credential: ``ci.secrets`` only
-adds the new mode's credentials; the previous mode's stay until the workflows read the new ones.
+adds the new mode's credentials; ``ci.auth`` rewrites the workflows (:mod:`mlops_setup.
+workflow_auth`) in a pull request of its own, merges it once its checks pass with the new
+credentials, and only then retires the old mode's credentials (tokens revoked, OAuth secrets
+and federation policies deleted, their GitHub secrets and variables deleted), each once no
+workflow on the default or the release branch reads it. A run stopped between the merge and
+the revoke finishes it the next time: what to retire is read from the live systems. Under
+oauth/oidc, ``code.pr`` commits the project's workflows already rewritten (a project generated
+with them), so the ML code PR's checks run with the new credentials.
 """
 
 from __future__ import annotations
@@ -43,8 +50,9 @@ def plan_credentials(session: Session, dry_run: bool = False, rotate: bool = Fal
     old = [n for n in old if not (mode == "oauth" and n.endswith("_DATABRICKS_CLIENT_SECRET"))]
     if old:
         plan.warn(
-            f"the project's workflows still read {', '.join(old)}: they keep working until "
-            f"they are switched to {mode} (runbook ci.md#auth); then delete those secrets"
+            f"the project's workflows still read {', '.join(old)}: `invoke code` (workflows "
+            f"not on GitHub yet) or `invoke ci.auth` switches them to {mode}, and ci.auth "
+            "retires the old credentials once no workflow reads them (runbook ci.md#auth)"
         )
     sps = {env: service_principal(session, env) for env in ENVIRONMENTS}
     if mode == "oidc":
@@ -222,6 +230,36 @@ def _check_reads(
                     f"{policy.subject or 'an unknown subject'} act as it, not this repo"
                 )
                 plan.drifted = True
+
+
+def plan_local_workflows(session: Session, plan: Plan) -> None:
+    """``code.pr`` under oauth/oidc: the workflows in the project's tree, which reach the default
+    branch with the ML code pull request (a project generated with them), are rewritten for the
+    mode before they are committed. Otherwise that PR's own checks would read secrets the mode
+    never stores and fail; this way they are the first proof that the new credentials work, and
+    ``ci.auth`` later finds nothing to change."""
+    from ...workflow_auth import WorkflowError, convert
+
+    settings = session.settings
+    mode, root = settings.ci.auth_mode, settings.project.dir
+    target = _target(session)
+    for path in workflow_paths(session):
+        file = root / path
+        if not file.is_file():
+            continue
+        text = file.read_text(encoding="utf-8")
+        try:
+            new, _ = convert(text, target)
+        except WorkflowError as exc:
+            plan.warn(f"{path}: {exc}; left for `invoke ci.auth`")
+            continue
+        if new != text:
+            plan.add(
+                "update",
+                f"{path} for {mode} credentials",
+                lambda f=file, t=new: f.write_text(t, encoding="utf-8"),
+                detail="ci.auth_mode",
+            )
 
 
 def _plan_pull(
