@@ -2,7 +2,7 @@
 
 * ``setup.all``: every step, prerequisites first. It stops at the first step that fails, prints
   that step's error and fix, then one line naming the step and how to go on
-  (``setup.all: stopped at ci.secrets (step 7 of 14); ...``). A re-run resumes there: the steps
+  (``setup.all: stopped at ci.secrets (step 7 of 15); ...``). A re-run resumes there: the steps
   before it find nothing to change and send no mutating request. The exit code is the failing
   step's (3 when a person must act first, such as approving a review).
 * ``setup.plan``: every step as a dry run. A step that needs an earlier step's result (the repo

@@ -992,3 +992,42 @@ def test_gcp_full_setup_then_rerun_changes_nothing(cli, project, world, http, no
         host = f"https://{ws}.gcp.databricks.com"
         assert f"POST {host}/api/2.0/token-management/on-behalf-of/tokens" in made, env
     assert not any("graph.microsoft.com" in u or "cloud.databricks.com" in u for u in made)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("mode", ["oauth", "oidc"])
+def test_auth_mode_full_setup_then_rerun_sends_no_mutating_request(
+    cli, project, world, http, no_sleep, mode
+):
+    """ci.auth_mode oauth/oidc from nothing to a finished setup: no workspace token anywhere,
+    the ML code PR carries the rewritten workflows, and a re-run and setup.status change
+    nothing."""
+    project.write_config(ci={"auth_mode": mode})
+    checks_pass(world)
+    result = cli("setup.all")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    assert list(out) == STEPS
+    made = mutating(http())
+    assert not any("token-management" in u or "WORKSPACE_TOKEN" in u for u in made)
+    assert (
+        f"updated .github/workflows/{P}-bundle-cd-prod.yml for {mode} credentials" in out["code.pr"]
+    )
+    assert change_lines(out["ci.auth"]) == []
+    cd_prod = project.upstream_git("show", f"release:.github/workflows/{P}-bundle-cd-prod.yml")
+    if mode == "oidc":
+        assert "environment: prod" in cd_prod and "github-oidc" in cd_prod
+        assert not any("/actions/secrets/PROD_" in u for u in made)
+    else:
+        assert "${{ secrets.PROD_DATABRICKS_CLIENT_SECRET }}" in cd_prod
+    sent, slept = len(made), len(no_sleep.calls)
+    again = cli("setup.all")
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[-1] == "setup.all: no changes"
+    assert len(mutating(http())) == sent
+    assert len(no_sleep.calls) == slept
+    status = cli("setup.status", "--check")
+    assert status.code == 0, status.err
+    assert set(states(status.out).values()) == {"done"}
+    assert f"{mode} in force on main" in status.out
+    assert len(mutating(http())) == sent
