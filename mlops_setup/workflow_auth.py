@@ -109,7 +109,12 @@ def _yaml() -> Any:
 
 
 def _load(text: str) -> Any:
-    return _yaml().load(text)
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return _yaml().load(text)
+    except YAMLError as exc:
+        raise WorkflowError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def _dump(doc: Any) -> str:

@@ -674,3 +674,39 @@ def test_auth_flags_a_policy_naming_another_repo_and_a_secret_nobody_stored(
         "repo:acme/old-name:environment:staging act as it, not this repo"
     ) in result.out
     assert sps
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_workflow_rewrite_round_trips_in_every_mode_and_keeps_the_rest(cloud):
+    """Every generated workflow: token form left byte for byte; each mode's rewrite is stable
+    (a second rewrite changes nothing); any mode converts to any other; nothing but the auth
+    keys changes (comments, steps, triggers kept)."""
+    from mlops_setup.example import project_files
+    from mlops_setup.workflow_auth import Target, convert, read_auth
+
+    hosts = {"staging": "https://staging.example", "prod": "https://prod.example"}
+    files = project_files("churn-model", cloud=cloud, release_branch="rel")
+    texts = {
+        p: b.decode()
+        for p, b in files.items()
+        if p.startswith(".github/workflows/") and p.endswith(".yml")
+    }
+    assert len(texts) >= 6
+    for path, text in texts.items():
+        token = Target("token", cloud, hosts, "rel")
+        assert convert(text, token)[0] == text, path
+        for mode in ("oauth", "oidc"):
+            target = Target(mode, cloud, hosts, "rel")
+            new, _ = convert(text, target)
+            assert convert(new, target)[0] == new, (path, mode)
+            for other in ("token", "oauth", "oidc"):
+                there, _ = convert(new, Target(other, cloud, hosts, "rel"))
+                assert {a.mode for a in read_auth(there) if a.runs_cli and a.env} <= {other}
+            comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+            assert [line for line in new.splitlines() if line.lstrip().startswith("#")] == comments
+            for auth in read_auth(new):
+                if auth.runs_cli and auth.env:
+                    assert auth.mode == mode, (path, auth)
+            if mode == "oidc":
+                assert "secrets.STAGING_" not in new and "secrets.PROD_" not in new
+                assert "AZURE_SP" not in new
