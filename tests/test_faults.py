@@ -943,6 +943,24 @@ def test_write_applied_then_answer_lost(cli, project, world, http, monkeypatch, 
 # fault -> ("test module::test name" that injects it, the outcome it asserts). Every test
 # asserts the exit code and message, the bound of any wait, and that nothing leaked or was lost.
 FAULT_MATRIX: dict[str, tuple[str, str]] = {
+    "federation policy create answered 409, same subject": (
+        "test_ci_auth.py::test_oidc_policy_conflict_adopted_when_it_matches",
+        "the existing policy is read and adopted; nothing else sent for it",
+    ),
+    "federation policy create answered 409, another subject": (
+        "test_ci_auth.py::test_oidc_policy_conflict_naming_another_subject_is_refused",
+        "exit 1 naming the subject; the policy is never overwritten",
+    ),
+    "ci.auth PR checks fail with the new credentials": (
+        "test_ci_auth.py::test_auth_failing_checks_merge_nothing_and_retire_nothing",
+        "exit 1 with the failing check and the PR's URL; nothing merged, nothing revoked or "
+        "deleted; main still reads the old credentials",
+    ),
+    "ci.auth stopped between the merge and the revoke": (
+        "test_ci_auth.py::test_auth_stopped_between_merge_and_revoke_finishes_the_revoke_next_run",
+        "exit 1 after the merge; the next run finds the workflows in form and retires the old "
+        "tokens and secrets (read from the live systems)",
+    ),
     "Databricks 429 with Retry-After": (
         "test_faults.py::test_databricks_429_with_retry_after_is_honoured",
         "SDK sleeps exactly Retry-After, resends; grant made once; re-run changes nothing",
