@@ -722,6 +722,17 @@ def _setup_repo(cli, project, world) -> None:
     github_repos.add_repo(world, REPO)
 
 
+def _setup_auth_pr(cli, project, world) -> None:
+    """ci.auth_mode oidc, the project on main, the PR's checks passing."""
+    from tests.fakeapi import github_pulls
+    from tests.test_ci_auth import AUTH_BRANCH, on_main, seed
+
+    seed(world)
+    on_main(project)
+    project.write_config(ci={"auth_mode": "oidc"})
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+
+
 def _setup_sps(cli, project, world) -> None:
     with_sps(world)
 
@@ -900,6 +911,16 @@ LOST: dict[str, tuple] = {
         "opening issue 'Your MLOps project my-mlops-project is ready': the answer was lost (502 "
         "(Bad Gateway))",
         "/issues",
+    ),
+    "auth-commit": (
+        _setup_auth_pr,
+        ("ci.auth", "--merge"),
+        "PUT",
+        f"/repos/{REPO}/contents/.github/workflows/deploy-cicd.yml",
+        BAD_GATEWAY,
+        "committing .github/workflows/deploy-cicd.yml on mlops-setup/ci-auth-oidc: the answer was "
+        "lost (502 (Bad Gateway))",
+        "/contents/.github/workflows/deploy-cicd.yml",
     ),
     "job-enable": (
         _setup_paused_jobs,

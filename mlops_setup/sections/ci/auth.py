@@ -281,11 +281,22 @@ def _plan_pull(
     head = _branch_exists(repo, branch)
     if head is None:
         base_sha = repo.get_git_ref(f"heads/{base}").object.sha
-        plan.add(
-            "create",
-            f"branch {branch} from {base}",
-            lambda: repo.create_git_ref(f"refs/heads/{branch}", base_sha).object.sha,
-        )
+
+        def create_branch() -> str:
+            from ...lost import confirm
+
+            made = confirm(
+                lambda: repo.create_git_ref(f"refs/heads/{branch}", base_sha).object.sha,
+                lambda: _branch_exists(repo, branch),  # never a second create
+                f"creating branch {branch}",
+                fix="run `invoke ci.auth` again: it looks for the branch first",
+                page=PAGE,
+                note=session.out.note,
+            )
+            state["head"] = made
+            return made
+
+        plan.add("create", f"branch {branch} from {base}", create_branch)
         on_branch: dict[str, Any] = {}
     else:
         state["head"] = head
@@ -298,14 +309,29 @@ def _plan_pull(
         blob = there.sha if there is not None else content.sha
 
         def commit(p: str = path, text: str = new, sha: str = blob) -> str:
-            done = repo.update_file(
-                p,
-                f"ci: authenticate {p.rsplit('/', 1)[-1]} with {mode} (mlops-setup)",
-                text,
-                sha,
-                branch=branch,
+            from ...lost import confirm
+
+            def landed() -> str | None:  # the branch holds the new text: the commit was made
+                found = _read_branch(repo, branch, [p]).get(p)
+                if found is None or _text(found) != text:
+                    return None
+                return _branch_exists(repo, branch)
+
+            done = confirm(
+                lambda: repo.update_file(
+                    p,
+                    f"ci: authenticate {p.rsplit('/', 1)[-1]} with {mode} (mlops-setup)",
+                    text,
+                    sha,
+                    branch=branch,
+                ),
+                landed,
+                f"committing {p} on {branch}",
+                fix="run `invoke ci.auth` again: it compares the branch's files first",
+                page=PAGE,
+                note=session.out.note,
             )
-            state["head"] = done["commit"].sha
+            state["head"] = done if isinstance(done, str) else done["commit"].sha
             return state["head"]
 
         plan.add("commit", f"{path} on {branch}", commit, detail=f"{mode} credentials")
