@@ -1074,6 +1074,10 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
         "test_faults.py::test_secret_holding_a_revoked_token_is_drift_then_repaired",
         "status drifted (--check 1); ci.secrets replaces it; status done",
     ),
+    "auth-commit: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[auth-commit]",
+        "read back from the branch and kept; sent once; a re-run changes nothing",
+    ),
     "repo-create: applied, then the answer lost": (
         "test_faults.py::test_write_applied_then_answer_lost[repo-create]",
         "read back and kept; sent once; a re-run changes nothing",
