@@ -710,3 +710,23 @@ def test_workflow_rewrite_round_trips_in_every_mode_and_keeps_the_rest(cloud):
             if mode == "oidc":
                 assert "secrets.STAGING_" not in new and "secrets.PROD_" not in new
                 assert "AZURE_SP" not in new
+
+
+@pytest.mark.vcr
+def test_auth_keeps_the_tokens_while_the_release_branch_still_reads_them(cli, project, world, http):
+    """Workflows run from the release branch's copy (the prod CD on every push, any workflow
+    dispatched there): the old credentials stay until the release branch has the new
+    workflows, then the next run retires them."""
+    token_setup(cli, project, world)
+    project.upstream_git("branch", "release", "main")  # cut before the switch
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == auth_changes("oidc")  # merged, nothing retired
+    said = result.out.replace("\n      ", " ")
+    for env in ("staging", "prod"):
+        assert f"{env}: a workflow (on release, or a job left as it was) still reads token" in said
+    project.upstream_git("branch", "--force", "release", "main")  # `invoke release --update`
+    later = cli("ci.auth", "--merge")
+    assert later.code == 0, later.err
+    assert without_ids(change_lines(later.out)) == retire_token_changes()

@@ -428,10 +428,10 @@ def plan_retire(
     """Retire the credentials of the modes the workflows no longer read.
 
     What is "read" is the workflows on the default branch once our PR is merged (``after``) and
-    the workflows on the release branch as they are: the prod CD runs from the release branch's
-    copy, so the prod credentials of the old mode stay until the release branch has the new
-    workflows (``invoke release --update``). This is planned from the live systems, so a run
-    that stopped between the merge and the revoke finishes it the next time.
+    the workflows on the release branch as they are: the prod CD (and any workflow dispatched
+    there) runs the release branch's copy, so the old mode's credentials stay until the release
+    branch has the new workflows (``invoke release --update``). This is planned from the live
+    systems, so a run that stopped between the merge and the revoke finishes it the next time.
     """
     from ...workflow_auth import read_auth, secrets_read, vars_read
 
