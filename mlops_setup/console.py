@@ -242,6 +242,11 @@ class Console:
         for line in self._wrap(text, 2):
             self._print(f"  {line}")
 
+    def verbatim(self, lines: list[str]) -> None:
+        """Lines shown as they are (a diff), behind a ``|`` gutter, never wrapped."""
+        for line in lines:
+            self._print(f"      | {line}".rstrip())
+
     def warning(self, text: str) -> None:
         self._mark("!", text)
 

@@ -29,9 +29,12 @@ from invoke import Exit, task
 
 CASSETTE = "test_demo.yaml"
 CLOUDS = ("aws", "azure")  # the variants with a recorded demo
+AUTHS = ("token", "oidc")  # ci.auth_mode variants with a recorded demo (oidc: aws only)
 
 
-def cassette_for(cloud: str) -> str:
+def cassette_for(cloud: str, auth: str = "token") -> str:
+    if auth != "token":
+        return f"test_demo_{auth}.yaml"
     return CASSETTE if cloud == "aws" else f"test_demo_{cloud}.yaml"
 
 
@@ -68,7 +71,7 @@ def demo_config(root: Path, upstream: Path) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def demo_environment(
-    workdir: Path, *, with_cicd: bool = True, cloud: str = "aws"
+    workdir: Path, *, with_cicd: bool = True, cloud: str = "aws", auth: str = "token"
 ) -> Iterator[Path]:
     """Example project + bare upstream + config in ``workdir``; fake env; returns workdir."""
     import yaml
@@ -80,9 +83,10 @@ def demo_environment(
     subprocess.run(
         ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
     )
-    (workdir / "mlops-setup.yaml").write_text(
-        yaml.safe_dump(demo_config(root, upstream), sort_keys=False)
-    )
+    config = demo_config(root, upstream)
+    if auth != "token":
+        config.setdefault("ci", {})["auth_mode"] = auth
+    (workdir / "mlops-setup.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     saved = dict(os.environ)
     for name in list(os.environ):
         if name.startswith(("DATABRICKS_", "GITHUB_", "GH_", "MLOPS_SETUP_", "GIT_")):
@@ -128,6 +132,7 @@ def run_demo(
     replay: bool = True,
     transcript: list[Transcript] | None = None,
     cloud: str = "aws",
+    auth: str = "token",
 ) -> int:
     """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
     real thing, as an operator would. Each step is shown once, the run; its preview too where
@@ -154,7 +159,7 @@ def run_demo(
         # a stand-in, not a credential: Microsoft Graph is replayed (Azure only)
         azure_credential=StaticCredential("demo-graph-token"),
     )
-    player = _player(cassette_dir, replay, workdir / "upstream.git", cassette_for(cloud))
+    player = _player(cassette_dir, replay, workdir / "upstream.git", cassette_for(cloud, auth))
     with use_runtime(runtime), player:
         session = load_session()
         try:
@@ -268,17 +273,24 @@ def _player(
 @task(
     help={
         "cloud": "the example project's cloud: aws (default) or azure (Entra ID apps and "
-        "client secrets)"
+        "client secrets)",
+        "auth": "ci.auth_mode: token (default) or oidc (GitHub OIDC federation: no Databricks "
+        "secret in GitHub; aws only)",
     }
 )
-def demo(c, cloud="aws"):
+def demo(c, cloud="aws", auth="token"):
     """Run the whole guide offline on the example project (replayed APIs, real git)."""
     from .session import failures_as_exit
 
     if cloud not in CLOUDS:
         raise Exit(f"demo: --cloud must be one of {', '.join(CLOUDS)}, not {cloud!r}", code=2)
+    if auth not in AUTHS or (auth != "token" and cloud != "aws"):
+        raise Exit(
+            f"demo: --auth must be one of {', '.join(AUTHS)} (oidc with --cloud aws), not {auth!r}",
+            code=2,
+        )
     with tempfile.TemporaryDirectory(prefix="mlops-setup-demo-") as tmp:
         print(f"demo: example project {PROJECT} in a temporary folder; APIs replayed, git real")
-        with demo_environment(Path(tmp), cloud=cloud) as workdir, failures_as_exit():
-            run_demo(workdir, cloud=cloud)
+        with demo_environment(Path(tmp), cloud=cloud, auth=auth) as workdir, failures_as_exit():
+            run_demo(workdir, cloud=cloud, auth=auth)
         print("demo: done; nothing outside the temporary folder was touched")

@@ -20,7 +20,8 @@ Kinds of region:
   at the next refresh, before anyone writes prose for it.
 * ``tasks``: the reference: every task of ``tasks.py``'s namespace with its help, by namespace.
 * ``list``: ``$ invoke --list``.
-* ``demo``: ``$ invoke demo``, the whole offline run, folded.
+* ``demo``: ``$ invoke demo``, the whole offline run, folded; ``demo-auth MODE``: ``$ invoke
+  demo --auth MODE`` (runbook/ci.md#auth).
 * ``file PATH``: a file of this repository (``config/defaults.yaml``), folded.
 
 Where the output comes from (:class:`Runner`, shared by ``docs.refresh`` and the doctests):
@@ -73,7 +74,15 @@ REGION = re.compile(
     re.MULTILINE | re.DOTALL,
 )
 MARKER_LINE = re.compile(r"^<!-- (generated:|/generated)", re.MULTILINE)
-KINDS = {"task": True, "section": True, "tasks": False, "list": False, "demo": False, "file": True}
+KINDS = {
+    "task": True,
+    "section": True,
+    "tasks": False,
+    "list": False,
+    "demo": False,
+    "demo-auth": True,  # `invoke demo --auth MODE` (runbook/ci.md#auth)
+    "file": True,
+}
 
 
 class DocsError(Exception):
@@ -196,7 +205,12 @@ class Runner:
         if command in self.recorded:
             return self.recorded[command]
         argv = shlex.split(command)
-        offline = argv[1:] == ["--list"] or argv[1:] == ["demo"] or argv[1:2] == ["--help"]
+        offline = (
+            argv[1:] == ["--list"]
+            or argv[1:] == ["demo"]
+            or (argv[1:3] == ["demo", "--auth"] and len(argv) == 4)
+            or argv[1:2] == ["--help"]
+        )
         if argv[:1] != ["invoke"] or not offline:
             raise DocsError(
                 f"`$ {command}` cannot be checked: a console block may show `invoke --help TASK`, "
@@ -255,7 +269,7 @@ class Runbook:
             if kind not in KINDS or KINDS[kind] != bool(arg) or " " in arg:
                 raise DocsError(
                     f"{RUNBOOK}/{page}: unknown region `generated: {match['spec']}`; use "
-                    "task NAME, section NAMESPACE, tasks, list, demo or file PATH"
+                    "task NAME, section NAMESPACE, tasks, list, demo, demo-auth MODE or file PATH"
                 )
             if MARKER_LINE.search(match["body"]):
                 raise DocsError(f"{RUNBOOK}/{page}: region `{match['spec']}` is not closed")
@@ -307,6 +321,13 @@ class Runbook:
         if kind == "demo":
             block = self.console_of("invoke demo")
             return f'??? example "The whole guide, offline: `invoke demo`"\n\n{indent(block)}'
+        if kind == "demo-auth":
+            command = f"invoke demo --auth {arg}"
+            block = self.console_of(command)
+            return (
+                f'??? example "The whole guide with ci.auth_mode {arg}: `{command}`"\n\n'
+                + indent(block)
+            )
         return self.file_block(arg)
 
     def console_of(self, command: str) -> str:

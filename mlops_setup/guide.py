@@ -2,7 +2,7 @@
 
 * ``setup.all``: every step, prerequisites first. It stops at the first step that fails, prints
   that step's error and fix, then one line naming the step and how to go on
-  (``setup.all: stopped at ci.secrets (step 7 of 14); ...``). A re-run resumes there: the steps
+  (``setup.all: stopped at ci.secrets (step 7 of 15); ...``). A re-run resumes there: the steps
   before it find nothing to change and send no mutating request. The exit code is the failing
   step's (3 when a person must act first, such as approving a review).
 * ``setup.plan``: every step as a dry run. A step that needs an earlier step's result (the repo
@@ -55,6 +55,7 @@ JSON_HELP = "Print one JSON document on stdout instead of the text (see the refe
 STEP_OPTIONS: dict[str, dict[str, Any]] = {
     "ci.workflows": {"merge": True},
     "code.pr": {"merge": True},
+    "ci.auth": {"merge": True},
     "deploy.jobs": {"enable": True},
 }
 STATES = ("done", "waiting", "missing", "drifted", "blocked")
@@ -67,7 +68,8 @@ def guide_steps() -> list[Any]:
     first = list(ci.prerequisites.STEPS)  # read-only: check the rights before changing anything
     # deploy-cicd.yml runs once the project code is on the default branch (as the guide says);
     # for a project generated with its workflows, ci.workflows has nothing to do anyway.
-    late = list(ci.workflows.STEPS)
+    # ci.auth rewrites the workflows once they are on the default branch, right after them.
+    late = [*ci.workflows.STEPS, *ci.auth.STEPS]
     rest = [s for s in ci.STEPS if s not in first and s not in late]
     return [
         *first,
@@ -284,7 +286,11 @@ def step_status(session: Any, step: Any, *, finished: bool = False) -> tuple[str
     waiting = getattr(plan, "waiting", "")
     if waiting:
         return "waiting", waiting
+    if not plan.changes and getattr(plan, "drifted", False):  # a mismatch, nothing to apply
+        return "drifted", _more(plan.warnings)
     if not plan.changes:
+        if getattr(plan, "status", ""):  # what the step says of itself (ci.auth: the mode)
+            return "done", plan.status
         if plan.warnings:
             return "done", _more(plan.warnings)
         return "done", f"{len(plan.kept)} in place" if plan.kept else ""

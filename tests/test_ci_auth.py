@@ -7,10 +7,12 @@ import pytest
 
 from tests.conftest import FAKE_VALUES, change_lines, exchanges_of, mutating
 from tests.fakeapi import (
+    Reply,
     databricks_iam,
     databricks_oauth,
     github_environments,
     github_error,
+    github_pulls,
     github_repos,
 )
 
@@ -85,8 +87,8 @@ def test_oidc_stores_no_databricks_secret_and_locks_prod(cli, project, world, ht
     assert change_lines(plan.out) == change_lines(result.out) == oidc_fresh(sps)
     assert mutating(http()) == OIDC_REQUESTS
     assert (
-        "the project's workflows still read STAGING_WORKSPACE_TOKEN, PROD_WORKSPACE_TOKEN: they "
-        "keep working until they are switched to oidc"
+        "the project's workflows still read STAGING_WORKSPACE_TOKEN, PROD_WORKSPACE_TOKEN: "
+        "`invoke code` (workflows not on GitHub yet) or `invoke ci.auth` switches them to oidc"
     ) in result.out
     # the policies: GitHub's issuer, the account as audience, one environment of one repo each
     sent = bodies(vcr, fake_api, "POST", "/federationPolicies")
@@ -406,3 +408,325 @@ def test_oauth_crash_between_create_and_write_is_cleaned_up(
     assert f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{left}" in mutating(http())
     assert oauth_ledger(project)["in_flight"] == {}
     assert change_lines(cli("ci.secrets").out) == []
+
+
+# ------------------------------------------------------------------------------- ci.auth
+
+AUTH_BRANCH = "mlops-setup/ci-auth-oidc"
+WORKFLOWS = ".github/workflows"
+CD_PROD = f"{WORKFLOWS}/my-mlops-project-bundle-cd-prod.yml"
+BUNDLE_CI = f"{WORKFLOWS}/my-mlops-project-bundle-ci.yml"
+AUTHENTICATING = [
+    f"{WORKFLOWS}/deploy-cicd.yml",
+    CD_PROD,
+    f"{WORKFLOWS}/my-mlops-project-bundle-cd-staging.yml",
+    BUNDLE_CI,
+    f"{WORKFLOWS}/my-mlops-project-run-tests.yml",
+]
+
+
+def on_main(project) -> None:
+    """The project, workflows included, on GitHub's main (code.pr and ci.workflows done)."""
+    project.git("init", "--quiet", "--initial-branch=main")
+    project.git("add", "-A")
+    project.git("commit", "--quiet", "-m", "the generated project")
+    project.git("push", "--quiet", str(project.upstream), "main")
+
+
+def upstream_file(project, path: str, ref: str = "main") -> str:
+    return project.upstream_git("show", f"{ref}:{path}")
+
+
+def auth_changes(mode: str, pr: str = "PR") -> list[str]:
+    branch = f"mlops-setup/ci-auth-{mode}"
+    return [
+        f"create branch {branch} from main",
+        *[f"commit {p} on {branch} ({mode} credentials)" for p in AUTHENTICATING],
+        f"open PR {branch} -> main",
+        f"merge {pr} {branch} -> main (merge, once its checks pass)",
+    ]
+
+
+@pytest.mark.vcr
+def test_auth_oidc_rewrites_the_workflows_in_a_pr_merged_once_checks_pass(
+    cli, project, world, http
+):
+    seed(world)
+    on_main(project)
+    oidc(project)
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    plan = cli("ci.auth", "--merge", "--dry-run")
+    assert plan.code == 0, plan.err
+    assert mutating(http()) == []
+    # the dry run shows the diff of each workflow
+    assert f"--- a/{CD_PROD}" in plan.out
+    assert "      | +      DATABRICKS_AUTH_TYPE: github-oidc" in plan.out
+    assert "      | -  DATABRICKS_TOKEN: ${{ secrets.PROD_WORKSPACE_TOKEN }}" in plan.out
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(plan.out) == change_lines(result.out) == auth_changes("oidc")
+    made = mutating(http())
+    assert made[-1] == f"PUT {GH}/pulls/1/merge"
+    assert [m for m in made if "/contents/" in m] == [
+        f"PUT {GH}/contents/{p}" for p in AUTHENTICATING
+    ]
+    assert "checks on PR #1" in result.out and "1 passed" in result.out
+    prod = upstream_file(project, CD_PROD)
+    assert "environment: prod" in prod
+    assert "id-token: write" in prod
+    assert "DATABRICKS_CLIENT_ID: ${{ vars.PROD_DATABRICKS_CLIENT_ID }}" in prod
+    assert "DATABRICKS_HOST: https://prod.cloud.databricks.com" in prod
+    assert "secrets." not in prod
+    # comments kept; prod validation on pull requests runs only on the release branch
+    assert prod.startswith("# Deploys the bundle in my_mlops_project/")
+    ci = upstream_file(project, BUNDLE_CI)
+    assert "if: github.ref == 'refs/heads/release'" in ci
+    assert "WORKSPACE_TOKEN" not in ci
+    lint = upstream_file(project, f"{WORKFLOWS}/lint-cicd-workflow-files.yml")
+    assert lint == (project.root / WORKFLOWS / "lint-cicd-workflow-files.yml").read_text().strip()
+    # a re-run of the finished step sends no mutating request
+    again = cli("ci.auth", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert "ok  the workflows on main authenticate with oidc" in again.out
+    assert len(mutating(http())) == len(made)
+
+
+@pytest.mark.vcr
+def test_auth_token_mode_on_a_generated_project_changes_nothing(cli, project, world, http):
+    seed(world)
+    on_main(project)
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == []
+    assert "ok  the workflows on main authenticate with token" in result.out
+    assert mutating(http()) == []
+
+
+def token_setup(cli, project, world) -> dict:
+    """A finished token-mode setup (workspace tokens in STAGING_/PROD_WORKSPACE_TOKEN), then
+    ci.auth_mode switched to oidc and ci.secrets run for it: both modes' credentials exist."""
+    sps = seed(world)
+    on_main(project)
+    first = cli("ci.secrets")
+    assert first.code == 0, first.err
+    oidc(project)
+    second = cli("ci.secrets")
+    assert second.code == 0, second.err
+    return sps
+
+
+def retire_token_changes() -> list[str]:
+    return [
+        f"revoke token {{}} of SP {STAGING_SP} (token mode retired)",
+        "delete secret STAGING_WORKSPACE_TOKEN (token credential no workflow reads)",
+        f"revoke token {{}} of SP {PROD_SP} (token mode retired)",
+        "delete secret PROD_WORKSPACE_TOKEN (token credential no workflow reads)",
+    ]
+
+
+def without_ids(lines: list[str]) -> list[str]:
+    import re
+
+    return [re.sub(r"token [0-9a-f]{8} of", "token {} of", line) for line in lines]
+
+
+def secret_names(project, world) -> set:
+    return set(world.gh.get("secrets", {}).get(REPO, {}))
+
+
+@pytest.mark.vcr
+def test_auth_migration_token_to_oidc_retires_the_tokens_only_after_the_merge(
+    cli, project, world, http
+):
+    token_setup(cli, project, world)
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    before = len(mutating(http()))
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert without_ids(change_lines(result.out)) == [
+        *auth_changes("oidc"),
+        *retire_token_changes(),
+    ]
+    made = mutating(http())[before:]
+    merge = made.index(f"PUT {GH}/pulls/1/merge")
+    deletes = [i for i, m in enumerate(made) if m.startswith("DELETE")]
+    assert len(deletes) == 4 and min(deletes) > merge  # nothing retired before the merge
+    assert made[-1] == f"DELETE {GH}/actions/secrets/PROD_WORKSPACE_TOKEN"
+    # a re-run: nothing to change, nothing sent
+    again = cli("ci.auth", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert len(mutating(http())) == before + len(made)
+
+
+@pytest.mark.vcr
+def test_auth_failing_checks_merge_nothing_and_retire_nothing(cli, project, world, http):
+    token_setup(cli, project, world)
+    github_pulls.set_checks(
+        world, AUTH_BRANCH, [("unit_tests", "success"), ("integration_test", "failure")]
+    )
+    before = len(mutating(http()))
+    result = cli("ci.auth", "--merge")
+    assert result.code == 1
+    made = mutating(http())[before:]
+    assert not [m for m in made if m.startswith("DELETE") or m.endswith("/merge")]
+    assert "checks on PR #1" in result.err and "1 failed" in result.err
+    assert "failed: integration_test (failure)" in result.err
+    assert "nothing was merged or retired" in result.err
+    assert f"https://github.com/{REPO}/pull/1" in result.err
+    # main still reads the tokens, which are still there
+    assert "PROD_WORKSPACE_TOKEN" in upstream_file(project, CD_PROD)
+
+
+@pytest.mark.vcr
+def test_auth_stopped_between_merge_and_revoke_finishes_the_revoke_next_run(
+    cli, project, world, http
+):
+    token_setup(cli, project, world)
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    world.queue(
+        "DELETE",
+        r"/api/2.0/token-management/tokens/.+",
+        Reply(403, {"error_code": "PERMISSION_DENIED", "message": "not an admin"}),
+    )
+    before = len(mutating(http()))
+    stopped = cli("ci.auth", "--merge")
+    assert stopped.code == 1
+    assert f"PUT {GH}/pulls/1/merge" in mutating(http())[before:]
+    assert "oidc" in upstream_file(project, CD_PROD)
+    resumed = cli("ci.auth", "--merge")
+    assert resumed.code == 0, resumed.err
+    assert "ok  the workflows on main authenticate with oidc" in resumed.out
+    assert without_ids(change_lines(resumed.out)) == retire_token_changes()
+
+
+def oidc_setup(cli, project, world) -> dict:
+    """A finished oidc setup: federation policies, environments, variables, workflows on main."""
+    sps = seed(world)
+    on_main(project)
+    oidc(project)
+    assert cli("ci.secrets").code == 0
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    done = cli("ci.auth", "--merge")
+    assert done.code == 0, done.err
+    return sps
+
+
+@pytest.mark.vcr
+def test_auth_back_from_oidc_to_token_retires_the_policies_after_the_merge(
+    cli, project, world, http
+):
+    oidc_setup(cli, project, world)
+    project.write_config(ci={"auth_mode": "token"})
+    minted = cli("ci.secrets")
+    assert minted.code == 0, minted.err
+    github_pulls.set_checks(world, "mlops-setup/ci-auth-token", [("integration_test", "success")])
+    before = len(mutating(http()))
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == [
+        *auth_changes("token", pr="PR"),
+        f"delete federation policy github-actions-staging of SP {STAGING_SP} "
+        "(no workflow authenticates staging with oidc any more)",
+        "delete variable STAGING_DATABRICKS_CLIENT_ID (no workflow reads it)",
+        f"delete federation policy github-actions-prod of SP {PROD_SP} "
+        "(no workflow authenticates prod with oidc any more)",
+        "delete variable PROD_DATABRICKS_CLIENT_ID (no workflow reads it)",
+    ]
+    made = mutating(http())[before:]
+    assert min(i for i, m in enumerate(made) if m.startswith("DELETE")) > made.index(
+        f"PUT {GH}/pulls/2/merge"
+    )
+    prod = upstream_file(project, CD_PROD)
+    assert "DATABRICKS_TOKEN: ${{ secrets.PROD_WORKSPACE_TOKEN }}" in prod
+    assert "environment:" not in prod and "id-token" not in prod
+    assert "if: github.ref" not in upstream_file(project, BUNDLE_CI)
+    again = cli("ci.auth", "--merge")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert len(mutating(http())) == before + len(made)
+
+
+@pytest.mark.vcr
+def test_auth_flags_a_policy_naming_another_repo_and_a_secret_nobody_stored(
+    cli, project, world, http
+):
+    sps = oidc_setup(cli, project, world)
+    databricks_oauth.add_policy(
+        world, ACCOUNT, STAGING_ID, "leftover", subject="repo:acme/old-name:environment:staging"
+    )
+    project.commit_upstream(
+        f"{WORKFLOWS}/extra.yml",
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    env:\n"
+        "      T: ${{ secrets.STAGING_WORKSPACE_TOKEN }}\n    steps:\n      - run: echo\n",
+        "a workflow that reads a token nobody stored",
+    )
+    (project.root / WORKFLOWS / "extra.yml").write_text("on: push\n")
+    result = cli("ci.auth", "--merge", "--dry-run")
+    assert result.code == 0, result.err
+    assert (
+        ".github/workflows/extra.yml reads secret STAGING_WORKSPACE_TOKEN, which the repo "
+        "does not have"
+    ) in result.out
+    assert (
+        f"federation policy leftover of SP {STAGING_SP} lets "
+        "repo:acme/old-name:environment:staging act as it, not this repo"
+    ) in result.out
+    assert sps
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_workflow_rewrite_round_trips_in_every_mode_and_keeps_the_rest(cloud):
+    """Every generated workflow: token form left byte for byte; each mode's rewrite is stable
+    (a second rewrite changes nothing); any mode converts to any other; nothing but the auth
+    keys changes (comments, steps, triggers kept)."""
+    from mlops_setup.example import project_files
+    from mlops_setup.workflow_auth import Target, convert, read_auth
+
+    hosts = {"staging": "https://staging.example", "prod": "https://prod.example"}
+    files = project_files("churn-model", cloud=cloud, release_branch="rel")
+    texts = {
+        p: b.decode()
+        for p, b in files.items()
+        if p.startswith(".github/workflows/") and p.endswith(".yml")
+    }
+    assert len(texts) >= 6
+    for path, text in texts.items():
+        token = Target("token", cloud, hosts, "rel")
+        assert convert(text, token)[0] == text, path
+        for mode in ("oauth", "oidc"):
+            target = Target(mode, cloud, hosts, "rel")
+            new, _ = convert(text, target)
+            assert convert(new, target)[0] == new, (path, mode)
+            for other in ("token", "oauth", "oidc"):
+                there, _ = convert(new, Target(other, cloud, hosts, "rel"))
+                assert {a.mode for a in read_auth(there) if a.runs_cli and a.env} <= {other}
+            comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
+            assert [line for line in new.splitlines() if line.lstrip().startswith("#")] == comments
+            for auth in read_auth(new):
+                if auth.runs_cli and auth.env:
+                    assert auth.mode == mode, (path, auth)
+            if mode == "oidc":
+                assert "secrets.STAGING_" not in new and "secrets.PROD_" not in new
+                assert "AZURE_SP" not in new
+
+
+@pytest.mark.vcr
+def test_auth_keeps_the_tokens_while_the_release_branch_still_reads_them(cli, project, world, http):
+    """Workflows run from the release branch's copy (the prod CD on every push, any workflow
+    dispatched there): the old credentials stay until the release branch has the new
+    workflows, then the next run retires them."""
+    token_setup(cli, project, world)
+    project.upstream_git("branch", "release", "main")  # cut before the switch
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+    result = cli("ci.auth", "--merge")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == auth_changes("oidc")  # merged, nothing retired
+    said = result.out.replace("\n      ", " ")
+    for env in ("staging", "prod"):
+        assert f"{env}: a workflow (on release, or a job left as it was) still reads token" in said
+    project.upstream_git("branch", "--force", "release", "main")  # `invoke release --update`
+    later = cli("ci.auth", "--merge")
+    assert later.code == 0, later.err
+    assert without_ids(change_lines(later.out)) == retire_token_changes()

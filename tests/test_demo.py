@@ -63,6 +63,36 @@ def test_demo_azure(tmp_path, capsys, clean_env, world):
     assert not any(v in out for v in FAKE_VALUES)
 
 
+@pytest.mark.vcr
+def test_demo_oidc(tmp_path, capsys, clean_env, world):
+    """The cassette `invoke demo --auth oidc` plays: federation policies, GitHub environments
+    (prod: the release branch only), the client ids as variables; the ML code PR carries the
+    workflows already rewritten for oidc, so its checks are their first proof and ci.auth has
+    nothing left to do. No Databricks secret reaches GitHub."""
+    world.gh["git_dir"] = str(tmp_path / "upstream.git")
+    checks = [("staging", "success"), ("unit_tests", "success"), ("integration_test", "success")]
+    github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
+    with demo.demo_environment(tmp_path, auth="oidc") as workdir:
+        assert demo.run_demo(workdir, replay=False, auth="oidc") == 0
+    out = capsys.readouterr().out
+    for step in demo.demo_steps():
+        assert f"== {step.name}: " in out
+    assert "error" not in out.lower()
+    for env in ("staging", "prod"):
+        assert (
+            f"+   created federation policy github-actions-{env} of SP {env}-my-mlops-project"
+            in out
+        )
+        assert f"+   created variable {env.upper()}_DATABRICKS_CLIENT_ID" in out
+    assert "+   added deployment branch policy release to GitHub environment prod" in out
+    assert "~   updated .github/workflows/my-mlops-project-bundle-cd-prod.yml for oidc" in out
+    assert "ok  the workflows on main authenticate with oidc" in out
+    # the one secret stored is the GitHub PAT deploy-cicd.yml checks out with
+    assert "+   set secret WORKFLOW_TOKEN" in out
+    assert "set secret STAGING_WORKSPACE_TOKEN" not in out and "mint" not in out
+    assert not any(v in out for v in FAKE_VALUES)
+
+
 # The README's first command runs the installed console script (as pip writes it); a clone's
 # contributors run `invoke demo`. Both from a folder outside the repository.
 CONSOLE_SCRIPT = "import sys\nfrom mlops_setup.cli import main\nsys.argv[0] = 'mlops-setup'\nmain()"

@@ -722,6 +722,17 @@ def _setup_repo(cli, project, world) -> None:
     github_repos.add_repo(world, REPO)
 
 
+def _setup_auth_pr(cli, project, world) -> None:
+    """ci.auth_mode oidc, the project on main, the PR's checks passing."""
+    from tests.fakeapi import github_pulls
+    from tests.test_ci_auth import AUTH_BRANCH, on_main, seed
+
+    seed(world)
+    on_main(project)
+    project.write_config(ci={"auth_mode": "oidc"})
+    github_pulls.set_checks(world, AUTH_BRANCH, [("integration_test", "success")])
+
+
 def _setup_sps(cli, project, world) -> None:
     with_sps(world)
 
@@ -901,6 +912,16 @@ LOST: dict[str, tuple] = {
         "(Bad Gateway))",
         "/issues",
     ),
+    "auth-commit": (
+        _setup_auth_pr,
+        ("ci.auth", "--merge"),
+        "PUT",
+        f"/repos/{REPO}/contents/.github/workflows/deploy-cicd.yml",
+        BAD_GATEWAY,
+        "committing .github/workflows/deploy-cicd.yml on mlops-setup/ci-auth-oidc: the answer was "
+        "lost (502 (Bad Gateway))",
+        "/contents/.github/workflows/deploy-cicd.yml",
+    ),
     "job-enable": (
         _setup_paused_jobs,
         ("deploy.jobs", "--enable"),
@@ -943,6 +964,24 @@ def test_write_applied_then_answer_lost(cli, project, world, http, monkeypatch, 
 # fault -> ("test module::test name" that injects it, the outcome it asserts). Every test
 # asserts the exit code and message, the bound of any wait, and that nothing leaked or was lost.
 FAULT_MATRIX: dict[str, tuple[str, str]] = {
+    "federation policy create answered 409, same subject": (
+        "test_ci_auth.py::test_oidc_policy_conflict_adopted_when_it_matches",
+        "the existing policy is read and adopted; nothing else sent for it",
+    ),
+    "federation policy create answered 409, another subject": (
+        "test_ci_auth.py::test_oidc_policy_conflict_naming_another_subject_is_refused",
+        "exit 1 naming the subject; the policy is never overwritten",
+    ),
+    "ci.auth PR checks fail with the new credentials": (
+        "test_ci_auth.py::test_auth_failing_checks_merge_nothing_and_retire_nothing",
+        "exit 1 with the failing check and the PR's URL; nothing merged, nothing revoked or "
+        "deleted; main still reads the old credentials",
+    ),
+    "ci.auth stopped between the merge and the revoke": (
+        "test_ci_auth.py::test_auth_stopped_between_merge_and_revoke_finishes_the_revoke_next_run",
+        "exit 1 after the merge; the next run finds the workflows in form and retires the old "
+        "tokens and secrets (read from the live systems)",
+    ),
     "Databricks 429 with Retry-After": (
         "test_faults.py::test_databricks_429_with_retry_after_is_honoured",
         "SDK sleeps exactly Retry-After, resends; grant made once; re-run changes nothing",
@@ -1034,6 +1073,10 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
     "secret holds a token someone revoked": (
         "test_faults.py::test_secret_holding_a_revoked_token_is_drift_then_repaired",
         "status drifted (--check 1); ci.secrets replaces it; status done",
+    ),
+    "auth-commit: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[auth-commit]",
+        "read back from the branch and kept; sent once; a re-run changes nothing",
     ),
     "repo-create: applied, then the answer lost": (
         "test_faults.py::test_write_applied_then_answer_lost[repo-create]",

@@ -92,6 +92,7 @@ FRESH = {  # what setup.all changes on a fresh world, by step
         "update local main from upstream (and check out main)",
     ],
     "ci.workflows": [],
+    "ci.auth": [],
     "release.branch": [f"create branch release on {REPO} (from main at {{main}})"],
     "deploy.runs": [],
     "deploy.jobs": [],
@@ -307,7 +308,7 @@ def test_plan_stops_where_an_apply_would(cli, project, world, http):
     err = result.err.splitlines()
     assert err[0] == "error: 1 prerequisite missing; nothing was changed"
     assert err[-1] == (
-        "setup.plan: stopped at ci.prerequisites (step 1 of 14): an apply would stop there too"
+        "setup.plan: stopped at ci.prerequisites (step 1 of 15): an apply would stop there too"
     )
     as_json = cli("setup.plan", "--json")
     assert as_json.code == 1
@@ -331,7 +332,7 @@ def test_status_on_a_fresh_world(cli, project, world, http):
     result = cli("setup.status")
     assert result.code == 1  # steps missing or blocked (README, "Exit codes")
     assert result.err.splitlines() == [
-        "setup.status: 13 of 14 steps not done (5 missing, 8 blocked)"
+        "setup.status: 14 of 15 steps not done (5 missing, 9 blocked)"
     ]
     rows = status_rows(result.out)
     assert {k: v[0] for k, v in rows.items()} == {
@@ -345,6 +346,7 @@ def test_status_on_a_fresh_world(cli, project, world, http):
         "ci.workflow-permissions": "blocked",
         "code.pr": "blocked",
         "ci.workflows": "blocked",
+        "ci.auth": "blocked",
         "release.branch": "blocked",
         "deploy.runs": "blocked",
         "deploy.jobs": "blocked",
@@ -369,7 +371,7 @@ def test_status_on_a_fresh_world(cli, project, world, http):
         "waiting": 0,
         "missing": 5,
         "drifted": 0,
-        "blocked": 8,
+        "blocked": 9,
     }
     assert [(step["name"], step["state"]) for step in document["steps"]] == [
         (name, state) for name, (state, _) in rows.items()
@@ -405,7 +407,7 @@ def test_drift_shows_in_status_and_setup_all_puts_it_back(cli, project, world, h
         k: v[0] for k, v in rows.items() if k not in ("ci.workflow-permissions", "deploy.jobs")
     }
     assert set(others.values()) == {"done"}
-    assert result.err.splitlines() == ["setup.status: 2 of 14 steps not done (2 drifted)"]
+    assert result.err.splitlines() == ["setup.status: 2 of 15 steps not done (2 drifted)"]
     assert len(mutating(http())) == sent  # status only reads
 
     repaired = cli("setup.all")
@@ -461,7 +463,7 @@ def test_review_required_waits_then_resumes_at_the_merge(cli, project, world, se
         f"https://github.com/{REPO}/pull/1"
     )
     assert err[-1] == (
-        "setup.all: stopped at code.pr (step 9 of 14); run `invoke setup.all` again once that "
+        "setup.all: stopped at code.pr (step 9 of 15); run `invoke setup.all` again once that "
         "is done: it resumes there"
     )
     first = sent()
@@ -611,7 +613,7 @@ def test_resume_after_a_failure(section, cli, project, world, sent):
     err = result.err.splitlines()
     assert err[0].startswith(failure.error), err[0]
     assert err[-1] == (
-        f"setup.all: stopped at {failure.step} (step {index + 1} of 14); run `invoke setup.all` "
+        f"setup.all: stopped at {failure.step} (step {index + 1} of 15); run `invoke setup.all` "
         "again once that is fixed: it resumes there"
     )
     first = sent()
@@ -990,3 +992,42 @@ def test_gcp_full_setup_then_rerun_changes_nothing(cli, project, world, http, no
         host = f"https://{ws}.gcp.databricks.com"
         assert f"POST {host}/api/2.0/token-management/on-behalf-of/tokens" in made, env
     assert not any("graph.microsoft.com" in u or "cloud.databricks.com" in u for u in made)
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("mode", ["oauth", "oidc"])
+def test_auth_mode_full_setup_then_rerun_sends_no_mutating_request(
+    cli, project, world, http, no_sleep, mode
+):
+    """ci.auth_mode oauth/oidc from nothing to a finished setup: no workspace token anywhere,
+    the ML code PR carries the rewritten workflows, and a re-run and setup.status change
+    nothing."""
+    project.write_config(ci={"auth_mode": mode})
+    checks_pass(world)
+    result = cli("setup.all")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    assert list(out) == STEPS
+    made = mutating(http())
+    assert not any("token-management" in u or "WORKSPACE_TOKEN" in u for u in made)
+    assert (
+        f"updated .github/workflows/{P}-bundle-cd-prod.yml for {mode} credentials" in out["code.pr"]
+    )
+    assert change_lines(out["ci.auth"]) == []
+    cd_prod = project.upstream_git("show", f"release:.github/workflows/{P}-bundle-cd-prod.yml")
+    if mode == "oidc":
+        assert "environment: prod" in cd_prod and "github-oidc" in cd_prod
+        assert not any("/actions/secrets/PROD_" in u for u in made)
+    else:
+        assert "${{ secrets.PROD_DATABRICKS_CLIENT_SECRET }}" in cd_prod
+    sent, slept = len(made), len(no_sleep.calls)
+    again = cli("setup.all")
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[-1] == "setup.all: no changes"
+    assert len(mutating(http())) == sent
+    assert len(no_sleep.calls) == slept
+    status = cli("setup.status", "--check")
+    assert status.code == 0, status.err
+    assert set(states(status.out).values()) == {"done"}
+    assert f"{mode} in force on main" in status.out
+    assert len(mutating(http())) == sent

@@ -169,6 +169,10 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
         )
     elif current != branch:
         plan.add("switch", f"to branch {branch}", lambda: git.run("checkout", "--quiet", branch))
+    if settings.ci.auth_mode != "token":  # the workflows this PR carries read the mode's creds
+        from .ci.auth import plan_local_workflows
+
+        plan_local_workflows(session, plan)
     paths = _changed_paths(git)
     if paths:
         _refuse_secrets(settings.project.dir, paths)
