@@ -1,0 +1,212 @@
+"""``setup.destroy`` (mlops_setup/teardown.py): a full setup, then its teardown.
+
+Each test runs the whole guide against the fake first (so the journal holds what the setup made),
+then destroys it. While composing, the fake's state is compared before the setup and after the
+destroy: equal, but for what a destroy keeps (``KEPT``). In replay the same exchanges play back:
+the assertions on the lines, the requests and the journal hold in both modes.
+
+Other principals' objects are present throughout (``seed_others``): an SP with a token and
+grants on the same catalogs, a group's grant, a secret set by hand, the repo's prior workflow
+permissions; none of them is touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from mlops_setup import teardown
+from tests import github_samples as samples
+from tests.conftest import change_lines, make_project, mutating
+from tests.fakeapi import (
+    World,
+    databricks_error,
+    databricks_iam,
+    databricks_tokens,
+    databricks_uc,
+    github_actions,
+    github_repos,
+)
+from tests.test_faults import lose_answer
+from tests.test_setup import checks_pass, sections
+
+P = "my-mlops-project"
+REPO = f"acme/{P}"
+GH = f"https://api.github.com/repos/{REPO}"
+ACCOUNT = (
+    "https://accounts.cloud.databricks.com/api/2.0/accounts/0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5"
+)
+STAGING = "https://staging.cloud.databricks.com"
+PROD = "https://prod.cloud.databricks.com"
+GRANT = "USE_CATALOG, USE_SCHEMA, MODIFY, CREATE_MODEL, CREATE_TABLE"
+OTHER_SP = "analytics-etl"
+# What a destroy leaves in place on purpose: the ML code and its history (the pull requests,
+# their checks, the hand-over issue, the workflow runs, the deployed jobs; git itself is the
+# bare repo, not in these tables), and the schemas the setup created (they may hold data).
+# ``minted`` is the fake's in-memory record of token values, ``git_dir`` a path.
+KEPT_GH = {"pulls", "checks", "check_polls", "issues", "next_number", "runs", "git_dir"}
+KEPT_DB = {"schemas", "jobs", "minted"}
+
+
+@pytest.fixture
+def project(tmp_path, clean_env, world):
+    """The example project generated with its CI/CD workflows (CICD_and_Project)."""
+    made = make_project(tmp_path, with_cicd=True)
+    world.gh["git_dir"] = str(made.upstream)
+    return made
+
+
+def seed_others(world: World, *, repo: bool = True) -> dict:
+    """Objects someone else made, present before the setup: they must survive the destroy."""
+    other = databricks_iam.add_service_principal(world, OTHER_SP, assigned_to=("staging",))
+    app = other["applicationId"]
+    databricks_uc.add_grant(world, "catalog", "staging", app, "USE_CATALOG", "SELECT")
+    databricks_uc.add_grant(world, "catalog", "prod", "data-scientists", "USE_CATALOG")
+    databricks_tokens.add_token(
+        world,
+        "staging.cloud.databricks.com",
+        sp_id=int(other["id"]),
+        application_id=app,
+        comment="analytics nightly",
+    )
+    if repo:
+        github_repos.add_repo(world, REPO)  # made by hand, before the setup
+        github_actions.add_secret(world, REPO, "SLACK_WEBHOOK")
+        github_actions.permissions(world)[REPO] = dict(samples.workflow_permissions())
+    return other
+
+
+def _pruned(value):
+    """``value`` without empty containers (a table the fake made empty equals one it never
+    made) and with sets as sorted lists."""
+    if isinstance(value, dict):
+        out = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in ({}, [], set(), None)}
+    if isinstance(value, set):
+        return sorted(value)
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
+def state_of(world: World) -> dict:
+    """The fake's account, workspaces and repos, less what a destroy keeps."""
+    db = {k: v for k, v in world.db.items() if k not in KEPT_DB}
+    gh = {k: v for k, v in world.gh.items() if k not in KEPT_GH}
+    return json.loads(json.dumps(_pruned(copy.deepcopy({"db": db, "gh": gh})), default=str))
+
+
+def fill_defaults(world: World) -> None:
+    """Let the fake fill in its defaults (a fresh account) before the 'before' snapshot."""
+    databricks_iam.state(world)
+    databricks_uc.state(world)
+    github_repos.accounts(world)
+
+
+def setup_all(cli, world) -> None:
+    checks_pass(world)
+    result = cli("setup.all")
+    assert result.code == 0, result.err
+
+
+def journal(project) -> dict:
+    path = project.root / ".mlops-setup" / "journal.json"
+    return json.loads(path.read_text())
+
+
+# what a destroy undoes after a full setup, in order (a pre-existing repo: it stays)
+DESTROYED = {
+    "ci.workflow-permissions": [
+        f"restore workflow permissions of {REPO} (read; Actions may not "
+        "create and approve pull requests)"
+    ],
+    "ci.secrets": [
+        "delete secret WORKFLOW_TOKEN (written by mlops-setup)",
+        "delete secret PROD_WORKSPACE_TOKEN (written by mlops-setup)",
+        "delete secret STAGING_WORKSPACE_TOKEN (written by mlops-setup)",
+    ],
+    "ci.permissions": [
+        f"revoke {GRANT} on catalog test from SP staging-{P}",
+        f"revoke {GRANT} on catalog prod from SP prod-{P}",
+        f"revoke {GRANT} on catalog staging from SP staging-{P}",
+    ],
+    "ci.service-principals": [
+        f"remove SP prod-{P} from workspace prod (assigned by mlops-setup)",
+        f"remove SP staging-{P} from workspace staging (assigned by mlops-setup)",
+    ],
+    "repo.create": [],
+}
+
+
+def _tokens_revoked(lines: list[str]) -> list[str]:
+    return [line for line in lines if line.startswith("revoke token ")]
+
+
+@pytest.mark.vcr
+def test_setup_then_destroy_leaves_everything_as_it_was_but_what_stays(
+    cli, project, world, http, fake_api
+):
+    other = seed_others(world)
+    fill_defaults(world)
+    before = state_of(world)
+    setup_all(cli, world)
+    made = len(mutating(http()))
+
+    preview = cli("setup.plan", "--destroy")
+    dry = cli("setup.destroy", "--dry-run")
+    assert preview.code == dry.code == 0, preview.err + dry.err
+    assert preview.out == dry.out  # the same plan, twice
+    assert len(mutating(http())) == made  # previews change nothing
+    assert dry.out.splitlines()[-1] == "setup.destroy: 0 to add, 1 to change, 12 to destroy"
+
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == change_lines(dry.out)  # plan = apply
+    out = sections(result.out)
+    assert list(out) == list(DESTROYED)
+    for step, lines in DESTROYED.items():
+        found = change_lines(out[step])
+        if step == "ci.secrets":  # then the two tokens of ours, by their comment
+            tokens = _tokens_revoked(found)
+            assert len(tokens) == 2 and found == lines + tokens, found
+            assert [t.split(" of SP ")[1].split(" (")[0] for t in tokens] == [
+                f"staging-{P}",
+                f"prod-{P}",
+            ]
+        elif step == "ci.service-principals":  # then the SPs, each with its application id
+            assert found[:2] == lines, found
+            assert [x.split(" (in the account, application id ")[0] for x in found[2:]] == [
+                f"delete SP prod-{P}",
+                f"delete SP staging-{P}",
+            ]
+        else:
+            assert found == lines, (step, found)
+    assert "ok  secrets mlops-setup did not write stay: SLACK_WEBHOOK" in out["ci.secrets"]
+    assert f"ok  schema prod.{P} (workspace prod) stays" in out["ci.permissions"]
+    assert f"ok  GitHub repo {REPO} stays" in out["repo.create"]
+    assert result.out.splitlines()[-1] == "setup.destroy: 0 added, 1 changed, 12 destroyed"
+    undone = mutating(http())[made:]
+    assert len(undone) == 13
+    assert not [u for u in undone if u.startswith(("POST", "PUT /repos", "DELETE " + GH + " "))]
+    assert f"DELETE {GH}/actions/secrets/SLACK_WEBHOOK" not in undone
+    assert all(other["applicationId"] not in u for u in undone)
+    assert journal(project).get("made") == [
+        {"kind": "schema", "id": f"staging:staging.{P}", "env": "staging"},
+        {"kind": "schema", "id": f"prod:prod.{P}", "env": "prod"},
+        {"kind": "schema", "id": f"staging:test.{P}", "env": "staging"},
+    ]  # what stays is still recorded: a later destroy says so again
+
+    if fake_api is not None:  # composing: the fake's state itself
+        assert state_of(world) == before
+        assert databricks_uc.grants_on(world, "catalog", "staging") == {
+            other["applicationId"]: ["SELECT", "USE_CATALOG"]
+        }
+
+    sent = len(mutating(http()))
+    again = cli("setup.destroy")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == sent  # a finished destroy sends no mutating request
