@@ -106,7 +106,7 @@ def _deleted(
             what,
             fix=f"run `invoke {TASK}` again: it reads what is left first",
             page=PAGE,
-            note=session.out.note,
+            note=lambda text: session.out.note(text.removesuffix(": kept")),
         )
 
 
@@ -622,9 +622,9 @@ def run_destroy(
     for index, step in enumerate(steps):
         seen: list[Plan] = []
 
-        def plan(s: Session, _step: Step = step, **options: Any) -> Plan:
-            seen.append(_step.plan(s, **options))
-            return seen[-1]
+        def plan(s: Session, _step: Step = step, _seen: list = seen, **options: Any) -> Plan:
+            _seen.append(_step.plan(s, **options))
+            return _seen[-1]
 
         options = {"delete_repo": delete_repo} if step.plan is plan_repo else {}
         try:

@@ -22,14 +22,13 @@ from tests import github_samples as samples
 from tests.conftest import change_lines, make_project, mutating
 from tests.fakeapi import (
     World,
-    databricks_error,
     databricks_iam,
     databricks_tokens,
     databricks_uc,
     github_actions,
     github_repos,
 )
-from tests.test_faults import lose_answer
+from tests.test_faults import BAD_GATEWAY, gateway_timeout, lose_answer
 from tests.test_setup import checks_pass, sections
 
 P = "my-mlops-project"
@@ -205,8 +204,194 @@ def test_setup_then_destroy_leaves_everything_as_it_was_but_what_stays(
         }
 
     sent = len(mutating(http()))
-    again = cli("setup.destroy")
+    again = cli("setup.destroy", f"--yes-delete-repo={REPO}")
     assert again.code == 0, again.err
     assert change_lines(again.out) == []
     assert again.out.splitlines()[-1] == "setup.destroy: no changes"
     assert len(mutating(http())) == sent  # a finished destroy sends no mutating request
+    # a repo made by hand is never deleted, even when asked to
+    assert (
+        f"  !   GitHub repo {REPO} was not created by mlops-setup (the journal does not record "
+        "it): not deleted"
+    ) in again.out
+
+
+# ----------------------------------------------------------------------------- linked SPs
+
+
+@pytest.mark.vcr
+def test_linked_sps_survive_with_the_grant_someone_else_gave_them(
+    cli, project, world, http, fake_api
+):
+    """SPs made elsewhere (linked by application id) are never deleted nor unassigned; of
+    their grants only what the setup added is revoked: USE_CATALOG, granted to the staging SP
+    before the setup, stays although the setup would have granted it too."""
+    seed_others(world)
+    staging = databricks_iam.add_service_principal(
+        world, "central-staging", assigned_to=("staging",)
+    )
+    prod = databricks_iam.add_service_principal(world, "central-prod", assigned_to=("prod",))
+    databricks_uc.add_grant(world, "catalog", "staging", staging["applicationId"], "USE_CATALOG")
+    project.write_config(
+        databricks={
+            "service_principals": {
+                "staging": {"application_id": staging["applicationId"]},
+                "prod": {"application_id": prod["applicationId"]},
+            }
+        }
+    )
+    fill_defaults(world)
+    before = state_of(world)
+    setup_all(cli, world)
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    assert change_lines(out["ci.permissions"]) == [
+        f"revoke {GRANT} on catalog test from SP central-staging",
+        f"revoke {GRANT} on catalog prod from SP central-prod",
+        "revoke USE_SCHEMA, MODIFY, CREATE_MODEL, CREATE_TABLE on catalog staging from SP "
+        "central-staging",
+    ]
+    assert change_lines(out["ci.service-principals"]) == []  # none made, none assigned
+    assert [line.split(" (")[0] for line in change_lines(out["ci.secrets"])][-2:] == [
+        line.split(" (")[0] for line in _tokens_revoked(change_lines(out["ci.secrets"]))
+    ]
+    assert len(_tokens_revoked(change_lines(out["ci.secrets"]))) == 2  # minted by us: revoked
+    undone = " ".join(mutating(http()))
+    assert "ServicePrincipals" not in undone and "permissionassignments" not in undone
+    if fake_api is not None:
+        assert state_of(world) == before
+        assert databricks_uc.grants_on(world, "catalog", "staging")[staging["applicationId"]] == [
+            "USE_CATALOG"
+        ]
+
+
+# --------------------------------------------------------------------------- --delete-repo
+
+
+def test_a_wrong_repo_name_does_nothing(cli, project, http, monkeypatch):
+    """Typed back wrong, given wrong, or no answer at all: exit 2, not one request sent."""
+    asked = []
+    monkeypatch.setattr(teardown, "ask", lambda prompt: asked.append(prompt) or "acme/other")
+    wrong = cli("setup.destroy", "--delete-repo")
+    assert wrong.code == 2
+    assert asked == [
+        f"Deleting GitHub repo {REPO} deletes its branches, merged pull requests, the hand-over "
+        "issue and the ML code. Type its full name to confirm: "
+    ]
+    assert wrong.err.splitlines()[0] == (
+        f"error: the repo's name was not confirmed ('acme/other' is not '{REPO}'); nothing was done"
+    )
+    scripted = cli("setup.destroy", "--yes-delete-repo=acme/my-mlops-projec")
+    assert scripted.code == 2
+    assert "nothing was done" in scripted.err
+    monkeypatch.setattr(teardown, "ask", lambda prompt: "")  # no terminal: no answer
+    assert cli("setup.destroy", "--delete-repo").code == 2
+    assert http() == []
+
+
+@pytest.mark.vcr
+def test_delete_repo_typed_back_deletes_the_repo_we_made(
+    cli, project, world, http, fake_api, monkeypatch
+):
+    seed_others(world, repo=False)
+    fill_defaults(world)
+    before = state_of(world)
+    setup_all(cli, world)
+    dry = cli("setup.destroy", "--dry-run", "--delete-repo")  # a preview asks nothing
+    assert dry.code == 0, dry.err
+    monkeypatch.setattr(teardown, "ask", lambda prompt: REPO)
+    result = cli("setup.destroy", "--delete-repo")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == change_lines(dry.out)
+    assert change_lines(sections(result.out)["repo.create"]) == [
+        f"delete GitHub repo {REPO} (with its branches, merged pull requests, the hand-over issue "
+        "and the ML code)"
+    ]
+    assert mutating(http())[-1] == f"DELETE {GH}"
+    assert result.out.splitlines()[-1] == "setup.destroy: 0 added, 1 changed, 13 destroyed"
+    if fake_api is not None:
+        assert REPO not in world.gh["repos"]
+        assert state_of(world) == before
+    sent = len(mutating(http()))
+    again = cli("setup.destroy", f"--yes-delete-repo={REPO}")
+    assert again.code == 0, again.err
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == sent
+
+
+# ------------------------------------------------------------------ lost answers, resuming
+
+
+@pytest.mark.vcr
+def test_deletes_whose_answer_was_lost_are_read_back(
+    cli, project, world, http, monkeypatch, fake_api
+):
+    """A secret delete and an assignment removal carried out, their answers lost (502, 504):
+    each is read back, found gone, counted as done; nothing is sent twice."""
+    seed_others(world)
+    setup_all(cli, world)
+    before = len(mutating(http()))
+    lose_answer(monkeypatch, "DELETE", f"/repos/{REPO}/actions/secrets/WORKFLOW_TOKEN", BAD_GATEWAY)
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert (
+        "deleting secret WORKFLOW_TOKEN: the answer was lost (502 (Bad Gateway)), but it was "
+        "carried out"
+    ) in result.out
+    sent = mutating(http())[before:]
+    assert len(sent) == len(set(sent)) == 13  # each delete once
+
+
+@pytest.mark.vcr
+def test_lost_assignment_removal_is_read_back(cli, project, world, http, monkeypatch, fake_api):
+    seed_others(world)
+    setup_all(cli, world)
+    before = len(mutating(http()))
+    ws = databricks_iam.state(world)["workspaces"]["prod"]["id"] if fake_api else 0
+    lose_answer(
+        monkeypatch,
+        "DELETE",
+        f"/api/2.0/accounts/x/workspaces/{ws}/permissionassignments/principals/1",
+        gateway_timeout(),
+    )
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert (
+        f"removing SP prod-{P} from workspace prod: the answer was lost (504 (DeadlineExceeded)), "
+        "but it was carried out"
+    ) in result.out
+    sent = mutating(http())[before:]
+    assert len(sent) == len(set(sent)) == 13
+
+
+@pytest.mark.vcr
+def test_a_destroy_that_stops_says_what_it_undid_and_a_rerun_resumes(cli, project, world, http):
+    """Unity Catalog refuses the revoke (403): the run stops at ci.permissions, saying what it
+    undid before; once the right is given, the re-run does only what is left."""
+    seed_others(world)
+    setup_all(cli, world)
+    world.db["may_grant"] = False
+    before = len(mutating(http()))
+    stopped = cli("setup.destroy")
+    assert stopped.code == 1
+    assert stopped.err.splitlines()[-1] == (
+        "setup.destroy: stopped at ci.permissions (step 3 of 5); 6 change(s) were undone before "
+        "it; run `invoke setup.destroy` again once that is fixed: it resumes there"
+    )
+    assert "workspace staging refused revoking" in stopped.err
+    first = mutating(http())[before:]
+    assert len(first) == 7  # 6 undone, then the refused revoke
+    world.db["may_grant"] = True  # the owner of the catalogs gives us MANAGE
+    resumed = cli("setup.destroy")
+    assert resumed.code == 0, resumed.err
+    lines = change_lines(resumed.out)
+    assert [line.split(" ")[0] for line in lines] == ["revoke"] * 3 + ["remove"] * 2 + [
+        "delete"
+    ] * 2
+    assert "ok  workflow permissions of acme/my-mlops-project: nothing recorded to put back" in (
+        resumed.out
+    )
+    again = len(mutating(http()))
+    assert cli("setup.destroy").out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == again
