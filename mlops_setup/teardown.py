@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from invoke import task
@@ -668,3 +669,50 @@ def destroy(c, dry_run=False, delete_repo=False, yes_delete_repo=None):
         check_supported(session)
         deleting = check_repo_name(session, delete_repo, yes_delete_repo, dry_run=dry_run)
         run_destroy(session, dry_run=dry_run, delete_repo=deleting)
+
+
+# ---------------------------------------------------------------- the runbook's recorded run
+
+# The recorded destroy the runbook shows (``runbook/teardown.md``): the demo's setup of the
+# example project, then ``setup.destroy --dry-run`` and ``setup.destroy``, composed by
+# tests/test_teardown.py::test_recorded_destroy and replayed by ``docs.refresh``.
+RECORDING = "test_recorded_destroy.yaml"
+
+
+def record_destroy(
+    workdir: Path, *, cassette_dir: Path, replay: bool = True, transcript: list[Any] | None = None
+) -> None:
+    """In ``workdir`` (:func:`mlops_setup.demo.demo_environment`): the whole guide, quietly,
+    then the destroy's preview and run, each appended to ``transcript`` as the demo's steps
+    are (step ``setup.destroy``, phase ``plan`` or ``apply``)."""
+    import io
+
+    from .backoff import RecordingSleep
+    from .console import DEMO_WIDTH, Console
+    from .demo import NOW, Transcript, _player
+    from .guide import run_all
+    from .session import Runtime, load_session, use_runtime
+
+    runtime = Runtime(
+        sleep=RecordingSleep(), now=lambda: NOW, cwd=str(workdir), probe=lambda *_, **__: None
+    )
+    with (
+        use_runtime(runtime),
+        _player(Path(cassette_dir), replay, workdir / "upstream.git", RECORDING),
+    ):
+        session = load_session()
+        try:
+            session.out = Console(stream=io.StringIO(), err=io.StringIO(), color=False)
+            run_all(session, dry_run=False)
+        finally:
+            session.close()
+        for phase in ("plan", "apply"):  # each a command of its own, as the operator runs it
+            buffer = io.StringIO()
+            session = load_session()
+            session.out = Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False)
+            try:
+                run_destroy(session, dry_run=phase == "plan")
+            finally:
+                session.close()
+            if transcript is not None:
+                transcript.append(Transcript(TASK, phase, buffer.getvalue(), {}))

@@ -395,3 +395,43 @@ def test_a_destroy_that_stops_says_what_it_undid_and_a_rerun_resumes(cli, projec
     again = len(mutating(http()))
     assert cli("setup.destroy").out.splitlines()[-1] == "setup.destroy: no changes"
     assert len(mutating(http())) == again
+
+
+# --------------------------------------------------------------- the runbook's recording
+
+
+@pytest.mark.vcr
+def test_recorded_destroy(tmp_path, clean_env, world):
+    """Composes (--compose) or replays the destroy runbook/teardown.md shows: the demo's setup
+    of the example project, then `setup.destroy --dry-run` and `setup.destroy`."""
+    from pathlib import Path
+
+    from mlops_setup import demo
+
+    world.gh["git_dir"] = str(tmp_path / "upstream.git")
+    checks_pass(world)
+    shown: list = []
+    cassettes = Path(__file__).parent / "cassettes" / "test_teardown"
+    with demo.demo_environment(tmp_path) as workdir:
+        teardown.record_destroy(
+            workdir, cassette_dir=cassettes, replay=False, transcript=shown
+        )
+    assert [(t.step, t.phase) for t in shown] == [
+        ("setup.destroy", "plan"),
+        ("setup.destroy", "apply"),
+    ]
+    plan, run = (t.text for t in shown)
+    assert change_lines(unwrapped(plan)) == change_lines(unwrapped(run))  # plan = apply
+    assert len(change_lines(unwrapped(run))) == 13
+
+
+def unwrapped(text: str) -> str:
+    """Lines the console wrapped at the demo's width, joined again."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("      ") and lines:
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+    assert run.splitlines()[-1] == "setup.destroy: 0 added, 1 changed, 12 destroyed"
