@@ -423,6 +423,7 @@ def test_recorded_destroy(tmp_path, clean_env, world):
     plan, run = (t.text for t in shown)
     assert change_lines(unwrapped(plan)) == change_lines(unwrapped(run))  # plan = apply
     assert len(change_lines(unwrapped(run))) == 13
+    assert run.splitlines()[-1] == "setup.destroy: 0 added, 1 changed, 12 destroyed"
 
 
 def unwrapped(text: str) -> str:
@@ -434,4 +435,3 @@ def unwrapped(text: str) -> str:
         else:
             lines.append(line)
     return "\n".join(lines)
-    assert run.splitlines()[-1] == "setup.destroy: 0 added, 1 changed, 12 destroyed"
