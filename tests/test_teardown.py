@@ -413,9 +413,7 @@ def test_recorded_destroy(tmp_path, clean_env, world):
     shown: list = []
     cassettes = Path(__file__).parent / "cassettes" / "test_teardown"
     with demo.demo_environment(tmp_path) as workdir:
-        teardown.record_destroy(
-            workdir, cassette_dir=cassettes, replay=False, transcript=shown
-        )
+        teardown.record_destroy(workdir, cassette_dir=cassettes, replay=False, transcript=shown)
     assert [(t.step, t.phase) for t in shown] == [
         ("setup.destroy", "plan"),
         ("setup.destroy", "apply"),
@@ -435,3 +433,52 @@ def unwrapped(text: str) -> str:
         else:
             lines.append(line)
     return "\n".join(lines)
+
+
+@pytest.mark.vcr
+def test_a_destroy_killed_after_a_revoke_resumes_without_repeating_it(
+    cli, project, world, http, monkeypatch
+):
+    """The process dies right after Unity Catalog carried out the first revoke, before the
+    journal forgot the grant: the re-run reads the grants, finds that one gone (forgets it
+    without a request) and goes on with the rest. No request is sent twice."""
+    seed_others(world)
+    setup_all(cli, world)
+    before = len(mutating(http()))
+    real = teardown._deleted
+    calls = []
+
+    def killed(session, write, gone, what, **kwargs):
+        real(session, write, gone, what, **kwargs)
+        calls.append(what)
+        if what.startswith("revoking USE_CATALOG"):
+            raise KeyboardInterrupt  # the delete is done; its journal record is not forgotten
+
+    monkeypatch.setattr(teardown, "_deleted", killed)
+    crashed = cli("setup.destroy")
+    assert crashed.code == 130
+    assert crashed.err.splitlines()[-1] == (
+        "interrupted during ci.permissions: 6 changes applied in ci.workflow-permissions, "
+        f"ci.secrets (the last: ci.secrets: revoked token {_token(crashed.out, 'prod')} of SP "
+        f"prod-{P} (workspace prod, minted by mlops-setup)); run the same command again: it "
+        "resumes there"
+    )
+    first = mutating(http())[before:]
+    assert len(first) == 7 and first[-1].startswith(f"PATCH {STAGING}/api/2.1/unity-catalog/")
+    assert any(r["kind"] == "grant" and ":test:" in r["id"] for r in journal(project)["made"])
+    monkeypatch.setattr(teardown, "_deleted", real)
+    resumed = cli("setup.destroy")
+    assert resumed.code == 0, resumed.err
+    assert change_lines(sections(resumed.out)["ci.permissions"]) == [
+        f"revoke {GRANT} on catalog prod from SP prod-{P}",
+        f"revoke {GRANT} on catalog staging from SP staging-{P}",
+    ]
+    second = mutating(http())[before + len(first) :]
+    assert len(second) == 6 and not set(first) & set(second)  # nothing sent twice
+    assert not [r for r in journal(project)["made"] if r["kind"] == "grant"]
+
+
+def _token(output: str, env: str) -> str:
+    """The short id of the token of ``env``'s SP that ``output`` revoked."""
+    line = next(x for x in output.splitlines() if "revoked token" in x and f"SP {env}-" in x)
+    return line.split("revoked token ")[1].split()[0]
