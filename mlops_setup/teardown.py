@@ -111,6 +111,28 @@ def _deleted(
         )
 
 
+def _github_delete(
+    session: Session, repo: Any, url: str, gone: Callable[[], bool], what: str, *, fix: str
+) -> None:
+    """``DELETE url`` on GitHub through :func:`_deleted`; a refusal (401, 403) explained."""
+    from github import GithubException, UnknownObjectException
+
+    try:
+        _deleted(
+            session,
+            lambda: repo._requester.requestJsonAndCheck("DELETE", url),
+            gone,
+            f"deleting {what}",
+            not_found=(UnknownObjectException,),
+        )
+    except GithubException as exc:
+        if exc.status in (401, 403):
+            raise SetupError(
+                f"GitHub refused to delete {what} ({exc.status})", fix=fix, page=PAGE
+            ) from None
+        raise
+
+
 def _github_repo(session: Session) -> Any:
     from .sections.repo import _github_repo
 
@@ -204,7 +226,7 @@ def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
 
 def _secret_deleter(session: Session, repo: Any, ident: str, name: str) -> Callable[[], None]:
     def delete() -> None:
-        from github import GithubException, UnknownObjectException
+        from github import UnknownObjectException
 
         def gone() -> bool:
             try:
@@ -213,25 +235,15 @@ def _secret_deleter(session: Session, repo: Any, ident: str, name: str) -> Calla
                 return True
             return False
 
-        try:
-            _deleted(
-                session,
-                lambda: repo._requester.requestJsonAndCheck(
-                    "DELETE", f"{repo.url}/actions/secrets/{name}"
-                ),
-                gone,
-                f"deleting secret {name}",
-                not_found=(UnknownObjectException,),
-            )
-        except GithubException as exc:
-            if exc.status in (401, 403):
-                raise SetupError(
-                    f"GitHub refused to delete secret {name} of {repo.full_name} ({exc.status})",
-                    fix="use a token that may write the repo's Actions secrets (classic: `repo` "
-                    "scope; fine-grained: Secrets read and write), then run again",
-                    page=PAGE,
-                ) from None
-            raise
+        _github_delete(
+            session,
+            repo,
+            f"{repo.url}/actions/secrets/{name}",
+            gone,
+            f"secret {name}",
+            fix="use a token that may write the repo's Actions secrets (classic: `repo` scope; "
+            "fine-grained: Secrets read and write), then run again",
+        )
         session.journal.unmade("github_secret", ident)
 
     return delete
@@ -518,7 +530,6 @@ def plan_repo(session: Session, dry_run: bool = False, delete_repo: bool = False
 
 def _repo_deleter(session: Session, repo: Any) -> Callable[[], None]:
     def delete() -> None:
-        from github import GithubException, UnknownObjectException
 
         full = repo.full_name
 
@@ -526,24 +537,16 @@ def _repo_deleter(session: Session, repo: Any) -> Callable[[], None]:
             session.cache.pop("github.repo", None)
             return _github_repo(session) is None
 
-        try:
-            _deleted(
-                session,
-                lambda: repo._requester.requestJsonAndCheck("DELETE", repo.url),
-                gone,
-                f"deleting GitHub repo {full}",
-                not_found=(UnknownObjectException,),
-            )
-        except GithubException as exc:
-            if exc.status in (401, 403):
-                raise SetupError(
-                    f"GitHub refused to delete {full} ({exc.status})",
-                    fix="use a token with admin rights on the repo and the `delete_repo` scope "
-                    "(`gh auth refresh -s delete_repo`; fine-grained: Administration read and "
-                    "write), then run again",
-                    page=PAGE,
-                ) from None
-            raise
+        _github_delete(
+            session,
+            repo,
+            repo.url,
+            gone,
+            f"GitHub repo {full}",
+            fix="use a token with admin rights on the repo and the `delete_repo` scope "
+            "(`gh auth refresh -s delete_repo`; fine-grained: Administration read and write), "
+            "then run again",
+        )
         session.cache["github.repo"] = None
         session.journal.unmade("github_repo", full)
 

@@ -482,3 +482,21 @@ def _token(output: str, env: str) -> str:
     """The short id of the token of ``env``'s SP that ``output`` revoked."""
     line = next(x for x in output.splitlines() if "revoked token" in x and f"SP {env}-" in x)
     return line.split("revoked token ")[1].split()[0]
+
+
+@pytest.mark.parametrize(
+    ("config", "what"),
+    [
+        ({"ci": {"auth_mode": "oidc"}}, "ci.auth_mode oidc"),
+        ({"ci": {"auth_mode": "oauth"}}, "ci.auth_mode oauth"),
+    ],
+)
+def test_what_it_cannot_undo_yet_stops_it_before_any_request(cli, project, http, config, what):
+    project.write_config(**config)
+    result = cli("setup.destroy", "--dry-run")
+    assert result.code == 1
+    assert result.err.splitlines()[0] == (
+        f"error: setup.destroy cannot undo a setup with {what} yet; nothing was changed"
+    )
+    assert "see: runbook/teardown.md#what-it-cannot-undo-yet" in result.err
+    assert http() == []
