@@ -27,6 +27,9 @@
   default branch is done (with a warning), because promoting to prod is a decision (``invoke release
   --update``), not drift.
 
+* ``setup.destroy`` (:mod:`mlops_setup.teardown`): undoes the setup, only what mlops-setup made,
+  in the reverse order; ``setup.plan --destroy`` prints its plan (``setup.destroy --dry-run``).
+
 ``setup.plan --json`` and ``setup.status --json`` print one JSON document on stdout and nothing
 else there (errors go to stderr); ``runbook/reference.md`` describes its shape
 (``JSON_FORMAT`` is its version). ``setup.all`` and ``setup.plan`` close with the whole guide's

@@ -392,11 +392,12 @@ def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
             detail="assigned by mlops-setup",
         )
     linked = _linked_application_ids(session)
+    for app_id in sorted(linked):
+        plan.keep(f"SP with application id {app_id} is linked (made by someone else): not deleted")
     for record in reversed(session.journal.made_records("service_principal")):
         name = record["display_name"]
         if record["application_id"].lower() in linked:
-            plan.keep(f"SP {name} is linked: never deleted")
-            continue
+            continue  # said above
         live = _live_sp(session, record)
         if live is None:
             _forget(session, dry_run, "service_principal", record["id"])

@@ -253,6 +253,11 @@ def test_linked_sps_survive_with_the_grant_someone_else_gave_them(
         "central-staging",
     ]
     assert change_lines(out["ci.service-principals"]) == []  # none made, none assigned
+    for sp in (staging, prod):
+        assert (
+            f"ok  SP with application id {sp['applicationId']} is linked (made by someone else): "
+            "not deleted"
+        ) in out["ci.service-principals"]
     assert [line.split(" (")[0] for line in change_lines(out["ci.secrets"])][-2:] == [
         line.split(" (")[0] for line in _tokens_revoked(change_lines(out["ci.secrets"]))
     ]
