@@ -210,9 +210,14 @@ def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
         others = sorted(existing - {name for _, name in ours})
         if others:
             plan.keep(f"secrets mlops-setup did not write stay: {', '.join(others)}")
+        _plan_repo_records(session, plan, repo, dry_run)
     for env in ENVIRONMENTS:
         sp = find_service_principal(session, env)
         if sp is None:
+            continue
+        _plan_oauth_secrets(session, plan, env, sp, dry_run)
+        _plan_federation_policies(session, plan, env, sp, dry_run)
+        if session.settings.ci.auth_mode != "token":
             continue
         for token in _tokens_of_ours(session, env, sp):
             plan.add(
@@ -222,6 +227,190 @@ def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
                 detail=f"workspace {env}, minted by mlops-setup",
             )
     return plan
+
+
+def _plan_repo_records(session: Session, plan: Plan, repo: Any, dry_run: bool) -> None:
+    """The Actions variables and GitHub environments we created (``ci.auth_mode: oidc``)."""
+    full = repo.full_name
+    variables = [
+        r for r in session.journal.made_records("github_variable") if r.get("repo") == full
+    ]
+    live_vars = {v.name for v in repo.get_variables()} if variables else set()
+    for record in reversed(variables):
+        name = record["name"]
+        if name not in live_vars:
+            _forget(session, dry_run, "github_variable", record["id"])
+            continue
+        url = f"{repo.url}/actions/variables/{name}"
+        plan.add(
+            "delete",
+            f"variable {name}",
+            _github_deleter(session, repo, url, f"variable {name}", "github_variable", record),
+            detail="written by mlops-setup",
+        )
+    records = [
+        r for r in session.journal.made_records("github_environment") if r.get("repo") == full
+    ]
+    if not records:
+        return
+    listed = _gh_get(repo, "/environments") or {}
+    live_envs = {e["name"] for e in listed.get("environments") or []}
+    for record in reversed(records):
+        name = record["name"]
+        if name not in live_envs:
+            _forget(session, dry_run, "github_environment", record["id"])
+            continue
+        url = f"{repo.url}/environments/{name}"
+        plan.add(
+            "delete",
+            f"GitHub environment {name}",
+            _github_deleter(
+                session, repo, url, f"GitHub environment {name}", "github_environment", record
+            ),
+            detail="created by mlops-setup",
+        )
+
+
+def _gh_get(repo: Any, path: str) -> Any:
+    from github import UnknownObjectException
+
+    try:
+        return repo._requester.requestJsonAndCheck("GET", f"{repo.url}{path}")[1]
+    except UnknownObjectException:
+        return None
+
+
+def _github_deleter(
+    session: Session, repo: Any, url: str, what: str, kind: str, record: dict[str, Any]
+) -> Callable[[], None]:
+    def delete() -> None:
+        def gone() -> bool:
+            return _gh_get(repo, url.removeprefix(repo.url)) is None
+
+        _github_delete(
+            session,
+            repo,
+            url,
+            gone,
+            what,
+            fix="use a token with admin rights on the repo (classic: `repo` scope; "
+            "fine-grained: Administration, Secrets and Variables read and write), then run again",
+        )
+        session.journal.unmade(kind, record["id"])
+
+    return delete
+
+
+def _plan_oauth_secrets(session: Session, plan: Plan, env: str, sp: Any, dry_run: bool) -> None:
+    """The OAuth secrets of ``sp`` the journal knows we created (``ci.auth_mode: oauth``);
+    OAuth secrets carry no comment, so one the journal does not know is never touched."""
+    from .sections.ci.oauth import OAuthLedger, _live_secrets
+    from .sections.ci.secrets import short
+
+    ledger = OAuthLedger(session)
+    ours = set(ledger.in_flight(env))
+    stored = ledger.stored(env) or {}
+    if stored.get("token_id"):
+        ours.add(stored["token_id"])
+    if not ours:
+        return
+    for secret in _live_secrets(session, sp):
+        if secret.secret_id not in ours:
+            continue
+        plan.add(
+            "delete",
+            f"OAuth secret {short(secret.secret_id)} of SP {sp.display_name}",
+            _oauth_deleter(session, ledger, sp, secret.secret_id),
+            detail="created by mlops-setup",
+        )
+
+
+def _oauth_deleter(session: Session, ledger: Any, sp: Any, secret_id: str) -> Callable[[], None]:
+    def delete() -> None:
+        from databricks.sdk.errors import NotFound
+
+        from .databricks_util import ApiErrors, sp_denied_fix
+        from .sections.ci.oauth import _live_secrets
+        from .sections.ci.secrets import short
+
+        what = f"deleting OAuth secret {short(secret_id)} of {sp.display_name}"
+        api = session.clients.account.service_principal_secrets
+        with ApiErrors(
+            session, "account", what, denied_fix=sp_denied_fix(session, sp.env), page=PAGE
+        ):
+            _deleted(
+                session,
+                lambda: api.delete(str(sp.id), secret_id),
+                lambda: all(s.secret_id != secret_id for s in _live_secrets(session, sp)),
+                what,
+                not_found=(NotFound,),
+            )
+        ledger.gone(secret_id)
+
+    return delete
+
+
+def _plan_federation_policies(
+    session: Session, plan: Plan, env: str, sp: Any, dry_run: bool
+) -> None:
+    """The federation policies we created on ``sp`` (``ci.auth_mode: oidc``)."""
+    for record in reversed(session.journal.made_records("federation_policy")):
+        if record.get("sp_id") != str(sp.id):
+            continue
+        if not _policy_exists(session, record):
+            _forget(session, dry_run, "federation_policy", record["id"])
+            continue
+        plan.add(
+            "delete",
+            f"federation policy {record['policy_id']} of SP {sp.display_name}",
+            _policy_deleter(session, record),
+            detail="created by mlops-setup",
+        )
+
+
+def _policy_exists(session: Session, record: dict[str, Any]) -> bool:
+    from databricks.sdk.errors import NotFound
+
+    from .databricks_util import ApiErrors, sp_denied_fix
+
+    api = session.clients.account.service_principal_federation_policy
+    with ApiErrors(
+        session,
+        "account",
+        f"reading federation policy {record['policy_id']}",
+        denied_fix=sp_denied_fix(session, record["env"]),
+        page=PAGE,
+    ):
+        try:
+            api.get(service_principal_id=int(record["sp_id"]), policy_id=record["policy_id"])
+        except NotFound:
+            return False
+    return True
+
+
+def _policy_deleter(session: Session, record: dict[str, Any]) -> Callable[[], None]:
+    def delete() -> None:
+        from databricks.sdk.errors import NotFound
+
+        from .databricks_util import ApiErrors, sp_denied_fix
+
+        what = f"deleting federation policy {record['policy_id']} of {record['display_name']}"
+        api = session.clients.account.service_principal_federation_policy
+        with ApiErrors(
+            session, "account", what, denied_fix=sp_denied_fix(session, record["env"]), page=PAGE
+        ):
+            _deleted(
+                session,
+                lambda: api.delete(
+                    service_principal_id=int(record["sp_id"]), policy_id=record["policy_id"]
+                ),
+                lambda: not _policy_exists(session, record),
+                what,
+                not_found=(NotFound,),
+            )
+        session.journal.unmade("federation_policy", record["id"])
+
+    return delete
 
 
 def _secret_deleter(session: Session, repo: Any, ident: str, name: str) -> Callable[[], None]:
@@ -576,8 +765,6 @@ def check_supported(session: Session) -> None:
     """Stop before anything when the setup holds what this version cannot undo yet."""
     settings = session.settings
     beyond = []
-    if settings.ci.auth_mode != "token":
-        beyond.append(f"ci.auth_mode {settings.ci.auth_mode}")
     if settings.databricks.cloud == "azure":
         beyond.append("Azure's Entra ID applications")
     if beyond:

@@ -44,8 +44,10 @@ OTHER_SP = "analytics-etl"
 # What a destroy leaves in place on purpose: the ML code and its history (the pull requests,
 # their checks, the hand-over issue, the workflow runs, the deployed jobs; git itself is the
 # bare repo, not in these tables), and the schemas the setup created (they may hold data).
-# ``minted`` is the fake's in-memory record of token values, ``git_dir`` a path.
+# ``minted`` is the fake's in-memory record of token values, ``git_dir`` a path,
+# ``branch_policy_serial`` the fake's counter of branch policy ids (GitHub never reuses one).
 KEPT_GH = {"pulls", "checks", "check_polls", "issues", "next_number", "runs", "git_dir"}
+KEPT_GH |= {"branch_policy_serial"}
 KEPT_DB = {"schemas", "jobs", "minted"}
 
 
@@ -489,19 +491,65 @@ def _token(output: str, env: str) -> str:
     return line.split("revoked token ")[1].split()[0]
 
 
-@pytest.mark.parametrize(
-    ("config", "what"),
-    [
-        ({"ci": {"auth_mode": "oidc"}}, "ci.auth_mode oidc"),
-        ({"ci": {"auth_mode": "oauth"}}, "ci.auth_mode oauth"),
-    ],
-)
-def test_what_it_cannot_undo_yet_stops_it_before_any_request(cli, project, http, config, what):
-    project.write_config(**config)
+def test_what_it_cannot_undo_yet_stops_it_before_any_request(cli, project, http):
+    project.regenerate(cloud="azure")
     result = cli("setup.destroy", "--dry-run")
     assert result.code == 1
     assert result.err.splitlines()[0] == (
-        f"error: setup.destroy cannot undo a setup with {what} yet; nothing was changed"
+        "error: setup.destroy cannot undo a setup with Azure's Entra ID applications yet; "
+        "nothing was changed"
     )
     assert "see: runbook/teardown.md#what-it-cannot-undo-yet" in result.err
     assert http() == []
+
+
+# ------------------------------------------------------------- OIDC federation, OAuth secrets
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("mode", ["oidc", "oauth"])
+def test_oidc_and_oauth_credentials_we_made_are_removed(cli, project, world, http, fake_api, mode):
+    """ci.secrets in the other auth modes, on SPs made elsewhere, then a destroy: the
+    federation policies, GitHub environments and variables (oidc) or the OAuth secrets (oauth),
+    and the GitHub secrets, are removed; the SPs and the secret set by hand stay."""
+    seed_others(world)
+    sps = {
+        env: databricks_iam.add_service_principal(world, f"{env}-{P}", assigned_to=(env,))
+        for env in ("staging", "prod")
+    }
+    project.write_config(ci={"auth_mode": mode})
+    fill_defaults(world)
+    before = state_of(world)
+    made = cli("ci.secrets")
+    assert made.code == 0, made.err
+    sent = len(mutating(http()))
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    lines = change_lines(sections(result.out)["ci.secrets"])
+    assert lines and all(line.startswith("delete ") for line in lines), lines
+    if mode == "oidc":
+        assert [line.split(" (")[0] for line in lines] == [
+            "delete secret WORKFLOW_TOKEN",
+            "delete variable PROD_DATABRICKS_CLIENT_ID",
+            "delete variable STAGING_DATABRICKS_CLIENT_ID",
+            "delete GitHub environment prod",
+            "delete GitHub environment staging",
+            f"delete federation policy github-actions-staging of SP staging-{P}",
+            f"delete federation policy github-actions-prod of SP prod-{P}",
+        ]
+    else:
+        assert [x for x in lines if x.startswith("delete OAuth secret ")] == [x for x in lines[-2:]]
+        assert len([x for x in lines if x.startswith("delete secret ")]) == 5
+    assert result.out.splitlines()[-1] == (
+        f"setup.destroy: 0 added, 0 changed, {len(lines)} destroyed"
+    )
+    assert len(mutating(http())) == sent + len(lines)
+    if fake_api is not None:
+        assert state_of(world) == before
+        assert [sp["displayName"] for sp in world.db["service_principals"]][-2:] == [
+            sps["staging"]["displayName"],
+            sps["prod"]["displayName"],
+        ]
+    again = cli("setup.destroy")
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == sent + len(lines)
