@@ -12,8 +12,11 @@ The steps run in the reverse of the guide's order, each named after the guide st
 
 1. ``ci.workflow-permissions``: the repo's workflow permissions go back to the values recorded
    before the setup changed them (what ``ci.workflow-permissions --revert`` does);
-2. ``ci.secrets``: the GitHub Actions secrets we wrote are deleted, then every token of ours
-   (by its comment, on the SP) is revoked;
+2. ``ci.secrets``: the GitHub Actions secrets we wrote are deleted, and (``ci.auth_mode:
+   oidc``) the Actions variables and GitHub environments we created; then the Databricks
+   credentials: the OAuth secrets the journal knows we made (``oauth``; they carry no comment,
+   so no other is touched), the federation policies we created (``oidc``), and every token of
+   ours (``token``: by its comment, on the SP);
 3. ``ci.permissions``: the privileges we granted are revoked (``PATCH .../permissions`` with
    ``remove``, for our principal only); catalogs and schemas the setup created stay, because
    they may hold the project's data (a note names them);
@@ -32,10 +35,8 @@ still there: an error that says a re-run looks first); each record leaves the jo
 object is gone, so a run that stops says what it undid and a re-run resumes where it stopped;
 a finished destroy re-run sends no mutating request.
 
-What it cannot undo yet (it says so and changes nothing): ``ci.auth_mode`` oauth or oidc
-(OAuth secrets, federation policies, GitHub environments and variables) and Azure's Entra ID
-applications and client secrets. The runbook page ``teardown.md`` lists how to remove those by
-hand.
+What it cannot undo yet (it says so and changes nothing): Azure's Entra ID applications and
+client secrets. The runbook page ``teardown.md`` says how to remove those by hand.
 
 API shapes (databricks-sdk 0.162 ``service/iam.py``, ``service/catalog.py``; PyGithub 2.10
 ``Repository.py``): ``DELETE /api/2.0/accounts/{account}/workspaces/{ws}/permissionassignments/
@@ -43,7 +44,9 @@ principals/{id}`` (answers ``{}``), ``DELETE .../scim/v2/ServicePrincipals/{id}`
 ``DELETE /api/2.0/token-management/tokens/{id}``, ``PATCH /api/2.1/unity-catalog/permissions/
 {type}/{name}`` with ``changes: [{principal, remove}]``, ``DELETE /repos/{o}/{r}/actions/secrets/
 {name}`` (204), ``PUT /repos/{o}/{r}/actions/permissions/workflow``, ``DELETE /repos/{o}/{r}``
-(204; the token needs the ``delete_repo`` scope).
+(204; the token needs the ``delete_repo`` scope), ``DELETE /repos/{o}/{r}/actions/variables/
+{name}`` and ``.../environments/{name}`` (204), ``DELETE /api/2.0/accounts/{account}/
+servicePrincipals/{id}/federationPolicies/{policy}`` and ``.../credentials/secrets/{id}``.
 """
 
 from __future__ import annotations
