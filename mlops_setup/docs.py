@@ -15,7 +15,7 @@ Kinds of region:
   (``$ invoke --help NAME``). A task the demo does not run gets only its help; when its step
   joins ``demo.demo_steps()``, the next refresh adds the runs. A task whose docstring starts with
   "Not built yet" also gets a warning to do the step by hand.
-* ``section NS``: every task of namespace ``NS`` that no ``task`` region of the same page shows,
+* ``section NS``: every task of namespace ``NS`` that no ``task`` region (of any page) shows,
   each under its own heading. So a task that lands in a section appears on the section's page
   at the next refresh, before anyone writes prose for it.
 * ``tasks``: the reference: every task of ``tasks.py``'s namespace with its help, by namespace.
@@ -34,6 +34,8 @@ Where the output comes from (:class:`Runner`, shared by ``docs.refresh`` and the
   ``tests/cassettes/test_demo/test_demo.yaml``, real git in a temporary folder), in the guide's
   order: each step's preview, then its run, as an operator goes through the guide. A transcript
   entry that carries ``options`` (flags the demo passed) shows them in the command.
+  ``setup.destroy`` (runbook/teardown.md) has a recording of its own: the demo's setup, then
+  the destroy's preview and run (``tests/cassettes/test_teardown/test_recorded_destroy.yaml``).
 
 Output is compared line by line with trailing whitespace and trailing blank lines dropped, so an
 editor that trims whitespace does not break a page.
@@ -175,6 +177,7 @@ class Runner:
                     f"the demo's replay failed, so no run can be recorded: {exc} "
                     "(`invoke demo` shows where)"
                 ) from exc
+            entries += self.teardown_runs()
         runs: dict[str, list[tuple[str, str, str]]] = {}
         for entry in entries:
             command = step_command(entry.step, entry.phase, getattr(entry, "options", None))
@@ -182,6 +185,29 @@ class Runner:
             if command not in (c for _, c, _ in step_runs):  # a step run twice: the first
                 step_runs.append((entry.phase, command, clean(entry.text)))
         return runs
+
+    def teardown_runs(self) -> list[Any]:
+        """``setup.destroy --dry-run`` and ``setup.destroy`` after the demo's setup: a recording
+        of their own (:data:`mlops_setup.teardown.RECORDING`), replayed like the demo's."""
+        import tempfile
+
+        from .demo import demo_environment
+        from .teardown import RECORDING, record_destroy
+
+        entries: list[Any] = []
+        cassette_dir = self.root / "tests" / "cassettes" / "test_teardown"
+        if not (cassette_dir / RECORDING).exists():
+            return entries  # a copy without the tests: the page shows the help only
+        with tempfile.TemporaryDirectory(prefix="mlops-setup-docs-") as tmp:
+            try:
+                with demo_environment(Path(tmp)) as workdir:
+                    record_destroy(workdir, cassette_dir=cassette_dir, transcript=entries)
+            except Exception as exc:
+                raise DocsError(
+                    f"the recorded destroy's replay failed: {exc} (`pytest "
+                    "tests/test_teardown.py -k recorded` shows where)"
+                ) from exc
+        return entries
 
     @property
     def recorded(self) -> dict[str, str]:
@@ -307,8 +333,8 @@ class Runbook:
     def render(self, page: str, kind: str, arg: str) -> str:
         if kind == "task":
             return self.task_block(arg)
-        if kind == "section":
-            placed = set(self.placed(page))
+        if kind == "section":  # tasks no page shows in a task region of its own
+            placed = {name for other in self.pages for name in self.placed(other)}
             return "\n\n".join(
                 f"### `invoke {name}` {{#{anchor(name)}}}\n\n" + self.task_block(name, headed=True)
                 for name in self.runner.task_names(arg)

@@ -160,6 +160,14 @@ def _create_policy(session: Any, env: str, sp: Any) -> str:
     with ApiErrors(session, "account", doing, denied_fix=sp_denied_fix(session, env), page=PAGE):
         try:
             a.create(policy=policy, service_principal_id=int(sp.id), policy_id=policy_id(env))
+            session.journal.made(  # setup.destroy deletes it
+                "federation_policy",
+                f"{sp.id}:{policy_id(env)}",
+                env=env,
+                sp_id=str(sp.id),
+                policy_id=policy_id(env),
+                display_name=sp.display_name,
+            )
         except (ResourceAlreadyExists, ResourceConflict):
             # there already (an answer lost, a colleague's run): adopt it only if it says the same
             got = a.get(service_principal_id=int(sp.id), policy_id=policy_id(env))
@@ -261,7 +269,9 @@ def plan_environments(session: Any, plan: Plan, repo: Any) -> None:
         if env == "staging":
             if live is None:
                 plan.add(
-                    "create", "GitHub environment staging", lambda p=path: _gh(repo, "PUT", p, {})
+                    "create",
+                    "GitHub environment staging",
+                    lambda p=path: _create_environment(session, repo, "staging", p, {}),
                 )
             else:
                 plan.keep("GitHub environment staging exists")
@@ -283,7 +293,9 @@ def plan_environments(session: Any, plan: Plan, repo: Any) -> None:
             if reviewers:  # resolved now: a login GitHub does not know stops the plan
                 body["reviewers"] = _reviewer_ids(session, reviewers)
 
-            def put(p: str = path, b: dict = body) -> Any:
+            def put(p: str = path, b: dict = body, new: bool = live is None) -> Any:
+                if new:  # made by us: setup.destroy deletes it
+                    return _create_environment(session, repo, "prod", p, b)
                 return _gh(repo, "PUT", p, b)
 
             plan.add(
@@ -320,6 +332,24 @@ def plan_environments(session: Any, plan: Plan, repo: Any) -> None:
                 )
 
 
+def _create_environment(session: Any, repo: Any, env: str, path: str, body: dict) -> Any:
+    """Create a GitHub environment, journaled so that ``setup.destroy`` removes it."""
+    made = _gh(repo, "PUT", path, body)
+    session.journal.made(
+        "github_environment", f"{repo.full_name}:{env}", repo=repo.full_name, name=env
+    )
+    return made
+
+
+def _create_variable(session: Any, repo: Any, name: str, value: str) -> Any:
+    """Create an Actions variable, journaled so that ``setup.destroy`` removes it."""
+    made = repo.create_variable(name, value)
+    session.journal.made(
+        "github_variable", f"{repo.full_name}:{name}", repo=repo.full_name, name=name
+    )
+    return made
+
+
 def plan_variables(session: Any, plan: Plan, repo: Any, sps: dict[str, Any]) -> None:
     """``{STAGING,PROD}_DATABRICKS_CLIENT_ID`` Actions variables = the SPs' application ids."""
     live = {v.name: v.value for v in repo.get_variables()}
@@ -340,7 +370,7 @@ def plan_variables(session: Any, plan: Plan, repo: Any, sps: dict[str, Any]) -> 
             plan.add(
                 "create",
                 f"variable {name}",
-                lambda n=name, v=value: repo.create_variable(n, v),
+                lambda n=name, v=value: _create_variable(session, repo, n, v),
                 detail=value,
             )
 

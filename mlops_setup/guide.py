@@ -27,6 +27,9 @@
   default branch is done (with a warning), because promoting to prod is a decision (``invoke release
   --update``), not drift.
 
+* ``setup.destroy`` (:mod:`mlops_setup.teardown`): undoes the setup, only what mlops-setup made,
+  in the reverse order; ``setup.plan --destroy`` prints its plan (``setup.destroy --dry-run``).
+
 ``setup.plan --json`` and ``setup.status --json`` print one JSON document on stdout and nothing
 else there (errors go to stderr); ``runbook/reference.md`` describes its shape
 (``JSON_FORMAT`` is its version). ``setup.all`` and ``setup.plan`` close with the whole guide's
@@ -351,8 +354,14 @@ def all_(c, dry_run=False):
         run_all(session, dry_run=dry_run)
 
 
-@task(name="plan", help={"json": JSON_HELP})
-def plan_(c, json=False):
+@task(
+    name="plan",
+    help={
+        "json": JSON_HELP,
+        "destroy": "Preview setup.destroy instead (what `setup.destroy --dry-run` prints).",
+    },
+)
+def plan_(c, json=False, destroy=False):
     """Preview the whole guide: every step with --dry-run."""
     from .console import Console
     from .session import failures_as_exit, open_session
@@ -362,7 +371,12 @@ def plan_(c, json=False):
             session.out = Console(stream=io.StringIO(), err=session.out.err)
         ran: list[_Ran] = []
         try:
-            run_all(session, dry_run=True, ran=ran)
+            if destroy:
+                from .teardown import run_destroy
+
+                run_destroy(session, dry_run=True, ran=ran)
+            else:
+                run_all(session, dry_run=True, ran=ran)
         except Stopped as exc:
             if json:
                 _emit(plan_document(ran, exc))
@@ -519,4 +533,6 @@ def inspect(c, json=False):
         raise Exit(code=2)
 
 
-ns = Collection("setup", all_, plan_, status, inspect)
+from .teardown import destroy  # noqa: E402 - the task lives with its logic
+
+ns = Collection("setup", all_, plan_, status, inspect, destroy)

@@ -32,6 +32,7 @@ from .changes import SetupError
 from .config import CREDENTIAL_VALUE
 
 VERSION_KEY = "written_by"
+MADE_KEY = "made"  # what the setup created, for setup.destroy (see Journal.made)
 
 
 class JournalTooNew(SetupError):
@@ -88,6 +89,52 @@ class Journal:
         popped: list[Any] = []
         self._update(lambda data: popped.append(data.pop(key, default)))
         return popped[0]
+
+    # --------------------------------------------------------------- what the setup made
+
+    def made(self, kind: str, ident: str, **facts: Any) -> None:
+        """Record that the setup created ``kind`` ``ident`` (an SP, a grant, a secret, ...), with
+        the non-secret ``facts`` that undoing it needs; ``setup.destroy`` undoes exactly these.
+        Recording it again updates its facts and keeps its place (the order of creation)."""
+        record = {"kind": kind, "id": str(ident), **facts}
+
+        def change(data: dict[str, Any]) -> None:
+            records = [dict(r) for r in data.get(MADE_KEY) or []]
+            for index, old in enumerate(records):
+                if old.get("kind") == kind and old.get("id") == str(ident):
+                    records[index] = record
+                    break
+            else:
+                records.append(record)
+            data[MADE_KEY] = records
+
+        self._update(change)
+
+    def unmade(self, kind: str, ident: str) -> None:
+        """Forget ``kind`` ``ident``: it is gone (``setup.destroy`` removed it, or it was found
+        gone). A no-op (no write) when it is not recorded."""
+        if self.made_record(kind, ident) is None:
+            return
+
+        def change(data: dict[str, Any]) -> None:
+            data[MADE_KEY] = [
+                r
+                for r in data.get(MADE_KEY) or []
+                if not (r.get("kind") == kind and r.get("id") == str(ident))
+            ]
+
+        self._update(change)
+
+    def made_records(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """The records of :meth:`made`, in the order they were first made (of one ``kind``)."""
+        records = [r for r in self.data.get(MADE_KEY) or [] if isinstance(r, dict)]
+        return [dict(r) for r in records if kind is None or r.get("kind") == kind]
+
+    def made_record(self, kind: str, ident: str) -> dict[str, Any] | None:
+        for record in self.made_records(kind):
+            if record.get("id") == str(ident):
+                return record
+        return None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

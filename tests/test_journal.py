@@ -75,3 +75,29 @@ def test_newer_journal_is_refused_in_one_line_before_any_call(cli, project):
     )
     assert "==" not in result.out  # no step started
     assert path.read_text() == text  # and the journal is left as it was
+
+
+def test_made_records_keep_their_order_update_in_place_and_are_forgotten(tmp_path):
+    """What setup.destroy reads: one record per (kind, id), in the order first made."""
+    journal = Journal(tmp_path / "journal.json")
+    journal.made("service_principal", "account:1", display_name="staging-x")
+    journal.made("grant", "staging:catalog:staging:app", privileges=["USE_CATALOG"])
+    journal.made("service_principal", "account:2", display_name="prod-x")
+    journal.made("grant", "staging:catalog:staging:app", privileges=["USE_CATALOG", "MODIFY"])
+    again = Journal(journal.path)
+    assert [(r["kind"], r["id"]) for r in again.made_records()] == [
+        ("service_principal", "account:1"),
+        ("grant", "staging:catalog:staging:app"),
+        ("service_principal", "account:2"),
+    ]
+    assert again.made_record("grant", "staging:catalog:staging:app")["privileges"] == [
+        "USE_CATALOG",
+        "MODIFY",
+    ]
+    again.unmade("service_principal", "account:1")
+    again.unmade("service_principal", "account:9")  # not recorded: nothing happens
+    assert [r["id"] for r in Journal(journal.path).made_records("service_principal")] == [
+        "account:2"
+    ]
+    with pytest.raises(ValueError, match="credential"):  # a value never gets in
+        journal.made("github_secret", "x", value="dapi" + "0" * 32)

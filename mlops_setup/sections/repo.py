@@ -101,6 +101,7 @@ def plan_create(session: Session, dry_run: bool = False) -> Plan:
             note=plan.note,
         )
         session.cache["github.repo"] = created
+        session.journal.made("github_repo", created.full_name)  # setup.destroy --delete-repo
         return created.full_name
 
     plan.add("create", f"GitHub repo {s.full_name}", create, detail=f"{s.visibility}, in {where}")

@@ -407,3 +407,74 @@ def update_assignment(world: World, req) -> Reply:
     permissions = [p for p in (req.json or {}).get("permissions", []) if p in ("USER", "ADMIN")]
     db["assignments"].setdefault(req.params["ws"], {})[pid] = permissions
     return Reply(200, _assignment_body(world, pid, permissions))
+
+
+@route(
+    "DELETE",
+    "databricks",
+    rf"{ACCOUNT}/workspaces/(?P<ws>\d+)/permissionassignments/principals/(?P<pid>\d+)",
+)
+def delete_assignment(world: World, req) -> Reply:
+    """Delete Workspace Permission Assignment: ``{}`` (Databricks REST reference,
+    access-management/v1; databricks-sdk ``WorkspaceAssignmentAPI.delete``)."""
+    denied = _expired(world, req)
+    if denied is not None:
+        return denied
+    db = state(world)
+    if not db["account_admin"]:
+        return databricks_error(403, "PERMISSION_DENIED", "Only account admins may do this.")
+    ws = req.params["ws"]
+    if _workspace_by_id(world, ws) is None:
+        return databricks_error(404, "RESOURCE_DOES_NOT_EXIST", "Workspace not found.")
+    if db["assignments"].get(ws, {}).pop(req.params["pid"], None) is None:
+        return databricks_error(
+            404, "RESOURCE_DOES_NOT_EXIST", f"Principal {req.params['pid']} is not assigned."
+        )
+    if not db["assignments"][ws]:
+        del db["assignments"][ws]
+    return Reply(200, {})
+
+
+def _delete_sp(world: World, sp_id: str, scope: str) -> Reply:
+    """A SCIM delete: 204 without a body; the principal leaves every workspace with it."""
+    db = state(world)
+    for sp in db["service_principals"]:
+        if sp["id"] == sp_id and sp["scope"] == scope:
+            db["service_principals"].remove(sp)
+            for ws in list(db["assignments"]):
+                db["assignments"][ws].pop(sp_id, None)
+                if not db["assignments"][ws]:
+                    del db["assignments"][ws]
+            return Reply(204)
+    return scim_error(404, f"ServicePrincipal with id {sp_id} not found.")
+
+
+@route("DELETE", "databricks", rf"{ACCOUNT}/scim/v2/ServicePrincipals/(?P<id>\d+)")
+def account_delete_sp(world: World, req) -> Reply:
+    denied = _account_denied(world, req)
+    if denied is not None:
+        return denied
+    return _delete_sp(world, req.params["id"], "account")
+
+
+@route("GET", "databricks", r"/api/2.0/preview/scim/v2/ServicePrincipals/(?P<id>\d+)")
+def workspace_get_sp(world: World, req) -> Reply:
+    denied = _expired(world, req)
+    if denied is not None:
+        return denied
+    found = workspace_for(world, req.host)
+    for sp in state(world)["service_principals"]:
+        if found is not None and sp["id"] == req.params["id"] and sp["scope"] == found[0]:
+            return Reply(200, sp_body(sp))
+    return scim_error(404, f"ServicePrincipal with id {req.params['id']} not found.")
+
+
+@route("DELETE", "databricks", r"/api/2.0/preview/scim/v2/ServicePrincipals/(?P<id>\d+)")
+def workspace_delete_sp(world: World, req) -> Reply:
+    denied = _expired(world, req)
+    if denied is not None:
+        return denied
+    found = workspace_for(world, req.host)
+    if found is None or not found[1]["admin"]:
+        return scim_error(403, "Only workspace admins can delete service principals.")
+    return _delete_sp(world, req.params["id"], found[0])

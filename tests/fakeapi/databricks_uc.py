@@ -295,7 +295,12 @@ def update_grants(world: World, req) -> Reply:
         now = set(held.get(change["principal"], []))
         now |= set(change.get("add", []))
         now -= set(change.get("remove", []))
-        held[change["principal"]] = sorted(now)
+        if now:
+            held[change["principal"]] = sorted(now)
+        else:  # a principal left with nothing is no longer listed
+            held.pop(change["principal"], None)
+        if not held:
+            del db["grants"][f"{kind}/{full_name}"]
     found = _assignments(world, kind, full_name)
     return Reply(200, {"privilege_assignments": found} if found else {})
 

@@ -11,6 +11,7 @@ policies", "Actions > Variables", "Actions > Secrets"):
 * ``GET/POST .../environments/{name}/deployment-branch-policies`` ({name, type: branch}),
   ``DELETE .../deployment-branch-policies/{id}``: only with custom branch policies (404
   otherwise, as GitHub answers).
+* ``DELETE .../environments/{name}`` (204; 404 for no such environment).
 * ``GET/POST /repos/{o}/{r}/actions/variables`` (201, 409 when the name exists), ``GET/PATCH/
   DELETE .../actions/variables/{name}`` (204).
 * ``DELETE /repos/{o}/{r}/actions/secrets/{name}`` (204; 404 for no such secret).
@@ -225,6 +226,18 @@ def list_branch_policies(world: World, req) -> Reply:
         "branch_policies": [_policy_body(_full(req), req.params["env"], i, n) for i, n in items],
     }
     return Reply(200, body)
+
+
+@route("DELETE", "github", ENV)
+def delete_environment(world: World, req) -> Reply:
+    """``DELETE /repos/{o}/{r}/environments/{name}``: 204 (its secrets, variables and branch
+    policies go with it); 404 when there is no such environment."""
+    if missing := _missing(world, req):
+        return missing
+    found = environments(world, _full(req))
+    if found.pop(req.params["env"], None) is None:
+        return github_error(404, "Not Found")
+    return Reply(204)
 
 
 @route("POST", "github", rf"{ENV}/deployment-branch-policies")

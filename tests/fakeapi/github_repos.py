@@ -187,3 +187,20 @@ def create_org_repo(world: World, req) -> Reply:
 @route("POST", "github", r"/user/repos")
 def create_user_repo(world: World, req) -> Reply:
     return _create(world, world.gh.get("me", "platform-engineer"), req.json)
+
+
+@route("DELETE", "github", rf"/repos/(?P<owner>{NAME})/(?P<repo>{NAME})")
+def delete_repo(world: World, req) -> Reply:
+    """``DELETE /repos/{owner}/{repo}``: 204, and everything the repo held goes with it (its
+    secrets, variables, environments, refs, pulls, issues: every ``world.gh`` table keyed by
+    the repo's full name). 403 when the token may not (GitHub asks for admin rights and the
+    ``delete_repo`` scope)."""
+    full_name = f"{req.params['owner']}/{req.params['repo']}"
+    if full_name not in repos(world):
+        return github_error(404, "Not Found")
+    if full_name in world.gh.get("delete_denied", ()):
+        return github_error(403, "Must have admin rights to Repository.")
+    for table in list(world.gh.values()):
+        if isinstance(table, dict) and full_name in table:
+            table.pop(full_name)
+    return Reply(204)

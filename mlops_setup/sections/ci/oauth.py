@@ -29,7 +29,7 @@ from typing import Any
 from ... import ENVIRONMENTS
 from ...changes import Plan, SetupError
 from ...session import Session
-from .secrets import CLOCK_SLACK, Ledger, _parse_iso, _sdk_debug_off
+from .secrets import CLOCK_SLACK, Ledger, _parse_iso, _sdk_debug_off, written
 
 PAGE = "ci.md#auth"
 JOURNAL_KEY = "ci.secrets.oauth"
@@ -265,6 +265,7 @@ def _writer(session: Session, ledger: OAuthLedger, repo: Any, env: str, sp: Any,
                 page="ci.md#secrets",
             ) from None
         ledger.written(env, secret_id)
+        written(session, repo, name)
 
     return write
 
@@ -274,6 +275,7 @@ def _store(session: Session, repo: Any, name: str, value: str) -> None:
 
     try:
         repo.create_secret(name, value)
+        written(session, repo, name)
     except Exception as exc:  # noqa: BLE001 - one line, never the value
         raise SetupError(
             f"could not store secret {name} ({api_error_text(exc) or type(exc).__name__})",

@@ -327,6 +327,7 @@ def _grant(
                 if is_principal_missing(exc):
                     return None  # a just-created SP Unity Catalog does not know yet
                 raise
+        record_grant(session, securable, sp, privileges)
         return True
 
     def waiting(attempt_no: int, delay: float) -> None:
@@ -345,6 +346,29 @@ def _grant(
             "(`invoke ci.service-principals`), wait a few minutes and run again",
             page=PAGE,
         ) from None
+
+
+def grant_id(securable: Securable, principal: str) -> str:
+    return f"{securable.env}:{securable.kind}:{securable.name}:{principal}"
+
+
+def record_grant(
+    session: Session, securable: Securable, sp: ServicePrincipalInfo, privileges: list[str]
+) -> None:
+    """Journal the privileges this step added (only those: what the SP held before was not
+    ours), so ``setup.destroy`` revokes exactly them and never a grant someone else made."""
+    ident = grant_id(securable, sp.application_id)
+    held = list((session.journal.made_record("grant", ident) or {}).get("privileges", []))
+    session.journal.made(
+        "grant",
+        ident,
+        env=securable.env,
+        securable_type=securable.kind,
+        full_name=securable.name,
+        principal=sp.application_id,
+        display_name=sp.display_name,
+        privileges=[*held, *(p for p in privileges if p not in held)],
+    )
 
 
 # ------------------------------------------------------------------------------- creating
@@ -438,6 +462,8 @@ def _found(read: Any) -> bool | None:
 
 
 def _created(session: Session, securable: Securable) -> None:
+    # kept by setup.destroy (it may hold the project's data); journaled so it can say so
+    session.journal.made(securable.kind, f"{securable.env}:{securable.name}", env=securable.env)
     session.cache[f"databricks.uc.{securable.env}.{securable.kind}.{securable.name}"] = True
     session.cache[f"databricks.grants.{securable.env}.{securable.kind}.{securable.name}"] = {}
 

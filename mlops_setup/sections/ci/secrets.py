@@ -626,8 +626,10 @@ def _writer(
                         "but GitHub shows it updated: it holds the new token"
                     )
                     ledger.written(env, token_id)
+                    written(session, repo, name)
                     return
                 ledger.write_unknown(env, token_id)
+                written(session, repo, name)  # it may exist now: setup.destroy looks
                 raise SetupError(
                     f"could not tell whether secret {name} was stored ({describe(exc)}); the "
                     f"new token {short(token_id)} was kept, since the secret may hold it",
@@ -651,8 +653,17 @@ def _writer(
                 page=PAGE,
             ) from None
         ledger.written(env, token_id)
+        written(session, repo, name)
 
     return write
+
+
+def written(session: Session, repo: Any, name: str) -> None:
+    """Journal a GitHub Actions secret this tool wrote (its name, never its value): what
+    ``setup.destroy`` deletes."""
+    session.journal.made(
+        "github_secret", f"{repo.full_name}:{name}", repo=repo.full_name, name=name
+    )
 
 
 def _secret_rewritten(repo: Any, name: str, before: Any) -> bool:
@@ -733,6 +744,7 @@ def _write_pat(session: Session, repo: Any, pat_env: str) -> None:
 
     try:
         repo.create_secret(WORKFLOW_SECRET, session.env.get(pat_env, ""))
+        written(session, repo, WORKFLOW_SECRET)
     except Exception as exc:  # noqa: BLE001 - reported in one line, never with the value
         reason = api_error_text(exc) or type(exc).__name__
         raise SetupError(

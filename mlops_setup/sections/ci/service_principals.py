@@ -135,6 +135,7 @@ def _creator(session: Session, plan: Plan, env: str) -> Any:
             env, name, str(made.id), str(made.application_id), scope, created=True
         )
         remember_service_principal(session, info)
+        record_made(session, info)
         plan.note(f"SP {name}: application id {info.application_id}")
         return info.application_id
 
@@ -174,7 +175,21 @@ def _made_after_all(session: Session, env: str, name: str, exc: BaseException) -
         env, found.display_name, found.id, found.application_id, found.scope, created=True
     )
     remember_service_principal(session, info)
+    record_made(session, info)
     return info
+
+
+def record_made(session: Session, info: ServicePrincipalInfo) -> None:
+    """Journal an SP this step created (``setup.destroy`` deletes only SPs recorded so)."""
+    session.journal.made(
+        "service_principal",
+        f"{info.scope}:{info.id}",
+        env=info.env,
+        scope=info.scope,
+        sp_id=info.id,
+        application_id=info.application_id,
+        display_name=info.display_name,
+    )
 
 
 # ----------------------------------------------------------------------------- assignment
@@ -242,6 +257,14 @@ def _plan_assignment(
                 page=PAGE,
                 note=session.out.note,
             )
+        session.journal.made(  # setup.destroy removes only assignments recorded so
+            "workspace_assignment",
+            f"{ws_id}:{info.id}",
+            env=env,
+            workspace_id=ws_id,
+            principal_id=info.id,
+            display_name=name,
+        )
         known = session.cache.get(f"databricks.assignments.{ws_id}")
         if known is not None:
             known[int(info.id)] = [ASSIGNED_AS]
