@@ -128,12 +128,20 @@ def run_demo(
     replay: bool = True,
     transcript: list[Transcript] | None = None,
     cloud: str = "aws",
+    previews: bool | None = None,
 ) -> int:
-    """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
-    real thing, as an operator would. Each step is shown once, the run; its preview too where
-    it says something the run does not (:func:`preview_adds`). Every block of output, both
-    phases, is appended to ``transcript`` if given (the runbook embeds these). Returns the
-    exit code."""
+    """Run every step in ``workdir`` (see :func:`demo_environment`), as ``setup.all`` does.
+    With ``previews`` each step's dry run comes first, as an operator would run it: the
+    runbook records both (``transcript``), and composing the cassette (``replay=False``)
+    records both, so ``previews`` defaults to on for those and off for ``invoke demo``. Each
+    step is shown once, the run; its preview too where it says something the run does not
+    (:func:`preview_adds`). Every block of output, both phases, is appended to ``transcript``
+    if given. Returns the exit code.
+
+    A replay without the previews plays the same cassette: a preview only reads, the run
+    after it reads the same state, and vcrpy answers each request with the first recorded
+    answer to it not yet played, so the run gets the answers its preview got, which are the
+    answers it got itself (``tests/test_demo.py`` holds the two outputs equal)."""
     import io
     import sys
 
@@ -145,6 +153,8 @@ def run_demo(
 
     color = Console(sys.stdout).color
     cassette_dir = cassette_dir or cassettes()
+    if previews is None:
+        previews = transcript is not None or not replay
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
         sleep=RecordingSleep(),
@@ -158,12 +168,12 @@ def run_demo(
     with use_runtime(runtime), player:
         session = load_session()
         try:
-            _inspect(transcript, color)
+            _inspect(session, transcript, color)
             for step in demo_steps():
                 options = options_for(step)
                 shown: dict[str, str] = {}
                 try:
-                    for phase in ("plan", "apply"):
+                    for phase in ("plan", "apply") if previews else ("apply",):
                         buffer = io.StringIO()
                         session.out = Console(
                             stream=buffer, err=buffer, width=DEMO_WIDTH, color=False
@@ -183,24 +193,58 @@ def run_demo(
     return 0
 
 
-def _inspect(transcript: list[Transcript] | None, color: bool) -> None:
-    """What the tool reads from the example project (``setup.inspect``), before any step."""
+def _inspect(session: Any, transcript: list[Transcript] | None, color: bool) -> None:
+    """What the tool read from the example project, before any step: one screen's worth
+    (:func:`project_summary`, from the settings the session already holds). The runbook records
+    the whole ``setup.inspect`` (every fact with its source), computed only for it."""
     import io
 
     from .console import DEMO_WIDTH, Console
-    from .guide import inspect_report, show_inspect
 
     buffer = io.StringIO()
-    doc, rows = inspect_report(None)
-    show_inspect(doc, rows, Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False))
-    if transcript is not None:
-        transcript.append(Transcript("setup.inspect", "apply", buffer.getvalue(), {}))
+    project_summary(session.settings.model, Console(stream=buffer, width=DEMO_WIDTH, color=False))
     _echo({"apply": buffer.getvalue()}, color)
+    if transcript is not None:
+        from .guide import inspect_report, show_inspect
+
+        full = io.StringIO()
+        doc, rows = inspect_report(None)
+        show_inspect(doc, rows, Console(stream=full, err=full, width=DEMO_WIDTH, color=False))
+        transcript.append(Transcript("setup.inspect", "apply", full.getvalue(), {}))
+
+
+def project_summary(model: Any, out: Any) -> None:
+    """The facts ``setup.inspect`` shows, in four lines, then its notes."""
+    from .console import DEMO_WIDTH
+
+    doc = model.to_json()
+    out.header("setup.inspect", f"the generated project in {PROJECT}")
+    jobs = sum(len(names) for names in doc["jobs"].values())
+    hosts = (str(host).removeprefix("https://") for host in doc["workspaces"].values())
+    out.info(
+        f"project {doc['project_name']} (folder {doc['project_folder']}): {doc['setup_mode']}, "
+        f"{doc['cloud']}, {doc['cicd_platform']}"
+    )
+    out.info(
+        f"branches {doc['default_branch']}, {doc['release_branch']}; catalogs "
+        f"{', '.join(dict.fromkeys(doc['catalogs'].values()))}; schema {doc['schema']}"
+    )
+    out.info(f"workspaces {', '.join(hosts)}")
+    secrets = ", ".join(doc["secrets"])
+    line = f"model {doc['model_name']}, {jobs} jobs, {len(doc['workflows'])} workflows"
+    if len(line) + len(secrets) + 12 > DEMO_WIDTH - 2:
+        secrets = f"{len(doc['secrets'])} secrets"
+    out.info(f"{line}; CI reads {secrets}")
+    for note in doc["notes"]:
+        out.note(note)
+    out.info("`invoke setup.inspect` shows every fact and the file it comes from")
 
 
 def preview_adds(preview: str, run: str) -> bool:
-    """Whether a step's preview says something its run does not: a line other than the run's,
-    once ``will create`` reads ``created`` and the closing count is left out."""
+    """Whether a step's preview says something its run does not: a change or a warning other
+    than the run's, once ``will create`` reads ``created`` and the closing count is left out.
+    A preview's notes (``>``: what the apply will do, such as wait for a queued run) and the
+    facts it found right (``ok``) are what the run then shows happening, so they add nothing."""
     from .changes import untold
 
     def lines(text: str) -> set[str]:
@@ -213,7 +257,10 @@ def preview_adds(preview: str, run: str) -> bool:
         out = set()
         for line in body:
             mark, _, rest = line.strip().partition(" ")
-            out.add(f"{mark} {untold(rest.strip())}" if mark in ("+", "~", "-", "-/+") else line)
+            if mark in ("+", "~", "-", "-/+"):
+                out.add(f"{mark} {untold(rest.strip())}")
+            elif mark not in (">", "ok", ".."):
+                out.add(line)
         return out
 
     return bool(lines(preview) - lines(run))
@@ -258,11 +305,33 @@ def _player(
 
     if not (cassette_dir / name).exists():
         raise Exit(f"demo: the recorded run {cassette_dir / name} is missing", code=1)
-    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(name) as cassette:
+    with (
+        _without_httpx(),
+        replay_mod.make_vcr(str(cassette_dir)).use_cassette(name) as cassette,
+    ):
         effects = replay_mod.GitEffects.load(str(cassette_dir / name), str(upstream))
         if effects is not None:
             effects.attach(cassette)
         yield
+
+
+@contextlib.contextmanager
+def _without_httpx() -> Iterator[None]:
+    """Keep vcrpy from importing httpx while it replays. vcrpy patches every HTTP client it can
+    import, and importing httpx imports its command line too (click, rich, pygments): some
+    130 ms of the demo, for a client nothing here uses (both SDKs speak ``requests``). A
+    process that has httpx already (the tests) keeps it, and vcrpy patches it as usual."""
+    import sys
+
+    if "httpx" in sys.modules:
+        yield
+        return
+    sys.modules["httpx"] = None  # type: ignore[assignment]  # `import httpx` raises ImportError
+    try:
+        yield
+    finally:
+        if sys.modules.get("httpx", 0) is None:
+            del sys.modules["httpx"]
 
 
 @task(
