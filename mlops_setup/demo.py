@@ -305,33 +305,11 @@ def _player(
 
     if not (cassette_dir / name).exists():
         raise Exit(f"demo: the recorded run {cassette_dir / name} is missing", code=1)
-    with (
-        _without_httpx(),
-        replay_mod.make_vcr(str(cassette_dir)).use_cassette(name) as cassette,
-    ):
+    with replay_mod.make_vcr(str(cassette_dir)).use_cassette(name) as cassette:
         effects = replay_mod.GitEffects.load(str(cassette_dir / name), str(upstream))
         if effects is not None:
             effects.attach(cassette)
         yield
-
-
-@contextlib.contextmanager
-def _without_httpx() -> Iterator[None]:
-    """Keep vcrpy from importing httpx while it replays. vcrpy patches every HTTP client it can
-    import, and importing httpx imports its command line too (click, rich, pygments): some
-    130 ms of the demo, for a client nothing here uses (both SDKs speak ``requests``). A
-    process that has httpx already (the tests) keeps it, and vcrpy patches it as usual."""
-    import sys
-
-    if "httpx" in sys.modules:
-        yield
-        return
-    sys.modules["httpx"] = None  # type: ignore[assignment]  # `import httpx` raises ImportError
-    try:
-        yield
-    finally:
-        if sys.modules.get("httpx", 0) is None:
-            del sys.modules["httpx"]
 
 
 @task(
@@ -346,6 +324,7 @@ def demo(c, cloud="aws"):
 
     if cloud not in CLOUDS:
         raise Exit(f"demo: --cloud must be one of {', '.join(CLOUDS)}, not {cloud!r}", code=2)
+    _keep_httpx_out()
     _freeze_libraries()
     with tempfile.TemporaryDirectory(prefix="mlops-setup-demo-") as tmp:
         print(f"demo: example project {PROJECT} in a temporary folder; APIs replayed, git real")
@@ -370,3 +349,17 @@ def _freeze_libraries() -> None:
     finally:
         gc.enable()
     gc.freeze()
+
+
+def _keep_httpx_out() -> None:
+    """Keep vcrpy from importing httpx, for the rest of the ``demo`` task's process. vcrpy
+    patches every HTTP client it can import, and importing httpx imports its command line too
+    (click, rich, pygments): some 130 ms, for a client nothing here uses (both SDKs speak
+    ``requests``). For good, not just while replaying: vcrpy notes at its own import which
+    clients it found, and a vcrpy that was imported without httpx fails on an httpx that
+    appears later. So only in the task's own process, and only if neither is imported yet
+    (the tests and the runbook's recording call :func:`run_demo` and keep both)."""
+    import sys
+
+    if "httpx" not in sys.modules and "vcr" not in sys.modules:
+        sys.modules["httpx"] = None  # type: ignore[assignment]  # `import httpx` fails
