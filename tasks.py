@@ -2,24 +2,20 @@
 
 The composition lives in :mod:`mlops_setup.cli`, so ``invoke`` here and an installed
 ``mlops-setup`` run the same tasks; ``docs`` (the runbook site of this repository) is for
-contributors only. Importing this must stay cheap (``invoke --list``): the section modules
-load databricks-sdk, PyGithub and pydantic only inside the code that needs them.
+contributors only. Importing this must stay cheap (``invoke --list``): the namespace is built from
+the task index (:mod:`mlops_setup.taskindex`), and a task's module is imported when it runs.
 """
 
 import os
 import sys
 
 # Invoke switches off .pyc writing (so a project's tasks.pyc doesn't litter it); for our own
-# package that means compiling ~5,000 lines on every `invoke` call, a third of `invoke --list`.
-# Let Python cache our bytecode as it does for any installed package, unless the operator has
-# asked for no bytecode (PYTHONDONTWRITEBYTECODE).
-_invoke_choice = sys.dont_write_bytecode
+# package that means compiling every module a task imports on every `invoke` call (~10,000
+# lines for the demo). Let Python cache our bytecode, for the whole run, as it does for any
+# installed package, unless the operator has asked for no bytecode (PYTHONDONTWRITEBYTECODE).
 if not os.environ.get("PYTHONDONTWRITEBYTECODE"):
     sys.dont_write_bytecode = False
 
-from mlops_setup import docs  # noqa: E402
-from mlops_setup.cli import namespace  # noqa: E402
+from mlops_setup.cli import namespace
 
-sys.dont_write_bytecode = _invoke_choice
-
-ns = namespace(docs.ns)
+ns = namespace("docs")

@@ -35,12 +35,11 @@ from typing import Any
 
 from invoke import Collection, Program
 
-from . import __version__, demo, guide
-from .console import EXIT_INTERRUPTED, EXIT_USAGE, RUN
-from .sections import ci, code, deploy, handoff, release, repo
+from . import __version__, taskindex
 from .yamlfile import install_invoke_hook
 
 NAME = "mlops-setup"
+SECTIONS = ("repo", "ci", "code", "release", "deploy", "handoff")  # the guide's order
 VERBOSE_FLAGS = ("-v", "--verbose")
 _UNKNOWN = re.compile(r"^No idea what '(?P<token>.*)' is!$")
 
@@ -70,6 +69,8 @@ def suggestion(token: str, program: Any, context: Any = None) -> str:
 
 def _usage_error(program: Any, exc: Exception) -> Exception:
     from invoke import Exit
+
+    from .console import EXIT_USAGE
 
     message = str(exc)
     found = _UNKNOWN.match(message)
@@ -116,6 +117,8 @@ def install() -> None:
             raise _usage_error(self, exc) from None
 
     def _execute(self: Any) -> None:
+        from .console import RUN
+
         RUN.reset()
         try:
             execute(self)
@@ -133,24 +136,29 @@ def interrupted() -> Exception:
     """Ctrl-C: the one line (to stderr, by Invoke) and exit code 130."""
     from invoke import Exit
 
-    from .console import stop_live_lines
+    from .console import EXIT_INTERRUPTED, RUN, stop_live_lines
 
     stop_live_lines()
     sys.stdout.flush()
     return Exit(RUN.interrupted(), code=EXIT_INTERRUPTED)
 
 
-def namespace(*extra: Collection) -> Collection:
-    """The guide's sections in order, then ``setup``, any ``extra`` collections, ``demo``."""
+def namespace(*extra: Collection | str) -> Collection:
+    """The guide's sections in order, then ``setup``, any ``extra`` collections (a collection,
+    or the name of one in :data:`taskindex.COLLECTIONS`), ``demo``.
+
+    Built from the task index (:mod:`mlops_setup.taskindex`): listing the tasks or parsing their
+    flags imports no section; a task's module is imported when the task runs."""
     install_invoke_hook()
     install()
     ns = Collection()
-    for section in (repo, ci, code, release, deploy, handoff):
-        ns.add_collection(section.ns)
-    ns.add_collection(guide.ns)
+    for name in (*SECTIONS, "setup"):
+        ns.add_collection(taskindex.collection(name))
     for collection in extra:
-        ns.add_collection(collection)
-    ns.add_task(demo.demo)
+        ns.add_collection(
+            taskindex.collection(collection) if isinstance(collection, str) else collection
+        )
+    ns.add_task(taskindex.task("demo"))
     return ns
 
 

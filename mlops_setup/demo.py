@@ -133,12 +133,20 @@ def run_demo(
     transcript: list[Transcript] | None = None,
     cloud: str = "aws",
     auth: str = "token",
+    previews: bool | None = None,
 ) -> int:
-    """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
-    real thing, as an operator would. Each step is shown once, the run; its preview too where
-    it says something the run does not (:func:`preview_adds`). Every block of output, both
-    phases, is appended to ``transcript`` if given (the runbook embeds these). Returns the
-    exit code."""
+    """Run every step in ``workdir`` (see :func:`demo_environment`), as ``setup.all`` does.
+    With ``previews`` each step's dry run comes first, as an operator would run it: the
+    runbook records both (``transcript``), and composing the cassette (``replay=False``)
+    records both, so ``previews`` defaults to on for those and off for ``invoke demo``. Each
+    step is shown once, the run; its preview too where it says something the run does not
+    (:func:`preview_adds`). Every block of output, both phases, is appended to ``transcript``
+    if given. Returns the exit code.
+
+    A replay without the previews plays the same cassette: a preview only reads, the run
+    after it reads the same state, and vcrpy answers each request with the first recorded
+    answer to it not yet played, so the run gets the answers its preview got, which are the
+    answers it got itself (``tests/test_demo.py`` holds the two outputs equal)."""
     import io
     import sys
 
@@ -150,6 +158,8 @@ def run_demo(
 
     color = Console(sys.stdout).color
     cassette_dir = cassette_dir or cassettes()
+    if previews is None:
+        previews = transcript is not None or not replay
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
         sleep=RecordingSleep(),
@@ -163,12 +173,12 @@ def run_demo(
     with use_runtime(runtime), player:
         session = load_session()
         try:
-            _inspect(transcript, color)
+            _inspect(session, transcript, color)
             for step in demo_steps():
                 options = options_for(step)
                 shown: dict[str, str] = {}
                 try:
-                    for phase in ("plan", "apply"):
+                    for phase in ("plan", "apply") if previews else ("apply",):
                         buffer = io.StringIO()
                         session.out = Console(
                             stream=buffer, err=buffer, width=DEMO_WIDTH, color=False
@@ -188,24 +198,58 @@ def run_demo(
     return 0
 
 
-def _inspect(transcript: list[Transcript] | None, color: bool) -> None:
-    """What the tool reads from the example project (``setup.inspect``), before any step."""
+def _inspect(session: Any, transcript: list[Transcript] | None, color: bool) -> None:
+    """What the tool read from the example project, before any step: one screen's worth
+    (:func:`project_summary`, from the settings the session already holds). The runbook records
+    the whole ``setup.inspect`` (every fact with its source), computed only for it."""
     import io
 
     from .console import DEMO_WIDTH, Console
-    from .guide import inspect_report, show_inspect
 
     buffer = io.StringIO()
-    doc, rows = inspect_report(None)
-    show_inspect(doc, rows, Console(stream=buffer, err=buffer, width=DEMO_WIDTH, color=False))
-    if transcript is not None:
-        transcript.append(Transcript("setup.inspect", "apply", buffer.getvalue(), {}))
+    project_summary(session.settings.model, Console(stream=buffer, width=DEMO_WIDTH, color=False))
     _echo({"apply": buffer.getvalue()}, color)
+    if transcript is not None:
+        from .guide import inspect_report, show_inspect
+
+        full = io.StringIO()
+        doc, rows = inspect_report(None)
+        show_inspect(doc, rows, Console(stream=full, err=full, width=DEMO_WIDTH, color=False))
+        transcript.append(Transcript("setup.inspect", "apply", full.getvalue(), {}))
+
+
+def project_summary(model: Any, out: Any) -> None:
+    """The facts ``setup.inspect`` shows, in four lines, then its notes."""
+    from .console import DEMO_WIDTH
+
+    doc = model.to_json()
+    out.header("setup.inspect", f"the generated project in {PROJECT}")
+    jobs = sum(len(names) for names in doc["jobs"].values())
+    hosts = (str(host).removeprefix("https://") for host in doc["workspaces"].values())
+    out.info(
+        f"project {doc['project_name']} (folder {doc['project_folder']}): {doc['setup_mode']}, "
+        f"{doc['cloud']}, {doc['cicd_platform']}"
+    )
+    out.info(
+        f"branches {doc['default_branch']}, {doc['release_branch']}; catalogs "
+        f"{', '.join(dict.fromkeys(doc['catalogs'].values()))}; schema {doc['schema']}"
+    )
+    out.info(f"workspaces {', '.join(hosts)}")
+    secrets = ", ".join(doc["secrets"])
+    line = f"model {doc['model_name']}, {jobs} jobs, {len(doc['workflows'])} workflows"
+    if len(line) + len(secrets) + 12 > DEMO_WIDTH - 2:
+        secrets = f"{len(doc['secrets'])} secrets"
+    out.info(f"{line}; CI reads {secrets}")
+    for note in doc["notes"]:
+        out.note(note)
+    out.info("`invoke setup.inspect` shows every fact and the file it comes from")
 
 
 def preview_adds(preview: str, run: str) -> bool:
-    """Whether a step's preview says something its run does not: a line other than the run's,
-    once ``will create`` reads ``created`` and the closing count is left out."""
+    """Whether a step's preview says something its run does not: a change or a warning other
+    than the run's, once ``will create`` reads ``created`` and the closing count is left out.
+    A preview's notes (``>``: what the apply will do, such as wait for a queued run) and the
+    facts it found right (``ok``) are what the run then shows happening, so they add nothing."""
     from .changes import untold
 
     def lines(text: str) -> set[str]:
@@ -218,7 +262,10 @@ def preview_adds(preview: str, run: str) -> bool:
         out = set()
         for line in body:
             mark, _, rest = line.strip().partition(" ")
-            out.add(f"{mark} {untold(rest.strip())}" if mark in ("+", "~", "-", "-/+") else line)
+            if mark in ("+", "~", "-", "-/+"):
+                out.add(f"{mark} {untold(rest.strip())}")
+            elif mark not in (">", "ok", ".."):
+                out.add(line)
         return out
 
     return bool(lines(preview) - lines(run))
@@ -289,8 +336,42 @@ def demo(c, cloud="aws", auth="token"):
             f"demo: --auth must be one of {', '.join(AUTHS)} (oidc with --cloud aws), not {auth!r}",
             code=2,
         )
+    _keep_httpx_out()
+    _freeze_libraries()
     with tempfile.TemporaryDirectory(prefix="mlops-setup-demo-") as tmp:
         print(f"demo: example project {PROJECT} in a temporary folder; APIs replayed, git real")
         with demo_environment(Path(tmp), cloud=cloud, auth=auth) as workdir, failures_as_exit():
             run_demo(workdir, cloud=cloud, auth=auth)
         print("demo: done; nothing outside the temporary folder was touched")
+
+
+def _freeze_libraries() -> None:
+    """Import the client libraries every step uses, then hide what is loaded from the garbage
+    collector (:func:`gc.freeze`). Their modules and classes, about a million objects, never
+    become garbage, yet each full collection the demo triggers would walk them all again:
+    some 0.2 s of CPU for the cassette's load alone. Only in the ``demo`` task's own process
+    (the runbook's recording and the tests call :func:`run_demo`, and keep a normal heap).
+    The collector is off while they load: importing them makes no garbage to collect."""
+    import gc
+
+    gc.disable()
+    try:
+        import databricks.sdk  # noqa: F401
+        import github  # noqa: F401
+    finally:
+        gc.enable()
+    gc.freeze()
+
+
+def _keep_httpx_out() -> None:
+    """Keep vcrpy from importing httpx, for the rest of the ``demo`` task's process. vcrpy
+    patches every HTTP client it can import, and importing httpx imports its command line too
+    (click, rich, pygments): some 130 ms, for a client nothing here uses (both SDKs speak
+    ``requests``). For good, not just while replaying: vcrpy notes at its own import which
+    clients it found, and a vcrpy that was imported without httpx fails on an httpx that
+    appears later. So only in the task's own process, and only if neither is imported yet
+    (the tests and the runbook's recording call :func:`run_demo` and keep both)."""
+    import sys
+
+    if "httpx" not in sys.modules and "vcr" not in sys.modules:
+        sys.modules["httpx"] = None  # type: ignore[assignment]  # `import httpx` fails

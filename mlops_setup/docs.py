@@ -69,6 +69,7 @@ from invoke import Collection, Exit, task
 ROOT = Path(__file__).resolve().parent.parent
 RUNBOOK = "runbook"
 REFRESH = "run `invoke docs.refresh`"
+TASK_INDEX = "mlops_setup/data/tasks.json"  # written by docs.refresh too (taskindex.py)
 STUB_PREFIX = "Not built yet"
 
 REGION = re.compile(
@@ -469,19 +470,25 @@ def check_console(source: str, runner: Runner, where: str = "") -> str | None:
 
 @task(help={"check": "Change nothing; show the diff and exit 1 if a page is out of date (for CI)."})
 def refresh(c, check=False):
-    """Regenerate the help texts and recorded runs embedded in runbook/*.md."""
+    """Regenerate the help texts and recorded runs embedded in runbook/*.md (and the task index)."""
+    from . import taskindex
+
     try:
         runbook = Runbook()
         if check:
             stale = runbook.stale()
             for diff in stale.values():
                 print(diff)
+            if taskindex.stale():
+                stale[TASK_INDEX] = ""
             if stale:
                 raise Exit(f"out of date: {', '.join(stale)}; {REFRESH}", 1)
-            print(f"docs: all {len(runbook.pages)} pages up to date")
+            print(f"docs: all {len(runbook.pages)} pages and the task index up to date")
             return
+        if taskindex.write():
+            print(f"docs: updated {TASK_INDEX}")
         changed = runbook.refresh()
-    except DocsError as exc:
+    except (DocsError, taskindex.NotIndexable) as exc:
         raise Exit(f"docs: {exc}", 1) from None
     for page in changed:
         print(f"docs: updated {RUNBOOK}/{page}")
@@ -499,9 +506,13 @@ def _mkdocs_env() -> dict[str, str]:
 @task(help={"site_dir": "Folder to write the site to (default: site/ in this repository)."})
 def build(c, site_dir=""):
     """Build the runbook site (mkdocs --strict); refuses pages that need docs.refresh."""
+    from . import taskindex
+
     try:
-        stale = Runbook().stale()
-    except DocsError as exc:
+        stale = list(Runbook().stale())
+        if taskindex.stale():
+            stale.append(TASK_INDEX)
+    except (DocsError, taskindex.NotIndexable) as exc:
         raise Exit(f"docs: {exc}", 1) from None
     if stale:
         raise Exit(f"docs: out of date: {', '.join(stale)}; {REFRESH} first", 1)

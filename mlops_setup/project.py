@@ -249,14 +249,19 @@ class _Tree:
         text = self.text(rel)
         if text is None:
             return None
-        try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-            data = yaml.safe_load(text)
+        loader = None
+        try:  # parsed once: the node (lines of keys), then the data built from it
+            loader = yaml.SafeLoader(text)
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
         except (yaml.YAMLError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{rel}:{mark.line + 1}" if mark else rel
             self.problem(Problem(f"not valid YAML ({getattr(exc, 'problem', exc)})", where))
             return None
+        finally:
+            if loader is not None:
+                loader.dispose()
         return _Yaml(rel, data if isinstance(data, dict) else {}, node)
 
 

@@ -123,12 +123,11 @@ def test_demo_runs_offline_from_a_fresh_process(tmp_path, command):
     assert "Traceback" not in done.stderr
     assert not list(tmp_path.iterdir())
     lines = done.stdout.splitlines()
-    # each step once, its preview only where it says more than its run (deploy.runs)
+    # each step once (no preview here says more than its run), after the project's summary
     headers = [line for line in lines if line.startswith("== ")]
-    assert len(headers) == len(demo.demo_steps()) + 2, headers  # + setup.inspect
-    assert headers.count("== deploy.runs: the bundle CD runs for staging and prod ==") == 2
+    assert len(headers) == len(demo.demo_steps()) + 1, headers  # + setup.inspect
     assert max(len(line) for line in lines) <= 100
-    assert len(lines) <= 155  # README, "Benchmark": where the lines go (inspect: ~30)
+    assert len(lines) <= 125  # README, "Benchmark": where the lines go
     assert "\x1b[" not in done.stdout  # a pipe gets plain text
 
 
@@ -137,4 +136,25 @@ def test_a_preview_adds_only_what_the_run_does_not_say():
     run = "== s: t ==\n  +   created SP x (in the account)\ns: 1 added\n"
     assert not demo.preview_adds(preview, run)
     noted = "== s: t ==\n  >   run #1 is queued: an apply waits for it\ns: no changes\n"
-    assert demo.preview_adds(noted, "== s: t ==\n  ..  run #1: queued\ns: no changes\n")
+    assert not demo.preview_adds(noted, "== s: t ==\n  ..  run #1: queued\ns: no changes\n")
+    warned = "== s: t ==\n  !   the table is missing\ns: no changes\n"
+    assert demo.preview_adds(warned, "== s: t ==\n  ok  run #1 succeeded\ns: no changes\n")
+    assert not demo.preview_adds(warned, warned.replace("no changes", "1 added"))
+
+
+def test_the_demo_without_previews_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_env):
+    """`invoke demo` replays without the dry runs the cassette also holds (run_demo's docstring
+    says why that works); it prints what the runbook's recording, previews included, prints."""
+    entries: list[demo.Transcript] = []
+    outputs = []
+    for name, transcript in (("recorded", entries), ("alone", None)):
+        (tmp_path / name).mkdir()
+        with demo.demo_environment(tmp_path / name) as workdir:
+            assert demo.run_demo(workdir, transcript=transcript) == 0
+        outputs.append(capsys.readouterr().out)
+    recorded, alone = outputs
+    assert alone == recorded
+    assert {e.phase for e in entries} == {"plan", "apply"}
+    runs = [e.text for e in entries if e.phase == "apply" and e.step != "setup.inspect"]
+    assert len(runs) == len(demo.demo_steps())
+    assert alone.endswith("".join(runs))
