@@ -272,7 +272,8 @@ class GitEffects:
         side = Path(str(cassette_path).removesuffix(".yaml") + EFFECTS_SUFFIX)
         if not side.exists():
             return None
-        return cls(git_dir, yaml.safe_load(side.read_text()) or [])
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it
+        return cls(git_dir, yaml.load(side.read_text(), Loader=loader) or [])  # noqa: S506 (safe)
 
     def attach(self, cassette: Any) -> None:
         """Wrap ``cassette.play_response`` so each effect runs right after its interaction."""
