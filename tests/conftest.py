@@ -126,6 +126,15 @@ def fake_api(
 
 
 @pytest.fixture(autouse=True)
+def indexed_replay(vcr):
+    """In replay, look requests up through an index (:func:`mlops_setup.replay.index_cassette`),
+    not by trying every interaction of the cassette."""
+    if vcr is not None:
+        replay.index_cassette(vcr)
+    return vcr
+
+
+@pytest.fixture(autouse=True)
 def git_effects(vcr, world, vcr_cassette_dir, default_cassette_name):
     """In replay, make the server-side git changes the cassette's composition made (on the
     bare repo the test names in ``world.gh["git_dir"]``, looked up when the first one runs)."""
