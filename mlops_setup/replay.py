@@ -125,6 +125,50 @@ def json_body_matcher(r1: Any, r2: Any) -> None:
         raise AssertionError(f"bodies differ: {a!r} != {b!r}")
 
 
+def _route(request: Any) -> tuple:
+    """What :func:`request_matcher` compares before the body, as a hashable key."""
+    query = tuple(request.query)
+    return (request.method, request.path, request.host, request.scheme, request.port, query)
+
+
+def index_cassette(cassette: Any) -> bool:
+    """Let a cassette that only plays back find a request's recorded answers through an index
+    on :func:`_route` instead of trying every recorded request.
+
+    vcrpy (9.4) looks a request up twice (``can_play_response_for``, then ``play_response``),
+    and each look-up runs the matchers against every interaction of the cassette: for a
+    cassette of a whole setup (~100 interactions) that was ~40 matcher calls per request and a
+    tenth of a test's time. The index only picks the candidates whose method, path, host,
+    scheme, port and query are equal, which :func:`request_matcher` requires anyway; each
+    candidate still goes through vcrpy's own ``requests_match`` with the cassette's matchers, in
+    the cassette's order, so what is played is unchanged.
+
+    Only installed when the cassette cannot grow (record mode ``none``) and matches with
+    :func:`request_matcher` alone; returns whether it was installed.
+    """
+    from vcr.matchers import requests_match
+
+    if getattr(cassette, "record_mode", None) != "none" or not hasattr(cassette, "_responses"):
+        return False
+    if list(getattr(cassette, "_match_on", ())) != [request_matcher]:
+        return False
+    by_route: dict[tuple, list[int]] = {}
+    for index, (stored, _) in enumerate(cassette.data):
+        by_route.setdefault(_route(stored), []).append(index)
+
+    def responses(request: Any) -> Any:  # vcr.cassette.Cassette._responses, indexed
+        request = cassette._before_record_request(request)
+        if request is None:
+            return
+        for index in by_route.get(_route(request), ()):
+            stored, response = cassette.data[index]
+            if requests_match(request, stored, cassette._match_on):
+                yield index, response
+
+    cassette._responses = responses
+    return True
+
+
 def _before_record_request(request: Any) -> Any:
     request.body = scrub_text(request.body)
     return request
@@ -272,7 +316,8 @@ class GitEffects:
         side = Path(str(cassette_path).removesuffix(".yaml") + EFFECTS_SUFFIX)
         if not side.exists():
             return None
-        return cls(git_dir, yaml.safe_load(side.read_text()) or [])
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when PyYAML has it
+        return cls(git_dir, yaml.load(side.read_text(), Loader=loader) or [])  # noqa: S506 (safe)
 
     def attach(self, cassette: Any) -> None:
         """Wrap ``cassette.play_response`` so each effect runs right after its interaction."""

@@ -96,8 +96,11 @@ def check_cassette(path: str | Path) -> list[str]:
     import yaml
 
     path = Path(path)
+    # libyaml's safe loader when PyYAML has it: the pure-Python one spent ~80% of this check's
+    # time scanning the cassettes' long quoted bodies
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 (safe)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return [f"{path.name}: cannot read cassette: {exc}"]
     if not isinstance(data, dict):
@@ -114,8 +117,21 @@ def check_cassette(path: str | Path) -> list[str]:
             continue
         request, response = interaction["request"], interaction["response"]
         label = f"interaction {index} {request.get('method')} {request.get('uri')}"
-        problems.extend(f"{label}: {p}" for p in check_interaction(request, response))
+        problems.extend(f"{label}: {p}" for p in _check_repeated(request, response))
     return problems
+
+
+_CHECKED: dict[str, tuple[str, ...]] = {}
+
+
+def _check_repeated(request: Mapping, response: Mapping) -> tuple[str, ...]:
+    """:func:`check_interaction`, once per distinct exchange in a process: the cassettes repeat
+    the same exchanges (5,143 interactions, 734 distinct, when this was written). The key is
+    the plain data's ``repr``, equal only for equal data of equal types."""
+    key = repr((request, response))
+    if key not in _CHECKED:
+        _CHECKED[key] = tuple(check_interaction(request, response))
+    return _CHECKED[key]
 
 
 def check_interaction(request: Mapping, response: Mapping) -> list[str]:

@@ -88,3 +88,38 @@ def test_scrub_covers_json_and_form_bodies():
     assert b"S3CR3T" not in form and b"grant_type=client_credentials" in form
     assert scrub_text("plain text = not a form\nline two") == "plain text = not a form\nline two"
     assert scrub_text(b"\x00\x01") == b"\x00\x01"
+
+
+def test_the_cassette_index_finds_what_vcrpy_finds():
+    """replay.index_cassette is only a faster look-up: for every recorded request, and for
+    near misses of it (another body, query, method, host), the indexed cassette yields the same
+    (index, response) pairs in the same order as vcrpy's scan of every interaction."""
+    from pathlib import Path
+
+    from vcr.cassette import Cassette
+    from vcr.request import Request
+
+    from mlops_setup.replay import index_cassette, make_vcr
+
+    cassettes = Path(__file__).parent / "cassettes"
+    # every route asked more than once (a plan run twice), and the same routes with other
+    # bodies (tokens created, secrets written, tokens revoked)
+    chosen = [
+        cassettes / "test_setup/test_plan_on_a_fresh_world_reads_only.yaml",
+        cassettes / "test_ci_secrets/test_rotate_writes_new_tokens_before_revoking_the_old.yaml",
+    ]
+    for path in chosen:
+        with make_vcr(str(path.parent)).use_cassette(path.name) as cassette:
+            asked = []
+            for stored, _ in cassette.data:
+                asked.append(stored)
+                asked.append(Request(stored.method, stored.uri, b'{"other": 1}', stored.headers))
+                asked.append(Request(stored.method, stored.uri + "?x=1", stored.body, {}))
+                asked.append(Request("PATCH", stored.uri, stored.body, {}))
+                other_host = stored.uri.replace("://", "://other.", 1)
+                asked.append(Request(stored.method, other_host, stored.body, {}))
+            scanned = [list(Cassette._responses(cassette, r)) for r in asked]
+            assert index_cassette(cassette), f"{path.name}: the index was not installed"
+            indexed = [list(cassette._responses(r)) for r in asked]
+            assert indexed == scanned, path.name
+            assert sum(map(len, indexed)) >= len(cassette.data)  # every request found itself
