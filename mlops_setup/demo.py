@@ -133,20 +133,18 @@ def run_demo(
     transcript: list[Transcript] | None = None,
     cloud: str = "aws",
     auth: str = "token",
-    previews: bool | None = None,
 ) -> int:
-    """Run every step in ``workdir`` (see :func:`demo_environment`), as ``setup.all`` does.
-    With ``previews`` each step's dry run comes first, as an operator would run it: the
-    runbook records both (``transcript``), and composing the cassette (``replay=False``)
-    records both, so ``previews`` defaults to on for those and off for ``invoke demo``. Each
-    step is shown once, the run; its preview too where it says something the run does not
-    (:func:`preview_adds`). Every block of output, both phases, is appended to ``transcript``
-    if given. Returns the exit code.
+    """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
+    real thing, as an operator would. Each step is shown once, the run; its preview too where
+    it says something the run does not (:func:`preview_adds`). Every block of output, both
+    phases, is appended to ``transcript`` if given (the runbook embeds these). Returns the
+    exit code.
 
-    A replay without the previews plays the same cassette: a preview only reads, the run
-    after it reads the same state, and vcrpy answers each request with the first recorded
-    answer to it not yet played, so the run gets the answers its preview got, which are the
-    answers it got itself (``tests/test_demo.py`` holds the two outputs equal)."""
+    The previews run in a replay too, though most are not shown: the cassette holds their
+    requests, and vcrpy answers each request with the first recorded answer to it not yet
+    played. Skipping a preview would leave its answers to a later read of the same resource
+    (a secrets listing from before ``ci.secrets`` wrote them, answering ``ci.auth``'s check
+    after it), so the replay would tell a different story from the recording."""
     import io
     import sys
 
@@ -158,8 +156,6 @@ def run_demo(
 
     color = Console(sys.stdout).color
     cassette_dir = cassette_dir or cassettes()
-    if previews is None:
-        previews = transcript is not None or not replay
     # replayed: every host is the recorded one, so the first contact answers "reachable"
     runtime = Runtime(
         sleep=RecordingSleep(),
@@ -178,7 +174,7 @@ def run_demo(
                 options = options_for(step)
                 shown: dict[str, str] = {}
                 try:
-                    for phase in ("plan", "apply") if previews else ("apply",):
+                    for phase in ("plan", "apply"):
                         buffer = io.StringIO()
                         session.out = Console(
                             stream=buffer, err=buffer, width=DEMO_WIDTH, color=False

@@ -142,18 +142,20 @@ def test_a_preview_adds_only_what_the_run_does_not_say():
     assert not demo.preview_adds(warned, warned.replace("no changes", "1 added"))
 
 
-def test_the_demo_without_previews_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_env):
-    """`invoke demo` replays without the dry runs the cassette also holds (run_demo's docstring
-    says why that works); it prints what the runbook's recording, previews included, prints."""
+@pytest.mark.parametrize("auth", demo.AUTHS)
+def test_the_demo_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_env, auth):
+    """`invoke demo` shows each step's run (its preview only where it adds something): what the
+    runbook's recording of the same replay holds, previews included, for each recorded mode."""
     entries: list[demo.Transcript] = []
     outputs = []
     for name, transcript in (("recorded", entries), ("alone", None)):
         (tmp_path / name).mkdir()
-        with demo.demo_environment(tmp_path / name) as workdir:
-            assert demo.run_demo(workdir, transcript=transcript) == 0
+        with demo.demo_environment(tmp_path / name, auth=auth) as workdir:
+            assert demo.run_demo(workdir, transcript=transcript, auth=auth) == 0
         outputs.append(capsys.readouterr().out)
     recorded, alone = outputs
     assert alone == recorded
+    assert " which the repo does not have" not in alone  # every read answered in its turn
     assert {e.phase for e in entries} == {"plan", "apply"}
     runs = [e.text for e in entries if e.phase == "apply" and e.step != "setup.inspect"]
     assert len(runs) == len(demo.demo_steps())
