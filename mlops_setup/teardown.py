@@ -235,43 +235,34 @@ def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
 def _plan_repo_records(session: Session, plan: Plan, repo: Any, dry_run: bool) -> None:
     """The Actions variables and GitHub environments we created (``ci.auth_mode: oidc``)."""
     full = repo.full_name
-    variables = [
-        r for r in session.journal.made_records("github_variable") if r.get("repo") == full
-    ]
-    live_vars = {v.name for v in repo.get_variables()} if variables else set()
-    for record in reversed(variables):
-        name = record["name"]
-        if name not in live_vars:
-            _forget(session, dry_run, "github_variable", record["id"])
-            continue
-        url = f"{repo.url}/actions/variables/{name}"
-        plan.add(
-            "delete",
-            f"variable {name}",
-            _github_deleter(session, repo, url, f"variable {name}", "github_variable", record),
-            detail="written by mlops-setup",
-        )
-    records = [
-        r for r in session.journal.made_records("github_environment") if r.get("repo") == full
-    ]
-    if not records:
-        return
-    listed = _gh_get(repo, "/environments") or {}
-    live_envs = {e["name"] for e in listed.get("environments") or []}
-    for record in reversed(records):
-        name = record["name"]
-        if name not in live_envs:
-            _forget(session, dry_run, "github_environment", record["id"])
-            continue
-        url = f"{repo.url}/environments/{name}"
-        plan.add(
-            "delete",
-            f"GitHub environment {name}",
-            _github_deleter(
-                session, repo, url, f"GitHub environment {name}", "github_environment", record
-            ),
-            detail="created by mlops-setup",
-        )
+
+    def live_variables() -> set[str]:
+        return {v.name for v in repo.get_variables()}
+
+    def live_environments() -> set[str]:
+        listed = _gh_get(repo, "/environments") or {}
+        return {e["name"] for e in listed.get("environments") or []}
+
+    kinds = (
+        ("github_variable", "variable", "actions/variables", "written", live_variables),
+        ("github_environment", "GitHub environment", "environments", "created", live_environments),
+    )
+    for kind, noun, path, verb, live in kinds:
+        records = [r for r in session.journal.made_records(kind) if r.get("repo") == full]
+        names = live() if records else set()
+        for record in reversed(records):
+            name = record["name"]
+            if name not in names:
+                _forget(session, dry_run, kind, record["id"])
+                continue
+            what = f"{noun} {name}"
+            url = f"{repo.url}/{path}/{name}"
+            plan.add(
+                "delete",
+                what,
+                _github_deleter(session, repo, url, what, kind, record),
+                detail=f"{verb} by mlops-setup",
+            )
 
 
 def _gh_get(repo: Any, path: str) -> Any:
