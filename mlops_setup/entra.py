@@ -206,6 +206,12 @@ class Graph:
         body = {"passwordCredential": {"displayName": display_name, "endDateTime": end}}
         return self.request("POST", f"/applications/{object_id}/addPassword", body=body)
 
+    def delete_app(self, object_id: str) -> None:
+        """``DELETE /applications/{id}`` (204). Graph v1.0 reference, "Delete application":
+        the app goes to the tenant's deleted items, restorable for 30 days; its service
+        principal in the home tenant goes with it. A 5xx is not retried (the caller reads back)."""
+        self.request("DELETE", f"/applications/{object_id}")
+
     def remove_password(self, object_id: str, key_id: str) -> None:
         self.request(
             "POST",

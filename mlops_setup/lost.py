@@ -70,9 +70,11 @@ def may_have_applied(exc: BaseException) -> bool:
 
 
 def _status(exc: BaseException) -> int | None:
-    """The HTTP status of a GitHub error (PyGithub's ``status``); None for the others."""
+    """The HTTP status of a GitHub or Microsoft Graph error (their ``status``); None for the
+    others."""
     module = type(exc).__module__ or ""
-    status = getattr(exc, "status", None) if module.startswith("github") else None
+    known = module.startswith("github") or module == "mlops_setup.entra"
+    status = getattr(exc, "status", None) if known else None
     return status if isinstance(status, int) else None
 
 

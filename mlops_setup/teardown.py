@@ -35,8 +35,14 @@ still there: an error that says a re-run looks first); each record leaves the jo
 object is gone, so a run that stops says what it undid and a re-run resumes where it stopped;
 a finished destroy re-run sends no mutating request.
 
-What it cannot undo yet (it says so and changes nothing): Azure's Entra ID applications and
-client secrets. The runbook page ``teardown.md`` says how to remove those by hand.
+On Azure (``databricks.cloud: azure``) the principal CI logs in as is an Entra ID app, so
+``ci.secrets`` also removes the app's client secrets of ours (by their display name,
+``mlops-setup CI secret for <repo> (<env>)``: a linked app's other secrets stay), and
+``ci.service-principals`` ends by deleting the Entra apps the journal says it created
+(``entra_app`` records; never a linked app). Deleting an app deletes its service principal in
+the tenant; Entra keeps a deleted app restorable for 30 days (Microsoft Graph v1.0 reference,
+"Delete application"; ``DELETE /applications/{id}``, 204; ``POST /applications/{id}/
+removePassword``, 204).
 
 API shapes (databricks-sdk 0.162 ``service/iam.py``, ``service/catalog.py``; PyGithub 2.10
 ``Repository.py``): ``DELETE /api/2.0/accounts/{account}/workspaces/{ws}/permissionassignments/
@@ -180,8 +186,9 @@ def _our_secret_names(session: Session) -> list[tuple[str, str]]:
     ]
     names = {name for _, name in found}
     ledger = Ledger(session)
+    azure = session.settings.databricks.cloud == "azure"
     for env in ENVIRONMENTS:
-        name = SECRET_NAMES[env]
+        name = f"{env.upper()}_AZURE_SP_CLIENT_SECRET" if azure else SECRET_NAMES[env]
         if ledger.stored(env) and name not in names:
             found.append((f"{full}:{name}", name))
     return found
@@ -214,6 +221,8 @@ def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
         if others:
             plan.keep(f"secrets mlops-setup did not write stay: {', '.join(others)}")
         _plan_repo_records(session, plan, repo, dry_run)
+    if session.settings.databricks.cloud == "azure":
+        _plan_client_secrets(session, plan)
     for env in ENVIRONMENTS:
         sp = find_service_principal(session, env)
         if sp is None:
@@ -293,6 +302,74 @@ def _github_deleter(
         session.journal.unmade(kind, record["id"])
 
     return delete
+
+
+def _entra_app_of(session: Session, env: str) -> Any:
+    """``env``'s Entra app as the setup found or made it (linked: by client id; else by name
+    and our tag), or None; read afresh, and never an untagged app of the name."""
+    from .sections.ci.azure import graph_errors
+
+    g = session.clients.graph
+    linked = session.settings.sp_linked(env)
+    with graph_errors("looking up an Entra ID application"):
+        if linked:
+            return g.app_by_app_id(linked)
+        name = session.settings.sp_name(env)
+        ours = [a for a in g.apps_named(name) if a.ours and a.display_name == name]
+    return ours[0] if len(ours) == 1 else None
+
+
+def _plan_client_secrets(session: Session, plan: Plan) -> None:
+    """The Entra client secrets of ours (Azure, ``ci.auth_mode: token``), found by their
+    display name on each environment's app, linked apps included: they are ours all the same."""
+    from .sections.ci.secrets import short
+    from .sections.ci.secrets_azure import _ours
+
+    for env in ENVIRONMENTS:
+        app = _entra_app_of(session, env)
+        if app is None:
+            continue
+        for token in _ours(session, app, env):
+            plan.add(
+                "remove",
+                f"client secret {short(token.token_id)} of Entra app {app.display_name}",
+                _client_secret_remover(session, env, app, token.token_id),
+                detail="added by mlops-setup",
+            )
+
+
+def _client_secret_remover(
+    session: Session, env: str, app: Any, key_id: str
+) -> Callable[[], None]:
+    def remove() -> None:
+        from .entra import GraphError
+        from .sections.ci.azure import graph_errors
+        from .sections.ci.secrets import Ledger, short
+
+        g = session.clients.graph
+
+        def write() -> None:
+            try:
+                g.remove_password(app.id, key_id)
+            except GraphError as exc:
+                if exc.status not in (400, 404):  # 400: no such key id (gone already)
+                    raise
+
+        def gone() -> bool:
+            live = g.app_by_app_id(app.app_id)
+            return live is None or all(p.get("keyId") != key_id for p in live.passwords)
+
+        what = f"removing client secret {short(key_id)} of Entra app {app.display_name}"
+        with graph_errors(
+            what,
+            denied=f"be an owner of the app {app.display_name} (Entra ID > App registrations > "
+            "Owners), or hold the Entra ID role Application Administrator or Cloud Application "
+            "Administrator",
+        ):
+            _deleted(session, write, gone, what)
+        Ledger(session).gone(key_id)
+
+    return remove
 
 
 def _plan_oauth_secrets(session: Session, plan: Plan, env: str, sp: Any, dry_run: bool) -> None:
@@ -594,7 +671,76 @@ def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
             _sp_deleter(session, record),
             detail=f"{where}, application id {record['application_id']}",
         )
+    if session.settings.databricks.cloud == "azure":
+        _plan_entra_apps(session, plan, linked, dry_run)
     return plan
+
+
+def _plan_entra_apps(session: Session, plan: Plan, linked: set[str], dry_run: bool) -> None:
+    """The Entra apps ``ci.service-principals`` created (journaled ``entra_app``), each with
+    its service principal in the tenant; never a linked app, nor one no longer ours."""
+    from .sections.ci.azure import graph_errors
+
+    g = session.clients.graph
+    apps = session.journal.made_records("entra_app")
+    deleting = set()
+    for record in reversed(apps):
+        client_id = record["app_id"]
+        if client_id.lower() in linked:
+            continue  # said above, with the Databricks SPs
+        with graph_errors("looking up an Entra ID application"):
+            live = g.app_by_app_id(client_id)
+        if live is None or live.id != record["id"]:
+            _forget(session, dry_run, "entra_app", record["id"])
+            _forget(session, dry_run, "entra_sp", client_id)
+            continue
+        deleting.add(client_id)
+        plan.add(
+            "delete",
+            f"Entra app {live.display_name}",
+            _entra_app_deleter(session, record),
+            detail=f"client id {client_id}, with its Entra SP; restorable for 30 days "
+            "(Entra ID > App registrations > Deleted applications)",
+        )
+    made_apps = {r["app_id"] for r in apps}
+    for record in session.journal.made_records("entra_sp"):
+        if record["id"] in made_apps or record["id"] in deleting:
+            continue  # goes with its app
+        plan.warn(
+            f"Entra SP of app {record.get('display_name', '')} (client id {record['id']}) was "
+            "created by mlops-setup for an app it did not create: not deleted (Entra ID > "
+            "Enterprise applications removes it)"
+        )
+
+
+def _entra_app_deleter(session: Session, record: dict[str, Any]) -> Callable[[], None]:
+    def delete() -> None:
+        from .entra import GraphError
+        from .sections.ci.azure import graph_errors
+
+        g = session.clients.graph
+        name = record.get("display_name") or record["app_id"]
+
+        def write() -> None:
+            try:
+                g.delete_app(record["id"])
+            except GraphError as exc:
+                if exc.status != 404:  # 404: deleted already
+                    raise
+
+        what = f"deleting Entra app {name}"
+        with graph_errors(
+            what,
+            denied=f"be an owner of the app {name} (Entra ID > App registrations > Owners), or "
+            "hold the Entra ID role Application Administrator or Cloud Application "
+            "Administrator",
+        ):
+            _deleted(session, write, lambda: g.app_by_app_id(record["app_id"]) is None, what)
+        session.cache.pop(f"entra.app.{record['env']}", None)
+        session.journal.unmade("entra_sp", record["app_id"])
+        session.journal.unmade("entra_app", record["id"])
+
+    return delete
 
 
 def _sp_api(session: Session, record: dict[str, Any]) -> Any:
@@ -755,20 +901,6 @@ def teardown_steps() -> list[Step]:
     ]
 
 
-def check_supported(session: Session) -> None:
-    """Stop before anything when the setup holds what this version cannot undo yet."""
-    settings = session.settings
-    beyond = []
-    if settings.databricks.cloud == "azure":
-        beyond.append("Azure's Entra ID applications")
-    if beyond:
-        raise SetupError(
-            f"{TASK} cannot undo a setup with {' and '.join(beyond)} yet; nothing was changed",
-            fix="remove those credentials by hand (runbook: what it cannot undo yet)",
-            page=f"{PAGE}#what-it-cannot-undo-yet",
-        )
-
-
 def check_repo_name(
     session: Session, delete_repo: bool, yes_delete_repo: str | None, *, dry_run: bool = False
 ) -> bool:
@@ -800,7 +932,6 @@ def run_destroy(
     from .guide import Stopped, _as_setup_error, _Ran
     from .session import run_in_session
 
-    check_supported(session)
     steps = teardown_steps()
     total = Tally()
     undone = 0
@@ -851,7 +982,6 @@ def destroy(c, dry_run=False, delete_repo=False, yes_delete_repo=None):
     from .session import failures_as_exit, open_session
 
     with open_session(c) as session, failures_as_exit(session.out):
-        check_supported(session)
         deleting = check_repo_name(session, delete_repo, yes_delete_repo, dry_run=dry_run)
         run_destroy(session, dry_run=dry_run, delete_repo=deleting)
 

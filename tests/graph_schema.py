@@ -3,7 +3,7 @@
 Taken from Microsoft's published OpenAPI description of Graph v1.0 (microsoftgraph/
 msgraph-metadata, ``openapi/v1.0/openapi.yaml``: the ``microsoft.graph.application``,
 ``servicePrincipal``, ``passwordCredential`` and ``organization`` schemas, and the
-``application.addPassword``/``removePassword`` actions), reduced to the properties the setup
+``application.addPassword``/``removePassword`` actions, ``DELETE /applications/{id}``), reduced to the properties the setup
 sends or reads. Not the Graph SDK's models: msgraph-sdk installs ~390 MB for them. A property not
 listed here is reported as unknown, so a composed body cannot invent fields unnoticed.
 """
@@ -104,6 +104,8 @@ OPERATIONS: list[tuple[str, str, set[str], dict | None, dict | None]] = [
         {"@odata.context": (STR,), **PASSWORD_CREDENTIAL},
     ),
     ("POST", rf"/v1\.0/applications/{OBJECT_ID}/removePassword", set(), {"keyId": (STR,)}, None),
+    # application: delete (``DELETE /applications/{id}``, 204, no body either way)
+    ("DELETE", rf"/v1\.0/applications/{OBJECT_ID}", set(), None, None),
 ]
 
 

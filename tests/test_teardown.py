@@ -491,16 +491,176 @@ def _token(output: str, env: str) -> str:
     return line.split("revoked token ")[1].split()[0]
 
 
-def test_what_it_cannot_undo_yet_stops_it_before_any_request(cli, project, http):
+# ---------------------------------------------------------------------------------- Azure
+
+AZURE_SECRETS = [
+    f"{env}_AZURE_SP_{kind}"
+    for env in ("STAGING", "PROD")
+    for kind in ("CLIENT_SECRET", "TENANT_ID", "APPLICATION_ID")
+]
+
+
+def azure_project(project, world) -> None:
+    """The example project rendered for Azure, and the fakes at its hosts."""
+    from tests.fakeapi import graph_apps
+
     project.regenerate(cloud="azure")
-    result = cli("setup.destroy", "--dry-run")
-    assert result.code == 1
-    assert result.err.splitlines()[0] == (
-        "error: setup.destroy cannot undo a setup with Azure's Entra ID applications yet; "
-        "nothing was changed"
+    graph_apps.azure_workspaces(world)
+
+
+def seed_other_app(world: World) -> dict:
+    """Someone else's Entra app (untagged), with a client secret of theirs, present before."""
+    from tests.fakeapi import graph_apps
+
+    app = graph_apps.add_app(world, OTHER_SP, ours=False)
+    graph_apps.add_secret(world, app, "analytics nightly", end="2027-01-01T00:00:00Z")
+    return app
+
+
+def azure_state_of(world: World) -> dict:
+    """:func:`state_of` and the fake tenant (apps, their SPs and secrets), less the fake's id
+    counter (Entra never reuses an object id either)."""
+    from tests.fakeapi import graph_apps
+
+    graph_apps.state(world)
+    graph = {k: v for k, v in world.graph.items() if k not in ("serial", "lagging")}
+    tenant = json.loads(json.dumps(_pruned(copy.deepcopy(graph)), default=str))
+    return {**state_of(world), "graph": tenant}
+
+
+AZURE_DESTROYED_SECRETS = [
+    "delete secret WORKFLOW_TOKEN (written by mlops-setup)",
+    *(f"delete secret {name} (written by mlops-setup)" for name in reversed(AZURE_SECRETS)),
+]
+
+
+@pytest.mark.vcr
+def test_azure_setup_then_destroy_removes_entra_apps_and_client_secrets_we_made(
+    cli, project, world, http, fake_api
+):
+    """databricks.cloud: azure. The whole guide, then a destroy: the six *_AZURE_SP_* secrets
+    and WORKFLOW_TOKEN, our client secrets, the grants, assignments and SPs, then the Entra
+    apps we created (with their tenant SPs) are gone; someone else's app and its secret stay;
+    plan = apply, and a second destroy sends nothing."""
+    azure_project(project, world)
+    other = seed_others(world)
+    foreign = seed_other_app(world)
+    fill_defaults(world)
+    before = azure_state_of(world)
+    setup_all(cli, world)
+    recorded = journal(project)["made"]
+    apps = [r for r in recorded if r["kind"] == "entra_app"]
+    assert [r["display_name"] for r in apps] == [f"staging-{P}", f"prod-{P}"]
+    assert [r["kind"] for r in recorded if r["kind"].startswith("entra_")].count("entra_sp") == 2
+    assert "secretText" not in json.dumps(recorded) and "Fk~" not in json.dumps(recorded)
+    made = len(mutating(http()))
+
+    dry = cli("setup.destroy", "--dry-run")
+    assert dry.code == 0, dry.err
+    assert len(mutating(http())) == made  # a preview changes nothing
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert change_lines(result.out) == change_lines(dry.out)  # plan = apply
+    out = sections(result.out)
+    assert list(out) == list(DESTROYED)
+    secrets = change_lines(out["ci.secrets"])
+    assert secrets[: len(AZURE_DESTROYED_SECRETS)] == AZURE_DESTROYED_SECRETS
+    removed = secrets[len(AZURE_DESTROYED_SECRETS) :]
+    assert [x.split(" of Entra app ")[1] for x in removed] == [
+        f"staging-{P} (added by mlops-setup)",
+        f"prod-{P} (added by mlops-setup)",
+    ], removed
+    assert all(x.startswith("remove client secret ") for x in removed)
+    assert change_lines(out["ci.permissions"]) == DESTROYED["ci.permissions"]
+    sps = change_lines(out["ci.service-principals"])
+    assert sps[:2] == DESTROYED["ci.service-principals"]
+    assert [x.split(" (")[0] for x in sps[2:]] == [
+        f"delete SP prod-{P}",
+        f"delete SP staging-{P}",
+        f"delete Entra app prod-{P}",
+        f"delete Entra app staging-{P}",
+    ]
+    for record, line in zip(reversed(apps), sps[4:], strict=True):
+        assert line.endswith(
+            f"(client id {record['app_id']}, with its Entra SP; restorable for 30 days "
+            "(Entra ID > App registrations > Deleted applications))"
+        )
+    total = 1 + len(secrets) + 3 + len(sps)
+    assert total == 1 + 9 + 3 + 6
+    assert result.out.splitlines()[-1] == f"setup.destroy: 0 added, 1 changed, {total - 1} destroyed"
+    undone = mutating(http())[made:]
+    assert len(undone) == total
+    graph = [u for u in undone if "graph.microsoft.com" in u]
+    assert [u.split(" ")[0] for u in graph] == ["POST", "POST", "DELETE", "DELETE"]
+    assert all(foreign["id"] not in u and other["applicationId"] not in u for u in undone)
+    assert not [r for r in journal(project)["made"] if r["kind"].startswith("entra_")]
+    if fake_api is not None:
+        assert azure_state_of(world) == before  # the other app and its secret included
+        assert world.graph["apps"][0]["passwordCredentials"][0]["displayName"] == (
+            "analytics nightly"
+        )
+
+    sent = len(mutating(http()))
+    again = cli("setup.destroy")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == sent  # a finished destroy sends no mutating request
+
+
+@pytest.mark.vcr
+def test_azure_linked_entra_apps_survive_without_our_client_secrets(
+    cli, project, world, http, fake_api
+):
+    """Entra apps made elsewhere, linked by client id: the destroy removes only the client
+    secrets mlops-setup added to them (by display name); the apps, their tenant SPs, the
+    Databricks SPs and a client secret their owner added stay."""
+    from tests.fakeapi import graph_apps
+
+    azure_project(project, world)
+    seed_others(world)
+    linked = {}
+    for env in ("staging", "prod"):
+        app = graph_apps.add_app(world, f"central-{env}", ours=False)
+        graph_apps.add_secret(world, app, "owner's secret", end="2027-01-01T00:00:00Z")
+        sp = databricks_iam.add_service_principal(world, f"central-{env}", assigned_to=(env,))
+        sp["applicationId"] = app["appId"]
+        linked[env] = app
+    project.write_config(
+        databricks={
+            "service_principals": {
+                env: {"application_id": app["appId"]} for env, app in linked.items()
+            }
+        }
     )
-    assert "see: runbook/teardown.md#what-it-cannot-undo-yet" in result.err
-    assert http() == []
+    fill_defaults(world)
+    before = azure_state_of(world)
+    setup_all(cli, world)
+    assert not [r for r in journal(project)["made"] if r["kind"].startswith("entra_")]
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    removed = [x for x in change_lines(out["ci.secrets"]) if "client secret" in x]
+    assert [x.split(" of Entra app ")[1] for x in removed] == [
+        "central-staging (added by mlops-setup)",
+        "central-prod (added by mlops-setup)",
+    ]
+    assert change_lines(out["ci.service-principals"]) == []  # none made, none assigned
+    for app in linked.values():
+        assert (
+            f"ok  SP with application id {app['appId']} is linked (made by someone else): "
+            "not deleted"
+        ) in out["ci.service-principals"]
+    undone = " ".join(mutating(http()))
+    assert "DELETE https://graph.microsoft.com" not in undone
+    if fake_api is not None:
+        assert azure_state_of(world) == before
+        for app in linked.values():
+            assert [c["displayName"] for c in app["passwordCredentials"]] == ["owner's secret"]
+    sent = len(mutating(http()))
+    again = cli("setup.destroy")
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == sent
 
 
 # ------------------------------------------------------------- OIDC federation, OAuth secrets

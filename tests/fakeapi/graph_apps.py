@@ -1,7 +1,7 @@
 """Fake Microsoft Graph v1.0: app registrations, their service principals, client secrets.
 
 Written from Microsoft's Graph v1.0 reference (application, servicePrincipal, addPassword,
-removePassword, organization) for the calls :mod:`mlops_setup.entra` makes; bodies use Graph's
+removePassword, delete application, organization) for the calls :mod:`mlops_setup.entra` makes; bodies use Graph's
 property names and are checked by ``tests/conformance.py`` against a hand-written schema of
 those resources taken from Microsoft's published OpenAPI description (see the README).
 
@@ -302,4 +302,17 @@ def remove_password(world: World, req) -> Reply:
         return graph_error(
             400, "Request_BadRequest", f"No password credential found with keyId {key_id}."
         )
+    return Reply(204)
+
+
+@route("DELETE", "graph", rf"{V1}/applications/(?P<id>[0-9a-f-]+)")
+def delete_app(world: World, req) -> Reply:
+    """Graph v1.0 "Delete application": 204; the app's service principal in the tenant goes
+    with it (the fake keeps no deleted-items container: a deleted app is just gone)."""
+    g = state(world)
+    app = _app_by_id(world, req.params["id"])
+    if app is None:
+        return graph_error(404, "Request_ResourceNotFound", "Resource does not exist.")
+    g["apps"] = [a for a in g["apps"] if a is not app]
+    g["sps"] = [sp for sp in g["sps"] if sp["appId"] != app["appId"]]
     return Reply(204)

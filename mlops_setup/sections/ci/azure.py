@@ -185,6 +185,7 @@ def _app_creator(session: Any, plan: Plan, env: str) -> Any:
                 ) from None
             plan.note(f"Entra app {name}: the create failed ({lost}), but the app was made")
         session.cache[f"entra.app.{env}"] = app
+        record_app(session, env, app)
         plan.note(f"Entra app {name}: client id {app.app_id}")
 
     return create
@@ -192,6 +193,27 @@ def _app_creator(session: Any, plan: Plan, env: str) -> Any:
 
 class _Ambiguous(Exception):
     pass
+
+
+def record_app(session: Any, env: str, app: Any) -> None:
+    """Journal an Entra app this step created (its object id and client id, never a secret):
+    ``setup.destroy`` deletes only apps recorded so, never a linked one."""
+    session.journal.made(
+        "entra_app", app.id, env=env, app_id=app.app_id, display_name=app.display_name
+    )
+
+
+def record_sp(session: Any, env: str, client_id: str, sp: Any) -> None:
+    """Journal an Entra service principal this step created, by its app's client id (deleting
+    the app deletes it too; ``setup.destroy`` says so of one whose app it does not delete)."""
+    sp_id = (sp or {}).get("id", "") if isinstance(sp, dict) else ""
+    session.journal.made(
+        "entra_sp",
+        client_id,
+        env=env,
+        sp_id=sp_id,
+        display_name=session.settings.sp_name(env),
+    )
 
 
 def _sp_creator(session: Any, env: str) -> Any:
@@ -207,7 +229,7 @@ def _sp_creator(session: Any, env: str) -> Any:
             try:
                 with graph_errors(f"creating the Entra SP of app {name}"):
                     try:
-                        g.create_sp(client_id)
+                        record_sp(session, env, client_id, g.create_sp(client_id))
                     except GraphError as exc:
                         if exc.status in (400, 404) and "not" in exc.message.lower():
                             return None  # the new app is not replicated yet

@@ -40,6 +40,7 @@ from .secrets import (
     plan_workflow_token,
     short,
     warn_unread,
+    written,
 )
 
 KINDS = ("TENANT_ID", "APPLICATION_ID", "CLIENT_SECRET")
@@ -209,6 +210,7 @@ def _writer(
         except Exception as exc:  # noqa: BLE001 - whatever failed, the new secret must go
             if may_have_applied(exc):  # never remove a client secret the secret may hold
                 ledger.write_unknown(env, key_id)
+                written(session, repo, name)  # it may exist now: setup.destroy looks
                 raise SetupError(
                     f"could not tell whether secret {name} was stored ({describe(exc)}); the new "
                     f"client secret {short(key_id)} was kept, since the secret may hold it",
@@ -232,6 +234,7 @@ def _writer(
                 page=PAGE,
             ) from None
         ledger.written(env, key_id)
+        written(session, repo, name)
 
     return write
 
@@ -249,11 +252,16 @@ def _id_writer(session: Any, repo: Any, env: str, kind: str) -> Any:
         try:
             repo.create_secret(name, value)
         except Exception as exc:  # noqa: BLE001 - reported in one line
+            from ...lost import may_have_applied
+
+            if may_have_applied(exc):
+                written(session, repo, name)  # it may exist now: setup.destroy looks
             raise SetupError(
                 f"could not store secret {name} ({api_error_text(exc) or type(exc).__name__})",
                 fix="check that your GitHub token may write Actions secrets of the repo",
                 page=PAGE,
             ) from None
+        written(session, repo, name)
 
     return write
 
