@@ -609,6 +609,37 @@ def test_azure_setup_then_destroy_removes_entra_apps_and_client_secrets_we_made(
 
 
 @pytest.mark.vcr
+def test_azure_app_delete_whose_answer_was_lost_is_read_back(
+    cli, project, world, http, monkeypatch, fake_api
+):
+    """The Entra app's delete is carried out, its answer lost (504): read back by client id,
+    found gone, counted as done; no delete is sent twice, and the journal forgets the app."""
+    from tests.fakeapi import graph_error
+
+    azure_project(project, world)
+    seed_others(world)
+    setup_all(cli, world)
+    before = len(mutating(http()))
+    lose_answer(
+        monkeypatch,
+        "DELETE",
+        "/v1.0/applications/0",
+        graph_error(504, "GatewayTimeout", "The gateway did not receive a response in time."),
+    )
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert (
+        f"deleting Entra app prod-{P}: the answer was lost (504 (Gateway Timeout)), but it was "
+        "carried out"
+    ) in result.out
+    sent = mutating(http())[before:]
+    assert len(sent) == len(set(sent)) == 1 + 9 + 3 + 6  # each delete once
+    assert not [r for r in journal(project)["made"] if r["kind"].startswith("entra_")]
+    again = cli("setup.destroy")
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+
+
+@pytest.mark.vcr
 def test_azure_linked_entra_apps_survive_without_our_client_secrets(
     cli, project, world, http, fake_api
 ):
