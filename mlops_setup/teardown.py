@@ -338,9 +338,7 @@ def _plan_client_secrets(session: Session, plan: Plan) -> None:
             )
 
 
-def _client_secret_remover(
-    session: Session, env: str, app: Any, key_id: str
-) -> Callable[[], None]:
+def _client_secret_remover(session: Session, env: str, app: Any, key_id: str) -> Callable[[], None]:
     def remove() -> None:
         from .entra import GraphError
         from .sections.ci.azure import graph_errors

@@ -3,9 +3,10 @@
 Taken from Microsoft's published OpenAPI description of Graph v1.0 (microsoftgraph/
 msgraph-metadata, ``openapi/v1.0/openapi.yaml``: the ``microsoft.graph.application``,
 ``servicePrincipal``, ``passwordCredential`` and ``organization`` schemas, and the
-``application.addPassword``/``removePassword`` actions, ``DELETE /applications/{id}``), reduced to the properties the setup
-sends or reads. Not the Graph SDK's models: msgraph-sdk installs ~390 MB for them. A property not
-listed here is reported as unknown, so a composed body cannot invent fields unnoticed.
+``application.addPassword``/``removePassword`` actions, ``DELETE /applications/{id}``), reduced
+to the properties the setup sends or reads. Not the Graph SDK's models: msgraph-sdk installs
+~390 MB for them. A property not listed here is reported as unknown, so a composed body cannot
+invent fields unnoticed.
 """
 
 from __future__ import annotations

@@ -587,7 +587,9 @@ def test_azure_setup_then_destroy_removes_entra_apps_and_client_secrets_we_made(
         )
     total = 1 + len(secrets) + 3 + len(sps)
     assert total == 1 + 9 + 3 + 6
-    assert result.out.splitlines()[-1] == f"setup.destroy: 0 added, 1 changed, {total - 1} destroyed"
+    assert (
+        result.out.splitlines()[-1] == f"setup.destroy: 0 added, 1 changed, {total - 1} destroyed"
+    )
     undone = mutating(http())[made:]
     assert len(undone) == total
     graph = [u for u in undone if "graph.microsoft.com" in u]

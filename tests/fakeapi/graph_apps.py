@@ -1,9 +1,10 @@
 """Fake Microsoft Graph v1.0: app registrations, their service principals, client secrets.
 
 Written from Microsoft's Graph v1.0 reference (application, servicePrincipal, addPassword,
-removePassword, delete application, organization) for the calls :mod:`mlops_setup.entra` makes; bodies use Graph's
-property names and are checked by ``tests/conformance.py`` against a hand-written schema of
-those resources taken from Microsoft's published OpenAPI description (see the README).
+removePassword, delete application, organization) for the calls :mod:`mlops_setup.entra` makes;
+bodies use Graph's property names and are checked by ``tests/conformance.py`` against a
+hand-written schema of those resources taken from Microsoft's published OpenAPI description
+(see the README).
 
 State in ``world.graph`` (:func:`state` fills in the defaults):
 
