@@ -333,12 +333,21 @@ def _plan_client_secrets(session: Session, plan: Plan) -> None:
             plan.add(
                 "remove",
                 f"client secret {short(token.token_id)} of Entra app {app.display_name}",
-                _client_secret_remover(session, env, app, token.token_id),
+                _client_secret_remover(session, app, token.token_id),
                 detail="added by mlops-setup",
             )
 
 
-def _client_secret_remover(session: Session, env: str, app: Any, key_id: str) -> Callable[[], None]:
+def _entra_owner_fix(name: str) -> str:
+    """What lets one change an Entra app (Graph v1.0 reference: application delete,
+    removePassword): owning it, or an application administrator role."""
+    return (
+        f"be an owner of the app {name} (Entra ID > App registrations > Owners), or hold the "
+        "Entra ID role Application Administrator or Cloud Application Administrator"
+    )
+
+
+def _client_secret_remover(session: Session, app: Any, key_id: str) -> Callable[[], None]:
     def remove() -> None:
         from .entra import GraphError
         from .sections.ci.azure import graph_errors
@@ -360,9 +369,7 @@ def _client_secret_remover(session: Session, env: str, app: Any, key_id: str) ->
         what = f"removing client secret {short(key_id)} of Entra app {app.display_name}"
         with graph_errors(
             what,
-            denied=f"be an owner of the app {app.display_name} (Entra ID > App registrations > "
-            "Owners), or hold the Entra ID role Application Administrator or Cloud Application "
-            "Administrator",
+            denied=_entra_owner_fix(app.display_name),
         ):
             _deleted(session, write, gone, what)
         Ledger(session).gone(key_id)
@@ -729,9 +736,7 @@ def _entra_app_deleter(session: Session, record: dict[str, Any]) -> Callable[[],
         what = f"deleting Entra app {name}"
         with graph_errors(
             what,
-            denied=f"be an owner of the app {name} (Entra ID > App registrations > Owners), or "
-            "hold the Entra ID role Application Administrator or Cloud Application "
-            "Administrator",
+            denied=_entra_owner_fix(name),
         ):
             _deleted(session, write, lambda: g.app_by_app_id(record["app_id"]) is None, what)
         session.cache.pop(f"entra.app.{record['env']}", None)
