@@ -611,6 +611,34 @@ def test_azure_setup_then_destroy_removes_entra_apps_and_client_secrets_we_made(
 
 
 @pytest.mark.vcr
+@pytest.mark.parametrize("mode", ["oidc", "oauth"])
+def test_azure_in_other_auth_modes_the_entra_apps_go_too(cli, project, world, http, fake_api, mode):
+    """Azure with ci.auth_mode oidc or oauth: no Entra client secret is made (the credentials
+    are on the Databricks SPs, removed as on AWS); the Entra apps we created are deleted all
+    the same, and the fake's state is as before."""
+    azure_project(project, world)
+    seed_others(world)
+    project.write_config(ci={"auth_mode": mode})
+    fill_defaults(world)
+    before = azure_state_of(world)
+    setup_all(cli, world)
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    out = sections(result.out)
+    assert not [x for x in change_lines(out["ci.secrets"]) if "client secret" in x]
+    assert [x.split(" (")[0] for x in change_lines(out["ci.service-principals"])][-2:] == [
+        f"delete Entra app prod-{P}",
+        f"delete Entra app staging-{P}",
+    ]
+    if fake_api is not None:
+        assert azure_state_of(world) == before
+    sent = len(mutating(http()))
+    again = cli("setup.destroy")
+    assert again.out.splitlines()[-1] == "setup.destroy: no changes"
+    assert len(mutating(http())) == sent
+
+
+@pytest.mark.vcr
 def test_azure_app_delete_whose_answer_was_lost_is_read_back(
     cli, project, world, http, monkeypatch, fake_api
 ):
