@@ -553,3 +553,41 @@ def test_oidc_and_oauth_credentials_we_made_are_removed(cli, project, world, htt
     again = cli("setup.destroy")
     assert again.out.splitlines()[-1] == "setup.destroy: no changes"
     assert len(mutating(http())) == sent + len(lines)
+
+
+# ------------------------------------------------------------- the repo's name in other case
+
+
+@pytest.mark.vcr
+def test_our_secrets_are_found_when_the_config_spells_the_repo_in_other_case(
+    cli, project, world, http, fake_api
+):
+    """GitHub matches a repo's name case-insensitively and journals answer with its own
+    spelling (``repo.full_name``): the secrets ci.secrets wrote and the workflow permissions it
+    changed are recorded under ``acme/my-mlops-project`` while the config says
+    ``acme/My-MLOps-Project``. The destroy must still find them (it looked them up under the
+    config's spelling: kept WORKFLOW_TOKEN as a secret "mlops-setup did not write" and said
+    "nothing recorded to put back")."""
+    seed_others(world)  # the repo, made by hand as acme/my-mlops-project
+    for env in ("staging", "prod"):
+        databricks_iam.add_service_principal(world, f"{env}-{P}", assigned_to=(env,))
+    project.write_config(github={"repo": "My-MLOps-Project"})
+    fill_defaults(world)
+    before = state_of(world)
+    for step in ("ci.workflow-permissions", "ci.secrets"):
+        made = cli(step)
+        assert made.code == 0, made.err
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert change_lines(sections(result.out)["ci.workflow-permissions"]) == [
+        "restore workflow permissions of acme/My-MLOps-Project (read; Actions may not "
+        "create and approve pull requests)"
+    ], result.out
+    lines = change_lines(sections(result.out)["ci.secrets"])
+    assert [line for line in lines if line.startswith("delete secret ")] == [
+        "delete secret WORKFLOW_TOKEN (written by mlops-setup)",
+        "delete secret PROD_WORKSPACE_TOKEN (written by mlops-setup)",
+        "delete secret STAGING_WORKSPACE_TOKEN (written by mlops-setup)",
+    ], result.out
+    if fake_api is not None:
+        assert state_of(world) == before
