@@ -580,7 +580,7 @@ def test_our_secrets_are_found_when_the_config_spells_the_repo_in_other_case(
     result = cli("setup.destroy")
     assert result.code == 0, result.err
     assert change_lines(sections(result.out)["ci.workflow-permissions"]) == [
-        "restore workflow permissions of acme/My-MLOps-Project (read; Actions may not "
+        f"restore workflow permissions of {REPO} (read; Actions may not "
         "create and approve pull requests)"
     ], result.out
     lines = change_lines(sections(result.out)["ci.secrets"])
