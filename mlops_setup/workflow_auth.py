@@ -364,8 +364,11 @@ def _drop_unreferenced(doc: Any) -> None:
 
 
 def convert(text: str, target: Target) -> tuple[str, list[str]]:
-    """``text`` rewritten for ``target`` (unchanged when already in form), and warnings."""
-    doc = _load(text)
+    """``text`` rewritten for ``target`` (unchanged when already in form), and warnings. A file
+    with CRLF line endings is rewritten with CRLF on every line (ruamel.yaml writes LF, but
+    keeps a comment's own CR: left alone, that gives a file of mixed line endings)."""
+    crlf = "\r\n" in text
+    doc = _load(text.replace("\r\n", "\n") if crlf else text)
     warnings: list[str] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), dict):
         return text, warnings
@@ -387,7 +390,8 @@ def convert(text: str, target: Target) -> tuple[str, list[str]]:
     for name, auth in auths.items():
         _rewrite_job(doc, doc["jobs"][name], auth, target)
     _drop_unreferenced(doc)
-    return _dump(doc), warnings
+    out = _dump(doc)
+    return (out.replace("\n", "\r\n") if crlf else out), warnings
 
 
 def secrets_read(text: str) -> set[str]:
