@@ -838,3 +838,38 @@ def test_auth_checks_of_no_authenticating_job_are_no_proof(cli, project, world, 
     result = cli("ci.auth", "--merge")
     made = mutating(http())[before:]
     assert not [m for m in made if m.startswith("DELETE")], (result.out, made)
+
+
+def test_oidc_rewrite_refuses_a_job_in_a_github_environment_of_its_own():
+    """A job the user put in a GitHub environment of their own (``production-approval``: its
+    required reviewers gate the deploy). oidc needs the job in ``prod`` (the federation
+    policy's subject), so the rewrite must refuse and name the job, as it does for a job's own
+    ``if:``; it replaced the environment silently, and the way back to token then dropped the
+    ``environment:`` line altogether: the approval gate was gone."""
+    from mlops_setup.workflow_auth import Target, WorkflowError, convert
+
+    hosts = {"staging": "https://staging.example", "prod": "https://prod.example"}
+    text = "\n".join(
+        [
+            "name: deploy",
+            "on:",
+            "  push:",
+            "jobs:",
+            "  deploy:",
+            "    runs-on: ubuntu-latest",
+            "    environment: production-approval",
+            "    env:",
+            "      DATABRICKS_TOKEN: ${{ secrets.PROD_WORKSPACE_TOKEN }}",
+            "    steps:",
+            "      - run: databricks bundle deploy -t prod",
+            "",
+        ]
+    )
+    with pytest.raises(WorkflowError, match="job deploy .*production-approval"):
+        convert(text, Target("oidc", "aws", hosts, "release"))
+    mapping = text.replace(
+        "environment: production-approval",
+        "environment:\n      name: prod\n      url: https://example.com",
+    )
+    new, _ = convert(mapping, Target("oidc", "aws", hosts, "release"))
+    assert "      name: prod\n      url: https://example.com\n" in new, new  # kept as it was
