@@ -865,7 +865,7 @@ def test_oidc_rewrite_refuses_a_job_in_a_github_environment_of_its_own():
             "",
         ]
     )
-    with pytest.raises(WorkflowError, match="job deploy .*production-approval"):
+    with pytest.raises(WorkflowError, match=r"job deploy .*production-approval"):
         convert(text, Target("oidc", "aws", hosts, "release"))
     mapping = text.replace(
         "environment: production-approval",
