@@ -330,8 +330,14 @@ def _rewrite_job(doc: Any, job: Any, auth: JobAuth, target: Target) -> None:
     if target.mode == "oidc":
         if "environment" not in job:
             _insert(job, "environment", auth.env, ("if", "needs", "concurrency", "runs-on"))
-        else:
-            job["environment"] = auth.env
+        else:  # a mapping (name, url) or a name: the user's own environment is not replaced
+            current = job["environment"]
+            name = current.get("name") if isinstance(current, dict) else current
+            if str(name) != auth.env:
+                raise WorkflowError(
+                    f"job {auth.job} runs in GitHub environment {name}; under oidc it must run "
+                    f"in environment {auth.env} (the federation policy's subject)"
+                )
         perms = job.get("permissions")
         if not isinstance(perms, dict):
             perms = CommentedMap(_base_permissions(doc, job))
