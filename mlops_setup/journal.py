@@ -99,9 +99,13 @@ class Journal:
         record = {"kind": kind, "id": str(ident), **facts}
 
         def change(data: dict[str, Any]) -> None:
-            records = [dict(r) for r in data.get(MADE_KEY) or []]
-            for index, old in enumerate(records):
-                if old.get("kind") == kind and old.get("id") == str(ident):
+            records = [dict(r) if isinstance(r, dict) else r for r in data.get(MADE_KEY) or []]
+            for index, old in enumerate(records):  # an entry edited in by hand stays as it is
+                if (
+                    isinstance(old, dict)
+                    and old.get("kind") == kind
+                    and old.get("id") == str(ident)
+                ):
                     records[index] = record
                     break
             else:
@@ -120,7 +124,7 @@ class Journal:
             data[MADE_KEY] = [
                 r
                 for r in data.get(MADE_KEY) or []
-                if not (r.get("kind") == kind and r.get("id") == str(ident))
+                if not (isinstance(r, dict) and r.get("kind") == kind and r.get("id") == str(ident))
             ]
 
         self._update(change)

@@ -157,7 +157,7 @@ def plan_workflow_permissions(session: Session, dry_run: bool = False) -> Plan:
     plan = Plan("ci.workflow-permissions")
     full = session.settings.github.full_name
     recorded = session.journal.get(wp.JOURNAL_KEY) or {}
-    if recorded.get("repo") != full or not recorded.get("prior"):
+    if str(recorded.get("repo") or "").lower() != full.lower() or not recorded.get("prior"):
         plan.keep(f"workflow permissions of {full}: nothing recorded to put back")
         return plan
     repo = _github_repo(session)
@@ -182,7 +182,7 @@ def _our_secret_names(session: Session) -> list[tuple[str, str]]:
     found = [
         (r["id"], r.get("name", ""))
         for r in session.journal.made_records("github_secret")
-        if r.get("repo") == full and r.get("name")
+        if str(r.get("repo") or "").lower() == full.lower() and r.get("name")
     ]
     names = {name for _, name in found}
     ledger = Ledger(session)
@@ -851,7 +851,10 @@ def plan_repo(session: Session, dry_run: bool = False, delete_repo: bool = False
     if not delete_repo:
         plan.keep(f"GitHub repo {full} stays, with {KEPT} (--delete-repo deletes it)")
         return plan
-    if session.journal.made_record("github_repo", full) is None:
+    if not any(  # journaled as GitHub spells it, which may differ in case from the config
+        str(r.get("id")).lower() == full.lower()
+        for r in session.journal.made_records("github_repo")
+    ):
         plan.warn(
             f"GitHub repo {full} was not created by mlops-setup (the journal does not record "
             "it): not deleted"

@@ -330,8 +330,14 @@ def _rewrite_job(doc: Any, job: Any, auth: JobAuth, target: Target) -> None:
     if target.mode == "oidc":
         if "environment" not in job:
             _insert(job, "environment", auth.env, ("if", "needs", "concurrency", "runs-on"))
-        else:
-            job["environment"] = auth.env
+        else:  # a mapping (name, url) or a name: the user's own environment is not replaced
+            current = job["environment"]
+            name = current.get("name") if isinstance(current, dict) else current
+            if str(name) != auth.env:
+                raise WorkflowError(
+                    f"job {auth.job} runs in GitHub environment {name}; under oidc it must run "
+                    f"in environment {auth.env} (the federation policy's subject)"
+                )
         perms = job.get("permissions")
         if not isinstance(perms, dict):
             perms = CommentedMap(_base_permissions(doc, job))
@@ -364,8 +370,11 @@ def _drop_unreferenced(doc: Any) -> None:
 
 
 def convert(text: str, target: Target) -> tuple[str, list[str]]:
-    """``text`` rewritten for ``target`` (unchanged when already in form), and warnings."""
-    doc = _load(text)
+    """``text`` rewritten for ``target`` (unchanged when already in form), and warnings. A file
+    with CRLF line endings is rewritten with CRLF on every line (ruamel.yaml writes LF, but
+    keeps a comment's own CR: left alone, that gives a file of mixed line endings)."""
+    crlf = "\r\n" in text
+    doc = _load(text.replace("\r\n", "\n") if crlf else text)
     warnings: list[str] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), dict):
         return text, warnings
@@ -387,7 +396,8 @@ def convert(text: str, target: Target) -> tuple[str, list[str]]:
     for name, auth in auths.items():
         _rewrite_job(doc, doc["jobs"][name], auth, target)
     _drop_unreferenced(doc)
-    return _dump(doc), warnings
+    out = _dump(doc)
+    return (out.replace("\n", "\r\n") if crlf else out), warnings
 
 
 def secrets_read(text: str) -> set[str]:

@@ -101,3 +101,20 @@ def test_made_records_keep_their_order_update_in_place_and_are_forgotten(tmp_pat
     ]
     with pytest.raises(ValueError, match="credential"):  # a value never gets in
         journal.made("github_secret", "x", value="dapi" + "0" * 32)
+
+
+def test_a_hand_edited_made_list_with_a_stray_entry_is_kept_and_does_not_crash(tmp_path):
+    """``made_records`` skips an entry that is not a record (a journal edited by hand); making
+    and forgetting records must skip it too, not crash (setup.destroy crashed with an
+    AttributeError right after deleting a secret, before forgetting it)."""
+    import json
+
+    path = tmp_path / "journal.json"
+    path.write_text(
+        json.dumps({"made": [{"kind": "github_secret", "id": "a/b:X", "name": "X"}, "stray"]})
+    )
+    journal = Journal(path)
+    journal.made("sp", "1", display_name="x")
+    journal.unmade("github_secret", "a/b:X")
+    assert journal.made_records() == [{"kind": "sp", "id": "1", "display_name": "x"}]
+    assert "stray" in Journal(path).data["made"]  # not ours to drop

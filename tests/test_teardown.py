@@ -774,3 +774,102 @@ def test_oidc_and_oauth_credentials_we_made_are_removed(cli, project, world, htt
     again = cli("setup.destroy")
     assert again.out.splitlines()[-1] == "setup.destroy: no changes"
     assert len(mutating(http())) == sent + len(lines)
+
+
+# ------------------------------------------------------------- the repo's name in other case
+
+
+@pytest.mark.vcr
+def test_our_secrets_are_found_when_the_config_spells_the_repo_in_other_case(
+    cli, project, world, http, fake_api
+):
+    """GitHub matches a repo's name case-insensitively and journals answer with its own
+    spelling (``repo.full_name``): the secrets ci.secrets wrote and the workflow permissions it
+    changed are recorded under ``acme/my-mlops-project`` while the config says
+    ``acme/My-MLOps-Project``. The destroy must still find them (it looked them up under the
+    config's spelling: kept WORKFLOW_TOKEN as a secret "mlops-setup did not write" and said
+    "nothing recorded to put back")."""
+    seed_others(world)  # the repo, made by hand as acme/my-mlops-project
+    for env in ("staging", "prod"):
+        databricks_iam.add_service_principal(world, f"{env}-{P}", assigned_to=(env,))
+    project.write_config(github={"repo": "My-MLOps-Project"})
+    fill_defaults(world)
+    before = state_of(world)
+    for step in ("ci.workflow-permissions", "ci.secrets"):
+        made = cli(step)
+        assert made.code == 0, made.err
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert change_lines(sections(result.out)["ci.workflow-permissions"]) == [
+        f"restore workflow permissions of {REPO} (read; Actions may not "
+        "create and approve pull requests)"
+    ], result.out
+    lines = change_lines(sections(result.out)["ci.secrets"])
+    assert [line for line in lines if line.startswith("delete secret ")] == [
+        "delete secret WORKFLOW_TOKEN (written by mlops-setup)",
+        "delete secret PROD_WORKSPACE_TOKEN (written by mlops-setup)",
+        "delete secret STAGING_WORKSPACE_TOKEN (written by mlops-setup)",
+    ], result.out
+    if fake_api is not None:
+        assert state_of(world) == before
+
+
+# ------------------------------------------------------------ a journal edited by hand
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: setup.destroy trusts every made record; it does not check that a grant's "
+    "principal or an SP is one of this project's SPs (found by tests/test_break.py's review)",
+)
+@pytest.mark.vcr
+def test_made_records_naming_another_principal_are_not_undone(cli, project, world, fake_api):
+    """Records added to the journal by hand (or copied from another project's journal) that
+    name someone else's SP and its grant: the destroy must leave both (they are not this
+    project's SPs: not the configured names, not linked)."""
+    other = seed_others(world)
+    setup_all(cli, world)
+    path = project.root / ".mlops-setup" / "journal.json"
+    data = json.loads(path.read_text())
+    app = other["applicationId"]
+    data["made"] += [
+        {
+            "kind": "grant",
+            "id": f"staging:catalog:staging:{app}",
+            "env": "staging",
+            "securable_type": "catalog",
+            "full_name": "staging",
+            "principal": app,
+            "privileges": ["SELECT"],
+            "display_name": OTHER_SP,
+        },
+        {
+            "kind": "service_principal",
+            "id": f"account:{other['id']}",
+            "env": "staging",
+            "scope": "account",
+            "sp_id": other["id"],
+            "application_id": app,
+            "display_name": OTHER_SP,
+        },
+    ]
+    path.write_text(json.dumps(data))
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert OTHER_SP not in " ".join(change_lines(result.out))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: a made record missing a field (a journal edited by hand) crashes the "
+    "destroy with a KeyError traceback instead of a SetupError naming the journal",
+)
+@pytest.mark.vcr
+def test_a_made_record_missing_its_fields_is_explained(cli, project, world):
+    seed_others(world)
+    path = project.root / ".mlops-setup" / "journal.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"made": [{"kind": "grant", "id": "staging:catalog:staging:x"}]}))
+    result = cli("setup.destroy", "--dry-run")
+    assert result.code == 1
+    assert "journal" in result.err

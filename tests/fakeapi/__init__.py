@@ -177,6 +177,18 @@ def _on_host(reply: Reply, host: str) -> Reply:
     return Reply(reply.status, body, headers)
 
 
+def _canonical_repo(world: World, params: dict[str, str]) -> None:
+    """GitHub matches ``/repos/{owner}/{repo}`` case-insensitively and answers with the repo's
+    own spelling (``full_name``): a path naming a known repo in other case is served as it."""
+    if "owner" not in params or "repo" not in params:
+        return
+    wanted = f"{params['owner']}/{params['repo']}".lower()
+    for name in world.gh.get("repos") or {}:
+        if name.lower() == wanted:
+            params["owner"], params["repo"] = name.split("/", 1)
+            return
+
+
 class FakeAPI:
     """Answers requests from the model and keeps the exchanges for the cassette."""
 
@@ -230,6 +242,7 @@ class FakeAPI:
             match = pattern.match(req.path)
             if match:
                 req.params = match.groupdict()
+                _canonical_repo(self.world, req.params)
                 return handler(self.world, req)
         if api == "github":
             return github_error(404, "Not Found")
