@@ -47,6 +47,25 @@ def release(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.group(1).split(".")) if found else ()
 
 
+class MadeRecord(dict):
+    """A record of :meth:`Journal.made`. A field it lacks (a journal edited by hand, or cut
+    short) is a :class:`SetupError` naming the journal and the record, not a ``KeyError``
+    traceback half way through a destroy."""
+
+    def __init__(self, record: dict[str, Any], *, journal: Path) -> None:
+        super().__init__(record)
+        self._journal = journal
+
+    def __missing__(self, key: str) -> Any:
+        raise SetupError(
+            f"{self._journal}: the record of {self.get('kind')!r} {self.get('id')!r} has no "
+            f"{key!r}, so what it names cannot be undone",
+            fix="put back the journal the setup wrote (it is never edited by hand), or remove "
+            "that record and undo the object it names yourself",
+            page="teardown.md#what-it-undoes",
+        )
+
+
 class Journal:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -132,7 +151,9 @@ class Journal:
     def made_records(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The records of :meth:`made`, in the order they were first made (of one ``kind``)."""
         records = [r for r in self.data.get(MADE_KEY) or [] if isinstance(r, dict)]
-        return [dict(r) for r in records if kind is None or r.get("kind") == kind]
+        return [
+            MadeRecord(r, journal=self.path) for r in records if kind is None or r.get("kind") == kind
+        ]
 
     def made_record(self, kind: str, ident: str) -> dict[str, Any] | None:
         for record in self.made_records(kind):
