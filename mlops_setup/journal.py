@@ -151,9 +151,8 @@ class Journal:
     def made_records(self, kind: str | None = None) -> list[dict[str, Any]]:
         """The records of :meth:`made`, in the order they were first made (of one ``kind``)."""
         records = [r for r in self.data.get(MADE_KEY) or [] if isinstance(r, dict)]
-        return [
-            MadeRecord(r, journal=self.path) for r in records if kind is None or r.get("kind") == kind
-        ]
+        mine = [r for r in records if kind is None or r.get("kind") == kind]
+        return [MadeRecord(r, journal=self.path) for r in mine]
 
     def made_record(self, kind: str, ident: str) -> dict[str, Any] | None:
         for record in self.made_records(kind):
