@@ -407,3 +407,17 @@ def secrets_read(text: str) -> set[str]:
 
 def vars_read(text: str) -> set[str]:
     return {n for k, n in _REF.findall(text) if k == "vars"}
+
+
+def signing_in_jobs(text: str) -> set[str]:
+    """The names a check run of each job that signs in to Databricks may carry: its id and its
+    ``name:`` (GitHub names a job's check run by the job's name, or its id when it has none)."""
+    doc = _load(text)
+    jobs = (doc.get("jobs") or {}) if isinstance(doc, dict) else {}
+    names: set[str] = set()
+    for job_id, job in jobs.items():
+        if isinstance(job, dict) and job_auth(doc, job_id, job).env:
+            names.add(str(job_id))
+            if isinstance(job.get("name"), str):
+                names.add(job["name"])
+    return names

@@ -823,11 +823,6 @@ def test_auth_pr_whose_checks_never_start_merges_and_retires_nothing(cli, projec
     assert without_ids(change_lines(resumed.out))[-4:] == retire_token_changes()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: any passing check counts as proof; the checks are not matched to the "
-    "jobs that authenticate (read_auth), so a lint-only run merges and retires the tokens",
-)
 @pytest.mark.vcr
 def test_auth_checks_of_no_authenticating_job_are_no_proof(cli, project, world, http):
     """Only a job that reads no Databricks credential ran on the PR (the workflow-file lint):
@@ -838,6 +833,10 @@ def test_auth_checks_of_no_authenticating_job_are_no_proof(cli, project, world, 
     result = cli("ci.auth", "--merge")
     made = mutating(http())[before:]
     assert not [m for m in made if m.startswith("DELETE")], (result.out, made)
+    assert not [m for m in made if m.endswith("/merge")], made
+    assert result.code == 1
+    assert "(actionlint) include no job that signs in to Databricks (" in result.err
+    assert "integration_test" in result.err
 
 
 def test_oidc_rewrite_refuses_a_job_in_a_github_environment_of_its_own():

@@ -274,10 +274,12 @@ def _plan_pull(
 ) -> None:
     """Branch, commit each changed workflow, open the PR, wait for its checks, merge."""
     from ...github_util import find_pull
+    from ...workflow_auth import signing_in_jobs
 
     s = session.settings.github
     mode, base = session.settings.ci.auth_mode, s.default_branch
     state: dict[str, Any] = {"pr": find_pull(repo, base=base, head=branch)}
+    proving = set().union(*(signing_in_jobs(new) for _, new in changed.values()))
     head = _branch_exists(repo, branch)
     if head is None:
         base_sha = repo.get_git_ref(f"heads/{base}").object.sha
@@ -357,7 +359,7 @@ def _plan_pull(
 
         the_pr = state["pr"]
         sha = state.get("head") or the_pr.head.sha
-        _proof(session, repo, the_pr, sha)
+        _proof(session, repo, the_pr, sha, proving)
         return merge_pull(
             session, the_pr, sha=sha, method=s.merge_method, what=f"PR #{the_pr.number}", page=PAGE
         )
@@ -390,8 +392,10 @@ def _open_pull(session: Session, repo: Any, branch: str) -> Any:
     )
 
 
-def _proof(session: Session, repo: Any, pr: Any, sha: str) -> None:
-    """The PR's checks passed: the new credentials work. Otherwise stop, nothing retired."""
+def _proof(session: Session, repo: Any, pr: Any, sha: str, proving: set[str]) -> None:
+    """The PR's checks passed, among them a job that signs in to Databricks with the new
+    credentials (one of ``proving``, by its check run's name; a matrix job's runs are named
+    ``job (values)``): the new credentials work. Otherwise stop, nothing merged or retired."""
     from ...github_util import check_summary, checks_error, failing_checks, wait_for_checks
 
     mode = session.settings.ci.auth_mode
@@ -414,6 +418,21 @@ def _proof(session: Session, repo: Any, pr: Any, sha: str) -> None:
             f"credentials: {pr.html_url}",
             fix=f"see the failing runs (is `invoke ci.secrets` done for {mode}?), push a fix to "
             "the PR's branch, then run `invoke ci.auth --merge` again",
+            page=PAGE,
+        )
+
+    def signs_in(name: str) -> bool:
+        return any(name == job or name.startswith(f"{job} (") for job in proving)
+
+    if not any(r.status == "completed" and signs_in(r.name) for r in runs):
+        ran = ", ".join(sorted({r.name for r in runs}))
+        raise SetupError(
+            f"the checks on PR #{pr.number} ({ran}) include no job that signs in to Databricks "
+            f"({', '.join(sorted(proving)) or 'none in the changed workflows'}), so nothing has "
+            f"shown that the {mode} credentials work; nothing was merged or retired: "
+            f"{pr.html_url}",
+            fix="run one of those jobs on the PR's branch (Actions tab), then run `invoke "
+            "ci.auth --merge` again; or merge it yourself once such a run passed",
             page=PAGE,
         )
     session.out.wait_over(what, check_summary(runs))
