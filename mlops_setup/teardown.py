@@ -939,6 +939,12 @@ def run_destroy(
     from .session import run_in_session
 
     steps = teardown_steps()
+    if not session.journal.made_records():
+        session.out.warning(
+            f"the journal ({session.journal.path}) records nothing this tool made: run "
+            "`setup.destroy` in the folder where the setup ran (its journal is local, never "
+            "committed); from here only the tokens carrying our comment can be found"
+        )
     total = Tally()
     undone = 0
     ran = [] if ran is None else ran

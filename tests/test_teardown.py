@@ -871,3 +871,15 @@ def test_a_made_record_missing_its_fields_is_explained(cli, project, world):
     assert result.code == 1
     assert "journal.json: the record of 'grant' 'staging:catalog:staging:x' has no" in result.err
     assert "Traceback" not in result.err + result.out
+
+
+@pytest.mark.vcr
+def test_a_destroy_with_an_empty_journal_says_where_to_run_it(cli, project, world, http):
+    """Run where the setup never ran (another clone, a lost state folder): the journal knows
+    nothing, so the destroy says so, and where to run it, and undoes nothing of anyone's."""
+    seed_others(world)
+    result = cli("setup.destroy")
+    assert result.code == 0, result.err
+    assert "records nothing this tool made" in result.out
+    assert "in the folder where the setup ran" in result.out
+    assert not mutating(http())
