@@ -557,9 +557,17 @@ def plan_grants(session: Session, dry_run: bool = False) -> Plan:
     from .sections.ci.permissions import Securable, _exists, _privileges
 
     plan = Plan("ci.permissions")
+    ours = _our_application_ids(session)
     for record in reversed(session.journal.made_records("grant")):
         securable = Securable(record["env"], record["securable_type"], record["full_name"])
         principal = record["principal"]
+        if str(principal).lower() not in ours:
+            plan.warn(
+                f"the journal records a grant on {securable.kind} {securable.name} to "
+                f"{record.get('display_name') or principal}, which is not one of this project's "
+                "service principals: left alone (was the journal edited or copied?)"
+            )
+            continue
         if not _exists(session, securable):
             _forget(session, dry_run, "grant", record["id"])
             continue
@@ -641,6 +649,21 @@ def _linked_application_ids(session: Session) -> set[str]:
     return {a.lower() for a in linked}
 
 
+def _ours_by_name(session: Session, record: dict[str, Any]) -> bool:
+    """Whether a ``service_principal`` record names this project's SP of its environment (the
+    display name the setup gives it), not one a hand-edited or copied journal slipped in."""
+    env = record.get("env")
+    return env in ENVIRONMENTS and record.get("display_name") == session.settings.sp_name(env)
+
+
+def _our_application_ids(session: Session) -> set[str]:
+    """The application ids of this project's SPs: those the setup created (by the journal,
+    under the names the config gives them) and the linked ones."""
+    made = session.journal.made_records("service_principal")
+    created = {str(r.get("application_id", "")).lower() for r in made if _ours_by_name(session, r)}
+    return (created - {""}) | _linked_application_ids(session)
+
+
 def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
     from .sections.ci.service_principals import _assignments
 
@@ -663,6 +686,13 @@ def plan_service_principals(session: Session, dry_run: bool = False) -> Plan:
         name = record["display_name"]
         if record["application_id"].lower() in linked:
             continue  # said above
+        if not _ours_by_name(session, record):
+            plan.warn(
+                f"the journal records SP {name} as made by the setup, but this project's SPs "
+                f"are {' and '.join(session.settings.sp_name(e) for e in ENVIRONMENTS)}: left "
+                "alone (was the journal edited or copied?)"
+            )
+            continue
         live = _live_sp(session, record)
         if live is None:
             _forget(session, dry_run, "service_principal", record["id"])

@@ -817,13 +817,8 @@ def test_our_secrets_are_found_when_the_config_spells_the_repo_in_other_case(
 # ------------------------------------------------------------ a journal edited by hand
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: setup.destroy trusts every made record; it does not check that a grant's "
-    "principal or an SP is one of this project's SPs (found by tests/test_break.py's review)",
-)
 @pytest.mark.vcr
-def test_made_records_naming_another_principal_are_not_undone(cli, project, world, fake_api):
+def test_made_records_naming_another_principal_are_not_undone(cli, project, world, fake_api, http):
     """Records added to the journal by hand (or copied from another project's journal) that
     name someone else's SP and its grant: the destroy must leave both (they are not this
     project's SPs: not the configured names, not linked)."""
@@ -857,6 +852,9 @@ def test_made_records_naming_another_principal_are_not_undone(cli, project, worl
     result = cli("setup.destroy")
     assert result.code == 0, result.err
     assert OTHER_SP not in " ".join(change_lines(result.out))
+    assert f"grant on catalog staging to {OTHER_SP}, which is not one of" in result.out
+    assert f"SP {OTHER_SP} as made by the setup, but this project's SPs" in result.out
+    assert not [m for m in mutating(http()) if m.startswith("DELETE") and other["id"] in m]
 
 
 @pytest.mark.vcr
