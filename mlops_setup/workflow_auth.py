@@ -47,6 +47,7 @@ and workflow ``env:`` maps, and top-level indirections nobody references any mor
 from __future__ import annotations
 
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,14 +99,46 @@ class WorkflowError(ValueError):
     """A workflow the tool cannot convert safely (the message names the job and why)."""
 
 
-def _yaml() -> Any:
+TEMPLATE_INDENT = (2, 4, 2)  # the template's style: mapping, sequence, dash offset
+
+
+def _yaml(indent: tuple[int, int, int] = TEMPLATE_INDENT) -> Any:
     from ruamel.yaml import YAML
 
     y = YAML()  # round-trip
     y.preserve_quotes = True
     y.width = 4096  # never re-wrap a long line
-    y.indent(mapping=2, sequence=4, offset=2)  # the template's style
+    mapping, sequence, offset = indent
+    y.indent(mapping=mapping, sequence=sequence, offset=offset)
     return y
+
+
+_BLOCK_KEY = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")  # a key whose value is the block below
+
+
+def indentation(text: str) -> tuple[int, int, int]:
+    """The file's own (mapping, sequence, dash offset) indentation, so that a rewrite changes
+    only the lines it means to (ruamel.yaml writes one style for the whole file). The sequence
+    indent and dash offset are ruamel.yaml's guess; the mapping indent is the first nested
+    mapping's step. The template's style where the file does not show one."""
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    try:
+        _, sequence, offset = load_yaml_guess_indent(text)
+    except YAMLError:  # not valid YAML: _load says so
+        return TEMPLATE_INDENT
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    mapping = TEMPLATE_INDENT[0]
+    for line, after in itertools.pairwise(lines):
+        key = _BLOCK_KEY.match(line)
+        step = len(after) - len(after.lstrip(" ")) - len(key.group(1)) if key else 0
+        if key and step > 0 and not after.lstrip().startswith("-"):
+            mapping = step
+            break
+    if not sequence or offset is None:
+        return (mapping, TEMPLATE_INDENT[1], TEMPLATE_INDENT[2])
+    return (mapping, max(sequence, offset + 2), offset)
 
 
 def _load(text: str) -> Any:
@@ -117,9 +150,9 @@ def _load(text: str) -> Any:
         raise WorkflowError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
-def _dump(doc: Any) -> str:
+def _dump(doc: Any, indent: tuple[int, int, int] = TEMPLATE_INDENT) -> str:
     out = io.StringIO()
-    _yaml().dump(doc, out)
+    _yaml(indent).dump(doc, out)
     return out.getvalue()
 
 
@@ -396,7 +429,7 @@ def convert(text: str, target: Target) -> tuple[str, list[str]]:
     for name, auth in auths.items():
         _rewrite_job(doc, doc["jobs"][name], auth, target)
     _drop_unreferenced(doc)
-    out = _dump(doc)
+    out = _dump(doc, indentation(text.replace("\r\n", "\n") if crlf else text))
     return (out.replace("\n", "\r\n") if crlf else out), warnings
 
 
