@@ -97,6 +97,9 @@ def _forget(session: Session, dry_run: bool, kind: str, ident: str) -> None:
         session.journal.unmade(kind, ident)
 
 
+_AGAIN = f"run `invoke {TASK}` again: it reads what is left first"
+
+
 def _deleted(
     session: Session,
     write: Callable[[], Any],
@@ -114,10 +117,15 @@ def _deleted(
             write,
             lambda: True if gone() else None,
             what,
-            fix=f"run `invoke {TASK}` again: it reads what is left first",
+            fix=_AGAIN,
             page=PAGE,
-            note=lambda text: session.out.note(text.removesuffix(": kept")),
+            note=_undo_note(session),
         )
+
+
+def _undo_note(session: Session) -> Callable[[str], None]:
+    """How a read-back is told during a destroy: what was undone (no ": kept": nothing is)."""
+    return lambda text: session.out.note(text.removesuffix(": kept"))
 
 
 def _github_delete(
@@ -515,39 +523,12 @@ def _secret_deleter(session: Session, repo: Any, ident: str, name: str) -> Calla
 
 
 def _token_revoker(session: Session, env: str, token_id: str) -> Callable[[], None]:
-    def revoke() -> None:
-        from databricks.sdk.errors import NotFound
+    """ci.secrets' revoker (read back when the answer is lost), speaking of the destroy."""
+    from .sections.ci.secrets import Ledger, _revoker
 
-        from .databricks_util import ApiErrors
-        from .sections.ci.secrets import Ledger, short
-
-        w = session.clients.workspace(env)
-
-        def gone() -> bool:
-            try:
-                w.token_management.get(token_id)
-            except NotFound:
-                return True
-            return False
-
-        with ApiErrors(
-            session,
-            env,
-            f"revoking token {short(token_id)}",
-            denied_fix=f"ask a workspace admin of {env} to add you to the admins group there "
-            "(only admins may manage the tokens of service principals)",
-            page=PAGE,
-        ):
-            _deleted(
-                session,
-                lambda: w.token_management.delete(token_id),
-                gone,
-                f"revoking token {short(token_id)}",
-                not_found=(NotFound,),
-            )
-        Ledger(session).gone(token_id)
-
-    return revoke
+    return _revoker(
+        session, Ledger(session), env, token_id, page=PAGE, fix=_AGAIN, note=_undo_note(session)
+    )
 
 
 # ----------------------------------------------------------------------------- ci.permissions

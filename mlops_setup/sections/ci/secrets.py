@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -700,7 +700,19 @@ def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
     return True
 
 
-def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
+def _revoker(
+    session: Session,
+    ledger: Ledger,
+    env: str,
+    token_id: str,
+    *,
+    page: str = PAGE,
+    fix: str = "run `invoke ci.secrets` again: it revokes what is left",
+    note: Callable[[str], None] | None = None,
+) -> Any:
+    """Revoke ``token_id`` (a lost answer read back, a token gone already is done) and forget
+    it in the ledger. ``page``, ``fix`` and ``note`` let ``setup.destroy`` speak of itself."""
+
     def revoke() -> None:
         from databricks.sdk.errors import NotFound
 
@@ -721,8 +733,9 @@ def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
                 session,
                 env,
                 f"revoking token {short(token_id)}",
-                denied_fix=f"ask a workspace admin of {env} to add you to the admins group there",
-                page=PAGE,
+                denied_fix=f"ask a workspace admin of {env} to add you to the admins group there "
+                "(only admins may manage the tokens of service principals)",
+                page=page,
             ),
             contextlib.suppress(NotFound),
         ):
@@ -730,9 +743,9 @@ def _revoker(session: Session, ledger: Ledger, env: str, token_id: str) -> Any:
                 lambda: w.token_management.delete(token_id),
                 gone,
                 f"revoking token {short(token_id)}",
-                fix="run `invoke ci.secrets` again: it revokes what is left",
-                page=PAGE,
-                note=session.out.note,
+                fix=fix,
+                page=page,
+                note=note or session.out.note,
             )
         ledger.gone(token_id)
 
