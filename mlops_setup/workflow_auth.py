@@ -46,6 +46,7 @@ and workflow ``env:`` maps, and top-level indirections nobody references any mor
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import re
@@ -150,6 +151,16 @@ def _load(text: str) -> Any:
         raise WorkflowError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Any:
+    """``text`` parsed for reading only, once per process: a run reads the same workflows many
+    times (each step's preview and run, the default and the release branch, ``ci.auth``'s
+    check, retire and merge proof), and a round-trip parse costs ~10 ms a file. The document
+    is shared between callers: never change it (:func:`convert` parses a fresh copy to
+    rewrite)."""
+    return _load(text)
+
+
 def _dump(doc: Any, indent: tuple[int, int, int] = TEMPLATE_INDENT) -> str:
     out = io.StringIO()
     _yaml(indent).dump(doc, out)
@@ -231,7 +242,7 @@ def job_auth(doc: dict, name: str, job: dict) -> JobAuth:
 
 def read_auth(text: str) -> list[JobAuth]:
     """How each job of a workflow authenticates (jobs that read no credential included)."""
-    doc = _load(text)
+    doc = _parsed(text)
     if not isinstance(doc, dict):
         return []
     jobs = doc.get("jobs") or {}
@@ -407,10 +418,28 @@ def convert(text: str, target: Target) -> tuple[str, list[str]]:
     with CRLF line endings is rewritten with CRLF on every line (ruamel.yaml writes LF, but
     keeps a comment's own CR: left alone, that gives a file of mixed line endings)."""
     crlf = "\r\n" in text
-    doc = _load(text.replace("\r\n", "\n") if crlf else text)
+    plain = text.replace("\r\n", "\n") if crlf else text
+    doc = _parsed(plain)
     warnings: list[str] = []
     if not isinstance(doc, dict) or not isinstance(doc.get("jobs"), dict):
         return text, warnings
+    auths = _cli_jobs(doc, warnings)
+    top_auth = any(k in (doc.get("env") or {}) for k in AUTH_KEYS)
+    in_form = all(_in_form(doc, doc["jobs"][n], a, target) for n, a in auths.items())
+    if in_form and (target.mode == "token" or not top_auth):
+        return text, warnings
+    doc = _load(plain)  # a copy of our own to rewrite
+    auths = _cli_jobs(doc, [])
+    for name, auth in auths.items():
+        _rewrite_job(doc, doc["jobs"][name], auth, target)
+    _drop_unreferenced(doc)
+    out = _dump(doc, indentation(plain))
+    return (out.replace("\n", "\r\n") if crlf else out), warnings
+
+
+def _cli_jobs(doc: dict, warnings: list[str]) -> dict[str, JobAuth]:
+    """The jobs of ``doc`` that run the Databricks CLI with a credential, by name; a job that
+    runs it with none is said in ``warnings``."""
     auths = {}
     for name, job in doc["jobs"].items():
         if not isinstance(job, dict):
@@ -422,15 +451,7 @@ def convert(text: str, target: Target) -> tuple[str, list[str]]:
             warnings.append(f"job {name} runs the Databricks CLI but reads no credential: left")
             continue
         auths[name] = auth
-    top_auth = any(k in (doc.get("env") or {}) for k in AUTH_KEYS)
-    in_form = all(_in_form(doc, doc["jobs"][n], a, target) for n, a in auths.items())
-    if in_form and (target.mode == "token" or not top_auth):
-        return text, warnings
-    for name, auth in auths.items():
-        _rewrite_job(doc, doc["jobs"][name], auth, target)
-    _drop_unreferenced(doc)
-    out = _dump(doc, indentation(text.replace("\r\n", "\n") if crlf else text))
-    return (out.replace("\n", "\r\n") if crlf else out), warnings
+    return auths
 
 
 def secrets_read(text: str) -> set[str]:
@@ -445,7 +466,7 @@ def vars_read(text: str) -> set[str]:
 def signing_in_jobs(text: str) -> set[str]:
     """The names a check run of each job that signs in to Databricks may carry: its id and its
     ``name:`` (GitHub names a job's check run by the job's name, or its id when it has none)."""
-    doc = _load(text)
+    doc = _parsed(text)
     jobs = (doc.get("jobs") or {}) if isinstance(doc, dict) else {}
     names: set[str] = set()
     for job_id, job in jobs.items():
