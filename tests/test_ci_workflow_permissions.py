@@ -12,8 +12,8 @@ from tests.fakeapi import github_repos
 REPO = "acme/my-mlops-project"
 URL = f"https://api.github.com/repos/{REPO}/actions/permissions/workflow"
 SET_LINE = (
-    f"set workflow permissions of {REPO} "
-    "(read and write; Actions may create and approve pull requests)"
+    f"update workflow permissions of {REPO} "
+    "(read -> read and write; Actions may now create and approve PRs)"
 )
 
 
@@ -38,10 +38,9 @@ def test_fresh_repo_gets_write_and_pr_approval(cli, project, world, http, vcr, f
         "  !   letting GitHub Actions create and approve pull requests is a security trade-off "
         "the guide asks for (deploy-cicd.yml opens its PR with GITHUB_TOKEN); `--revert` undoes "
         "it",
-        f"  +   {SET_LINE}",
-        "  >   before: read; Actions may not create and approve pull requests (recorded; "
-        "`--revert` puts it back)",
-        "ci.workflow-permissions: 1 added, 0 changed, 0 destroyed",
+        # an update in place, from what it was (journaled for --revert) to what the guide wants
+        f"  ~   updated{SET_LINE.removeprefix('update')}",
+        "ci.workflow-permissions: 0 added, 1 changed, 0 destroyed",
     ]
     assert mutating(http()) == [f"PUT {URL}"]
     assert put_bodies(vcr, fake_api) == [
@@ -86,7 +85,7 @@ def test_dry_run_lists_exactly_what_apply_does(cli, project, world, http):
     applied = cli("ci.workflow-permissions")
     assert change_lines(plan.out) == change_lines(applied.out) == [SET_LINE]
     assert "security trade-off" in plan.out
-    assert "1 to add, 0 to change, 0 to destroy" in plan.out
+    assert "0 to add, 1 to change, 0 to destroy" in plan.out
 
 
 @pytest.mark.vcr
@@ -116,7 +115,7 @@ def test_revert_puts_back_the_recorded_values(cli, project, world, http, vcr, fa
     assert reverted.code == 0, reverted.err
     line = (
         f"restore workflow permissions of {REPO} "
-        "(read; Actions may not create and approve pull requests)"
+        "(read and write -> read; Actions may no longer create and approve PRs)"
     )
     assert change_lines(plan.out) == change_lines(reverted.out) == [line]
     assert put_bodies(vcr, fake_api) == [

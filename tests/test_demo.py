@@ -32,6 +32,10 @@ def test_demo(tmp_path, capsys, clean_env, world):
         assert f"== {step.name}: " in out
     assert "error" not in out.lower()
     assert not any(v in out for v in FAKE_VALUES)
+    # the template's bare input table: one warning a step for both targets, not one each
+    jobs = out.split("== deploy.jobs: ")[1].split("\n== ")[0]
+    assert jobs.count("!   ") == 1
+    assert "!   staging-my-mlops-project-batch-inference-job and prod-my-mlops-project-" in jobs
 
 
 @pytest.mark.vcr

@@ -80,8 +80,8 @@ FRESH = {  # what setup.all changes on a fresh world, by step
         "set secret WORKFLOW_TOKEN (from $WORKFLOW_TOKEN)",
     ],
     "ci.workflow-permissions": [
-        f"set workflow permissions of {REPO} "
-        "(read and write; Actions may create and approve pull requests)"
+        f"update workflow permissions of {REPO} "
+        "(read -> read and write; Actions may now create and approve PRs)"
     ],
     "code.pr": [
         "create branch add-ml-code from main",
@@ -179,7 +179,7 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
         assert change_lines(out[step]) == expected[step], step
     # every change creates something, but the ML code's merge and the local main's update
     total = sum(len(v) for v in FRESH.values())
-    assert result.out.splitlines()[-1] == f"setup.all: {total - 2} added, 2 changed, 0 destroyed"
+    assert result.out.splitlines()[-1] == f"setup.all: {total - 3} added, 3 changed, 0 destroyed"
     # it ended where the guide ends: the ML code on main and release, the clone on main
     assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
     assert project.git("symbolic-ref", "--short", "HEAD") == "main"
@@ -935,7 +935,7 @@ def run_whole_setup(cli, project, http, no_sleep, expected: dict[str, list[str]]
         lines = [x.format(main=master_sha(project)) for x in expected[step]]
         assert change_lines(out[step]) == lines, step
     total = sum(len(v) for v in expected.values())
-    assert result.out.splitlines()[-1] == f"setup.all: {total - 2} added, 2 changed, 0 destroyed"
+    assert result.out.splitlines()[-1] == f"setup.all: {total - 3} added, 3 changed, 0 destroyed"
     assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
     assert project.git("status", "--porcelain") == ""
     sent, slept = len(mutating(http())), len(no_sleep.calls)

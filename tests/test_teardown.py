@@ -120,8 +120,8 @@ def journal(project) -> dict:
 # what a destroy undoes after a full setup, in order (a pre-existing repo: it stays)
 DESTROYED = {
     "ci.workflow-permissions": [
-        f"restore workflow permissions of {REPO} (read; Actions may not "
-        "create and approve pull requests)"
+        f"restore workflow permissions of {REPO} (read and write -> read; Actions may no "
+        "longer create and approve PRs)"
     ],
     "ci.secrets": [
         "delete secret WORKFLOW_TOKEN (written by mlops-setup)",
@@ -801,8 +801,8 @@ def test_our_secrets_are_found_when_the_config_spells_the_repo_in_other_case(
     result = cli("setup.destroy")
     assert result.code == 0, result.err
     assert change_lines(sections(result.out)["ci.workflow-permissions"]) == [
-        f"restore workflow permissions of {REPO} (read; Actions may not "
-        "create and approve pull requests)"
+        f"restore workflow permissions of {REPO} (read and write -> read; Actions may no "
+        "longer create and approve PRs)"
     ], result.out
     lines = change_lines(sections(result.out)["ci.secrets"])
     assert [line for line in lines if line.startswith("delete secret ")] == [

@@ -286,6 +286,7 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
     missing: list[str] = []
     running: list[_Scheduled] = []
     paused = 0
+    todo: dict[tuple[str, str], list[str]] = {}  # (the template's bare table, when) -> jobs
     for env in ENVIRONMENTS:
         w = session.clients.workspace(env)
         for name in job_names(settings, env):
@@ -314,7 +315,15 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
                     plan.warn(f"job {name}: schedule paused, it does not run ({when})")
                     paused += 1
             if name.endswith("-batch-inference-job"):
-                _check_input_table(session, plan, env, w, job, when)
+                _check_input_table(session, plan, env, w, job, when, todo)
+    for (table, when), names in todo.items():  # one warning for the jobs of every target
+        they, runs = ("it", "runs") if len(names) == 1 else ("they", "run")
+        plan.warn(
+            f"{' and '.join(names)} read{'s' * (len(names) == 1)} {table!r}, not a "
+            f"catalog.schema.table name (a TODO the template leaves): {they} will fail when "
+            f"{they} {runs} ({when}); set input_table_name in "
+            f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+        )
     if missing:
         raise SetupError(
             "jobs missing after the CD runs: " + ", ".join(missing),
@@ -384,7 +393,17 @@ def _unpause_fn(session: Session, env: str, w: Any, job: Any, schedule: Any) -> 
     return unpause
 
 
-def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any, when: str) -> None:
+def _check_input_table(
+    session: Session,
+    plan: Plan,
+    env: str,
+    w: Any,
+    job: Any,
+    when: str,
+    todo: dict[tuple[str, str], list[str]],
+) -> None:
+    """Warn when the batch inference job's input table is missing or out of reach; a bare
+    name (the template's TODO) goes into ``todo`` instead, which the step warns of once."""
     from databricks.sdk.errors import NotFound, PermissionDenied
 
     from ..databricks_util import ApiErrors, login_rejected
@@ -403,11 +422,7 @@ def _check_input_table(session: Session, plan: Plan, env: str, w: Any, job: Any,
     if not table:  # neither the job nor the config names one: nothing to check
         return
     if table.count(".") != 2:  # the template's TODO: a bare name, resolved nowhere in particular
-        plan.warn(
-            f"{name} reads {table!r}, not a catalog.schema.table name (a TODO the template "
-            f"leaves): it will fail when it runs ({when}); set input_table_name in "
-            f"{session.settings.project.folder}/resources/batch-inference-workflow-resource.yml"
-        )
+        todo.setdefault((table, when), []).append(name)
         return
     if configured and table != configured:
         plan.warn(

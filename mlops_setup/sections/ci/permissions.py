@@ -64,6 +64,7 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
     grants: list[tuple[Securable, tuple[str, ...]]] = []
     planned: set[Securable] = set()  # catalogs and schemas this plan creates
     tables_missing: list[str] = []
+    unqualified: dict[tuple[str, str, str], list[str]] = {}  # (label, name, privilege) -> targets
     for target, env in TARGETS.items():
         catalog = settings.catalog(target)
         cat = Securable(env, "catalog", catalog)
@@ -87,12 +88,18 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
             wanted = [(cat, PRIVILEGES)]
         else:  # USE_CATALOG only exists on catalogs
             wanted = [(cat, PRIVILEGES[:1]), (sch, PRIVILEGES[1:])]
-        tables, missing = _batch_tables(session, plan, target, env, planned)
+        tables, missing = _batch_tables(session, target, env, planned, unqualified)
         for table_name, _label, privilege in missing:
             tables_missing.append(f"{privilege} on {table_name}")
         tables = _with_parents(session, tables, wanted, planned)
         # test shares the staging workspace and SP: the same securable is granted once
         grants += [grant for grant in [*wanted, *tables] if grant not in grants]
+    resources = f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+    for (label, table_name, privilege), targets in unqualified.items():  # one line for all
+        plan.warn(
+            f"batch {label} table {table_name!r} ({', '.join(targets)}) is not a full "
+            f"catalog.schema.table name: {privilege} not granted; set it in {resources}"
+        )
     if tables_missing:
         plan.warn("batch tables do not exist yet, not granted: " + ", ".join(tables_missing))
         plan.note("once the batch inference tables exist, run `invoke ci.permissions` again")
@@ -138,11 +145,12 @@ def _service_principals(
     """Each environment's SP; a dry run may go on without them (ci.service-principals makes
     them), an apply may not."""
     sps: dict[str, ServicePrincipalInfo | None] = {}
+    found: list[str] = []
     for env in ENVIRONMENTS:
         sps[env] = sp = find_service_principal(session, env)
         name = sp.display_name if sp is not None else session.settings.sp_name(env)
         if sp is not None:
-            plan.keep(f"SP {name}: application id {sp.application_id}")
+            found.append(name)
         elif dry_run:
             plan.note(f"SP {name} does not exist yet: ci.service-principals creates it")
         else:
@@ -151,15 +159,22 @@ def _service_principals(
                 fix="run `invoke ci.service-principals` first",
                 page=PAGE,
             )
+    if found:  # their application ids: ci.service-principals shows them
+        plan.keep(f"{'SPs' if len(found) > 1 else 'SP'} {' and '.join(found)} exist")
     return sps
 
 
 def _batch_tables(
-    session: Session, plan: Plan, target: str, env: str, planned: set[Securable]
+    session: Session,
+    target: str,
+    env: str,
+    planned: set[Securable],
+    unqualified: dict[tuple[str, str, str], list[str]],
 ) -> tuple[list[tuple[Securable, tuple[str, ...]]], list[tuple[str, str, str]]]:
     """(grants on the batch inference tables that exist, (name, label, privilege) of those
     that do not). The tables are the batch inference job's own parameters (or the override);
-    one that is not a full catalog.schema.table name gets a warning and no grant."""
+    one that is not a full catalog.schema.table name gets no grant, and its staging or prod
+    target goes into ``unqualified`` (the step warns once per name, naming the targets)."""
     grants, missing = [], []
     for key, label, privilege in BATCH_TABLES:
         table_name = session.settings.batch_table(key, target)
@@ -167,12 +182,7 @@ def _batch_tables(
             continue
         if len(table_name.split(".")) != 3 or not all(table_name.split(".")):
             if target in ("staging", "prod"):
-                plan.warn(
-                    f"batch {label} table {table_name!r} ({target}) is not a full "
-                    f"catalog.schema.table name: {privilege} not granted; set it in "
-                    f"{session.settings.project.folder}/resources/"
-                    "batch-inference-workflow-resource.yml"
-                )
+                unqualified.setdefault((label, table_name, privilege), []).append(target)
             continue
         table = Securable(env, "table", table_name)
         if _exists(session, table, planned):

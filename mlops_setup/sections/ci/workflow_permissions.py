@@ -40,6 +40,16 @@ def describe(values: dict[str, Any]) -> str:
     return f"{access}; Actions {prs} create and approve pull requests"
 
 
+def describe_change(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """What an update changes, in one line: ``read -> read and write; Actions may now ...``."""
+    now, was = describe(after).split("; "), describe(before).split("; ")
+    parts = [f"{was[0]} -> {now[0]}"] if now[0] != was[0] else []
+    if now[1] != was[1]:
+        may = "may now" if after.get("can_approve_pull_request_reviews") else "may no longer"
+        parts.append(f"Actions {may} create and approve PRs")
+    return "; ".join(parts)
+
+
 def _url(repo: Any) -> str:
     return f"{repo.url}/actions/permissions/workflow"
 
@@ -123,14 +133,14 @@ def plan_workflow_permissions(
             session.journal.set(JOURNAL_KEY, {"repo": repo.full_name, "prior": current})
         _write(session, repo, WANTED)
 
+    # an update in place (the repo's setting exists either way); the prior value is journaled
     plan.add(
-        "set",
+        "update",
         f"workflow permissions of {repo.full_name}",
         apply,
-        detail=describe(WANTED),
+        detail=describe_change(current, WANTED),
     )
     plan.warn(TRADE_OFF)
-    plan.note(f"before: {describe(current)} (recorded; `--revert` puts it back)")
     return plan
 
 
@@ -161,7 +171,7 @@ def _plan_revert(
         "restore",
         f"workflow permissions of {repo.full_name}",
         apply,
-        detail=describe(prior),
+        detail=describe_change(current, prior),
     )
     return plan
 
