@@ -6,8 +6,10 @@ from the cassette ``tests/cassettes/test_demo/test_demo.yaml`` (composed from th
 references; see the README), which ships in the package (``mlops_setup/data/demo/``) so that
 an installed ``mlops-setup demo`` plays it too; ``--cloud azure`` plays
 ``test_demo_azure.yaml`` instead (Entra ID apps and client secrets, Microsoft Graph
-replayed). No credentials are read: the demo sets fake ones in its own process, and ignores
-``~/.databrickscfg`` and the operator's own mlops-setup config.
+replayed), ``--auth oidc`` ``test_demo_oidc.yaml``. The runbook's recorded runs come from the
+``_previews`` variants, which hold each step's dry run too (:func:`run_demo`). No credentials
+are read: the demo sets fake ones in its own process, and ignores ``~/.databrickscfg`` and the
+operator's own mlops-setup config.
 
 The demo pins the clock, the git author and the commit dates, so its commits have the same SHAs
 as when the cassette was made; and it never sleeps (waits are replayed polls).
@@ -18,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,10 +33,13 @@ CLOUDS = ("aws", "azure")  # the variants with a recorded demo
 AUTHS = ("token", "oidc")  # ci.auth_mode variants with a recorded demo (oidc: aws only)
 
 
-def cassette_for(cloud: str, auth: str = "token") -> str:
-    if auth != "token":
-        return f"test_demo_{auth}.yaml"
-    return CASSETTE if cloud == "aws" else f"test_demo_{cloud}.yaml"
+def cassette_for(cloud: str, auth: str = "token", *, previews: bool = False) -> str:
+    """The recorded run of a variant: ``test_demo[_CLOUD][_AUTH][_previews].yaml``. The demo
+    plays the runs alone (these ship in the package); the ``_previews`` recordings, each step's
+    dry run then its run, are the runbook's (they stay in ``tests/cassettes/test_demo/``)."""
+    name = "test_demo" + (f"_{cloud}" if cloud != "aws" else "")
+    name += (f"_{auth}" if auth != "token" else "") + ("_previews" if previews else "")
+    return f"{name}.yaml"
 
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -79,10 +83,10 @@ def demo_environment(
     from .example import write_example_project
 
     root = write_example_project(workdir / PROJECT, with_cicd=with_cicd, cloud=cloud)
+    from .replay import init_upstream
+
     upstream = workdir / "upstream.git"
-    subprocess.run(
-        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(upstream)], check=True
-    )
+    init_upstream(upstream)
     config = demo_config(root, upstream)
     if auth != "token":
         config.setdefault("ci", {})["auth_mode"] = auth
@@ -133,18 +137,21 @@ def run_demo(
     transcript: list[Transcript] | None = None,
     cloud: str = "aws",
     auth: str = "token",
+    previews: bool = False,
 ) -> int:
-    """Run every step in ``workdir`` (see :func:`demo_environment`): first its dry run, then the
-    real thing, as an operator would. Each step is shown once, the run; its preview too where
-    it says something the run does not (:func:`preview_adds`). Every block of output, both
-    phases, is appended to ``transcript`` if given (the runbook embeds these). Returns the
-    exit code.
+    """Run every step in ``workdir`` (see :func:`demo_environment`), as ``setup.all`` does,
+    and show each once. With ``previews``, each step's dry run comes first, as an operator
+    previewing each step would run it, and is shown too where it says something the run does
+    not (:func:`preview_adds`). Every block of output, both phases, is appended to
+    ``transcript`` if given (the runbook embeds these). Returns the exit code.
 
-    The previews run in a replay too, though most are not shown: the cassette holds their
-    requests, and vcrpy answers each request with the first recorded answer to it not yet
-    played. Skipping a preview would leave its answers to a later read of the same resource
-    (a secrets listing from before ``ci.secrets`` wrote them, answering ``ci.auth``'s check
-    after it), so the replay would tell a different story from the recording."""
+    A replay must make the requests its recording made, in that order: vcrpy answers each with
+    the first recorded answer to it not yet played, so a replay that left out the previews of
+    a recording made with them would hand their answers to later reads (a secrets listing
+    from before ``ci.secrets`` wrote them, answering ``ci.auth``'s check after it). Hence two
+    recordings (:func:`cassette_for`): ``invoke demo`` plays one made without previews, the
+    runbook one made with them; ``tests/test_demo.py`` checks that no preview there says
+    more than its run, and that the demo prints what the runbook records."""
     import io
     import sys
 
@@ -165,7 +172,9 @@ def run_demo(
         # a stand-in, not a credential: Microsoft Graph is replayed (Azure only)
         azure_credential=StaticCredential("demo-graph-token"),
     )
-    player = _player(cassette_dir, replay, workdir / "upstream.git", cassette_for(cloud, auth))
+    name = cassette_for(cloud, auth, previews=previews)
+    player = _player(cassette_dir, replay, workdir / "upstream.git", name)
+    phases = ("plan", "apply") if previews else ("apply",)
     with use_runtime(runtime), player:
         session = load_session()
         try:
@@ -174,7 +183,7 @@ def run_demo(
                 options = options_for(step)
                 shown: dict[str, str] = {}
                 try:
-                    for phase in ("plan", "apply"):
+                    for phase in phases:
                         buffer = io.StringIO()
                         session.out = Console(
                             stream=buffer, err=buffer, width=DEMO_WIDTH, color=False
@@ -307,6 +316,7 @@ def _player(
     if not (cassette_dir / name).exists():
         raise Exit(f"demo: the recorded run {cassette_dir / name} is missing", code=1)
     with replay_mod.make_vcr(str(cassette_dir)).use_cassette(name) as cassette:
+        replay_mod.index_cassette(cassette)  # look-ups by route, not a scan of ~100 requests
         effects = replay_mod.GitEffects.load(str(cassette_dir / name), str(upstream))
         if effects is not None:
             effects.attach(cassette)

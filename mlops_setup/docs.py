@@ -30,9 +30,10 @@ Where the output comes from (:class:`Runner`, shared by ``docs.refresh`` and the
   ``Program`` settings as the ``invoke`` command, stdout captured in a buffer. A buffer is not a
   terminal, so Invoke wraps help at 80 columns exactly as it does through a pipe (a test checks
   this against a real ``invoke`` process with a pipe).
-* ``invoke STEP --dry-run`` and ``invoke STEP``: one replay of the demo (the cassette
-  ``tests/cassettes/test_demo/test_demo.yaml``, real git in a temporary folder), in the guide's
-  order: each step's preview, then its run, as an operator goes through the guide. A transcript
+* ``invoke STEP --dry-run`` and ``invoke STEP``: one replay of the demo with previews (the
+  cassette ``tests/cassettes/test_demo/test_demo_previews.yaml``, real git in a temporary
+  folder), in the guide's order: each step's preview, then its run, as an operator goes
+  through the guide. A transcript
   entry that carries ``options`` (flags the demo passed) shows them in the command.
   ``setup.destroy`` (runbook/teardown.md) has a recording of its own: the demo's setup, then
   the destroy's preview and run (``tests/cassettes/test_teardown/test_recorded_destroy.yaml``).
@@ -166,13 +167,14 @@ class Runner:
         from .demo import demo_environment, run_demo
 
         entries: list[Any] = []
+        cassettes = self.root / "tests" / "cassettes" / "test_demo"
         with (
             tempfile.TemporaryDirectory(prefix="mlops-setup-docs-") as tmp,
             contextlib.redirect_stdout(io.StringIO()),
         ):
             try:
-                with demo_environment(Path(tmp)) as workdir:
-                    run_demo(workdir, transcript=entries)
+                with demo_environment(Path(tmp)) as workdir:  # each step's dry run, then its run
+                    run_demo(workdir, transcript=entries, previews=True, cassette_dir=cassettes)
             except Exception as exc:
                 raise DocsError(
                     f"the demo's replay failed, so no run can be recorded: {exc} "

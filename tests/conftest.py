@@ -283,7 +283,7 @@ def _deep_merge(base: dict, top: dict) -> dict:
 
 @functools.cache
 def _empty_bare_repo() -> Path:
-    """``git init --bare --initial-branch=main``, run once per process: each project copies it
+    """:func:`mlops_setup.replay.init_upstream`, run once per process: each project copies it
     (a copy is the same files, and costs a third of spawning git from a test process)."""
     import atexit
     import tempfile
@@ -291,9 +291,7 @@ def _empty_bare_repo() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="mlops-setup-tests-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     template = folder / "empty.git"
-    subprocess.run(
-        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(template)], check=True
-    )
+    replay.init_upstream(template)
     return template
 
 

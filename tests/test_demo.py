@@ -12,26 +12,53 @@ from mlops_setup import demo
 from tests.conftest import FAKE_VALUES, ROOT
 from tests.fakeapi import github_pulls
 
+MODES = {"aws": ("aws", "token"), "azure": ("azure", "token"), "oidc": ("aws", "oidc")}
 
-@pytest.mark.vcr
-def test_demo(tmp_path, capsys, clean_env, world):
-    """Composes (--compose) or replays the cassette that `invoke demo` plays."""
+
+def demo_world(world, tmp_path, cloud: str = "aws", auth: str = "token") -> None:
+    """What the fake API starts from when a demo cassette is composed (--compose)."""
+    from tests.fakeapi import graph_apps
+
     world.gh["git_dir"] = str(tmp_path / "upstream.git")
-    # the ML code PR runs the project's pull_request workflows: bundle-ci, run-tests
-    checks = [
-        ("staging", "success"),
-        ("prod", "success"),
-        ("unit_tests", "success"),
-        ("integration_test", "success"),
-    ]
+    if cloud == "azure":
+        graph_apps.azure_workspaces(world)
+    # the ML code PR runs the project's pull_request workflows: bundle-ci, run-tests; under
+    # oidc bundle-ci's prod job runs on the release branch only
+    checks = [("staging", "success"), ("prod", "success")]
+    if auth == "oidc":
+        checks = checks[:1]
+    checks += [("unit_tests", "success"), ("integration_test", "success")]
     github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
-    with demo.demo_environment(tmp_path) as workdir:
-        assert demo.run_demo(workdir, replay=False) == 0
+
+
+def run_recorded(tmp_path, capsys, world, mode: str, *, previews: bool = False):
+    """Compose (--compose) or replay a demo cassette (pytest-recording's, named after the
+    test); returns what it printed and the transcript."""
+    cloud, auth = MODES[mode]
+    demo_world(world, tmp_path, cloud, auth)
+    entries: list[demo.Transcript] = []
+    with demo.demo_environment(tmp_path, cloud=cloud, auth=auth) as workdir:
+        code = demo.run_demo(
+            workdir,
+            replay=False,
+            cloud=cloud,
+            auth=auth,
+            previews=previews,
+            transcript=entries if previews else None,
+        )
+    assert code == 0
     out = capsys.readouterr().out
     for step in demo.demo_steps():
         assert f"== {step.name}: " in out
     assert "error" not in out.lower()
     assert not any(v in out for v in FAKE_VALUES)
+    return out, entries
+
+
+@pytest.mark.vcr
+def test_demo(tmp_path, capsys, clean_env, world):
+    """Composes (--compose) or replays the cassette that `invoke demo` plays."""
+    out, _ = run_recorded(tmp_path, capsys, world, "aws")
     # the template's bare input table: one warning a step for both targets, not one each
     jobs = out.split("== deploy.jobs: ")[1].split("\n== ")[0]
     assert jobs.count("!   ") == 1
@@ -41,30 +68,13 @@ def test_demo(tmp_path, capsys, clean_env, world):
 @pytest.mark.vcr
 def test_demo_azure(tmp_path, capsys, clean_env, world):
     """The cassette `invoke demo --cloud azure` plays: Entra ID apps, their client secrets."""
-    from tests.fakeapi import graph_apps
-
-    world.gh["git_dir"] = str(tmp_path / "upstream.git")
-    graph_apps.azure_workspaces(world)
-    checks = [
-        ("staging", "success"),
-        ("prod", "success"),
-        ("unit_tests", "success"),
-        ("integration_test", "success"),
-    ]
-    github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
-    with demo.demo_environment(tmp_path, cloud="azure") as workdir:
-        assert demo.run_demo(workdir, replay=False, cloud="azure") == 0
-    out = capsys.readouterr().out
-    for step in demo.demo_steps():
-        assert f"== {step.name}: " in out
-    assert "error" not in out.lower()
+    out, _ = run_recorded(tmp_path, capsys, world, "azure")
     for env in ("staging", "prod"):
         assert f"+   created Entra app {env}-my-mlops-project (tagged)" in out
         assert f"+   added client secret to app {env}-my-mlops-project" in out
         for key in ("CLIENT_SECRET", "TENANT_ID", "APPLICATION_ID"):
             assert f"+   set secret {env.upper()}_AZURE_SP_{key}" in out
     assert "WORKSPACE_TOKEN" not in out
-    assert not any(v in out for v in FAKE_VALUES)
 
 
 @pytest.mark.vcr
@@ -73,15 +83,7 @@ def test_demo_oidc(tmp_path, capsys, clean_env, world):
     (prod: the release branch only), the client ids as variables; the ML code PR carries the
     workflows already rewritten for oidc, so its checks are their first proof and ci.auth has
     nothing left to do. No Databricks secret reaches GitHub."""
-    world.gh["git_dir"] = str(tmp_path / "upstream.git")
-    checks = [("staging", "success"), ("unit_tests", "success"), ("integration_test", "success")]
-    github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
-    with demo.demo_environment(tmp_path, auth="oidc") as workdir:
-        assert demo.run_demo(workdir, replay=False, auth="oidc") == 0
-    out = capsys.readouterr().out
-    for step in demo.demo_steps():
-        assert f"== {step.name}: " in out
-    assert "error" not in out.lower()
+    out, _ = run_recorded(tmp_path, capsys, world, "oidc")
     for env in ("staging", "prod"):
         assert (
             f"+   created federation policy github-actions-{env} of SP {env}-my-mlops-project"
@@ -94,7 +96,34 @@ def test_demo_oidc(tmp_path, capsys, clean_env, world):
     # the one secret stored is the GitHub PAT deploy-cicd.yml checks out with
     assert "+   set secret WORKFLOW_TOKEN" in out
     assert "set secret STAGING_WORKSPACE_TOKEN" not in out and "mint" not in out
-    assert not any(v in out for v in FAKE_VALUES)
+
+
+def check_previews(entries: list[demo.Transcript]) -> None:
+    """Each step previewed, then run; no preview says what its run does not (so the demo,
+    which shows the runs alone, leaves nothing out)."""
+    steps = [step.name for step in demo.demo_steps()]
+    entries = [e for e in entries if e.step != "setup.inspect"]
+    assert [(e.step, e.phase) for e in entries] == [
+        (step, phase) for step in steps for phase in ("plan", "apply")
+    ]
+    for preview, run in zip(entries[::2], entries[1::2], strict=True):
+        assert not demo.preview_adds(preview.text, run.text), (preview.text, run.text)
+
+
+@pytest.mark.vcr
+def test_demo_previews(tmp_path, capsys, clean_env, world):
+    """The runbook's recording: each step's dry run, then its run (docs.refresh embeds them)."""
+    check_previews(run_recorded(tmp_path, capsys, world, "aws", previews=True)[1])
+
+
+@pytest.mark.vcr
+def test_demo_azure_previews(tmp_path, capsys, clean_env, world):
+    check_previews(run_recorded(tmp_path, capsys, world, "azure", previews=True)[1])
+
+
+@pytest.mark.vcr
+def test_demo_oidc_previews(tmp_path, capsys, clean_env, world):
+    check_previews(run_recorded(tmp_path, capsys, world, "oidc", previews=True)[1])
 
 
 # The README's first command runs the installed console script (as pip writes it); a clone's
@@ -131,7 +160,7 @@ def test_demo_runs_offline_from_a_fresh_process(tmp_path, command):
     headers = [line for line in lines if line.startswith("== ")]
     assert len(headers) == len(demo.demo_steps()) + 1, headers  # + setup.inspect
     assert max(len(line) for line in lines) <= 100
-    assert len(lines) <= 125  # README, "Benchmark": where the lines go
+    assert len(lines) <= 116  # README, "Benchmark": where the lines go
     assert "\x1b[" not in done.stdout  # a pipe gets plain text
 
 
@@ -146,21 +175,29 @@ def test_a_preview_adds_only_what_the_run_does_not_say():
     assert not demo.preview_adds(warned, warned.replace("no changes", "1 added"))
 
 
-@pytest.mark.parametrize("auth", demo.AUTHS)
-def test_the_demo_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_env, auth):
-    """`invoke demo` shows each step's run (its preview only where it adds something): what the
-    runbook's recording of the same replay holds, previews included, for each recorded mode."""
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_demo_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_env, mode):
+    """`invoke demo` (a recording of the runs alone) shows what the recording with previews
+    holds for each step's run: the two recordings tell the same story."""
+    cloud, auth = MODES[mode]
+    cassettes = ROOT / "tests" / "cassettes" / "test_demo"
     entries: list[demo.Transcript] = []
     outputs = []
-    for name, transcript in (("recorded", entries), ("alone", None)):
+    for name, previews in (("recorded", True), ("alone", False)):
         (tmp_path / name).mkdir()
-        with demo.demo_environment(tmp_path / name, auth=auth) as workdir:
-            assert demo.run_demo(workdir, transcript=transcript, auth=auth) == 0
+        with demo.demo_environment(tmp_path / name, cloud=cloud, auth=auth) as workdir:
+            code = demo.run_demo(
+                workdir,
+                cassette_dir=cassettes,
+                cloud=cloud,
+                auth=auth,
+                previews=previews,
+                transcript=entries if previews else None,
+            )
+            assert code == 0
         outputs.append(capsys.readouterr().out)
-    recorded, alone = outputs
-    assert alone == recorded
+    alone = outputs[1]
     assert " which the repo does not have" not in alone  # every read answered in its turn
-    assert {e.phase for e in entries} == {"plan", "apply"}
     runs = [e.text for e in entries if e.phase == "apply" and e.step != "setup.inspect"]
     assert len(runs) == len(demo.demo_steps())
     assert alone.endswith("".join(runs))
