@@ -19,7 +19,9 @@ wraps three of its methods (idempotently, for every ``Program``):
   stderr, every credential masked (:mod:`mlops_setup.logs`), and is taken off the line before
   Invoke parses it (no task has a ``-v`` flag of its own; a test checks).
 * ``execute``: Ctrl-C exits 130 (``EXIT_INTERRUPTED``, Invoke says 1) after one line: what this
-  run applied, and that a re-run resumes (``console.RUN``).
+  run applied, and that a re-run resumes (``console.RUN``); and while the tasks run, the
+  commands our messages suggest name the program that runs them (``console.PROGRAM``:
+  ``mlops-setup ci.secrets``, not ``invoke ci.secrets``, which finds no tasks outside a clone).
 
 The exit codes are those of README.md's table (``tests/test_exit_codes.py`` holds the two
 together).
@@ -117,13 +119,17 @@ def install() -> None:
             raise _usage_error(self, exc) from None
 
     def _execute(self: Any) -> None:
-        from .console import RUN
+        from . import console
 
-        RUN.reset()
+        console.RUN.reset()
+        program_was = console.PROGRAM  # the hints name the command that was typed
+        console.PROGRAM = NAME if self.name == NAME else "invoke"
         try:
             execute(self)
         except KeyboardInterrupt:
             raise interrupted() from None
+        finally:
+            console.PROGRAM = program_was
 
     Program.parse_tasks = _parse_tasks  # type: ignore[method-assign]
     Program.parse_cleanup = _parse_cleanup  # type: ignore[method-assign]

@@ -1057,7 +1057,11 @@ def _refuse_problems(model: Any, sources: dict) -> None:
         return
     more = f" (and {len(blocking) - 1} more)" if len(blocking) > 1 else ""
     first = blocking[0]
-    where = f"{model.root.name}/{first.source}: " if first.source else f"{model.root}: "
+    source = first.source
+    if not source or Path(source).is_absolute():  # a problem with the folder itself
+        where = f"{source or model.root}: "
+    else:
+        where = f"{model.root.name}/{source}: "
     label = _label(sources, "project.dir")
     raise ConfigError(
         f"{label}: project.dir: {where}{first.message}{more}; `invoke setup.inspect` lists "

@@ -44,6 +44,17 @@ from typing import Any, TextIO
 
 DEMO_WIDTH = 100  # columns of the demo and the runbook's recorded runs
 
+# The command the operator typed, for the commands our hints name (`invoke ci.secrets`):
+# ``mlops-setup`` while the installed command runs (see ``cli.install``), where ``invoke``
+# finds no tasks; the messages are written with ``invoke``, the runbook's command.
+PROGRAM = "invoke"
+
+
+def commands(text: str) -> str:
+    """``text`` with each `` `invoke `` command hint naming :data:`PROGRAM` instead."""
+    return text if PROGRAM == "invoke" else text.replace("`invoke ", f"`{PROGRAM} ")
+
+
 # Exit codes; README.md's table lists exactly these (tests/test_exit_codes.py holds them together).
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -191,6 +202,7 @@ class Console:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text
 
     def _print(self, text: str = "", *, err: bool = False) -> None:
+        text = commands(text)
         self._flush_pending()
         self._end_live()
         target = self.err if err else self.stream
@@ -199,7 +211,7 @@ class Console:
 
     def _mark(self, mark: str, text: str, *, err: bool = False) -> None:
         """``  MARK text``, the mark in a 4-column gutter, wrapped under the text."""
-        lines = self._wrap(text, 6)
+        lines = self._wrap(commands(text), 6)
         self._print(f"  {self._paint(mark, mark.ljust(3))} {lines[0]}", err=err)
         for line in lines[1:]:
             self._print(f"      {line}", err=err)
@@ -239,7 +251,7 @@ class Console:
         RUN.applied.append((step, change.told(dry_run=False)))
 
     def info(self, text: str) -> None:
-        for line in self._wrap(text, 2):
+        for line in self._wrap(commands(text), 2):
             self._print(f"  {line}")
 
     def verbatim(self, lines: list[str]) -> None:

@@ -326,7 +326,9 @@ def _emit(document: dict[str, Any]) -> None:
     import json
     import sys
 
-    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    from .console import commands
+
+    sys.stdout.write(commands(json.dumps(document, indent=2)) + "\n")
     sys.stdout.flush()
 
 
@@ -514,7 +516,7 @@ def inspect(c, json=False):
     import json as json_
 
     from .config import ConfigError
-    from .console import Console
+    from .console import Console, commands
     from .session import failures_as_exit
 
     out = Console()
@@ -523,10 +525,10 @@ def inspect(c, json=False):
             doc, rows = inspect_report(c)
         except ConfigError as exc:
             if json:  # a config that points at no project still answers in JSON, on stdout
-                print(json_.dumps(unread_doc(f"config error: {exc}"), indent=2))
+                print(commands(json_.dumps(unread_doc(f"config error: {exc}"), indent=2)))
             raise
     if json:
-        print(json_.dumps(doc, indent=2))
+        print(commands(json_.dumps(doc, indent=2)))
     else:
         show_inspect(doc, rows, out)
     if doc["problems"]:

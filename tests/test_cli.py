@@ -156,3 +156,23 @@ def test_unknown_task_hints_name_the_command_in_use():
     assert code == 2
     assert "`mlops-setup --list` shows every task, `mlops-setup --help TASK` its flags" in err
     assert "`invoke --list` shows every task" in run_cli("zzzzzz").err
+
+
+def test_the_commands_a_message_suggests_name_the_command_in_use(tmp_path, monkeypatch, clean_env):
+    """Installed, `invoke ci.permissions` finds no tasks: the hints say `mlops-setup ...`."""
+    (tmp_path / "none").mkdir()
+    (tmp_path / "mlops-setup.yaml").write_text(
+        "github: {owner: acme}\n"
+        "databricks: {account: {id: 0d2c1e4f-5a6b-4c7d-8e9f-a0b1c2d3e4f5}}\n"
+        f"project: {{dir: {tmp_path / 'none'}}}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = mlops_setup("ci.permissions")
+    assert code == 2, out + err
+    assert "this folder is not an MLOps Stacks project" in err
+    assert "`mlops-setup setup.inspect` lists what the project says" in err
+    assert "`invoke " not in err
+    again = run_cli("ci.permissions", cwd=tmp_path)  # a clone's `invoke`: as written
+    assert again.code == 2
+    assert "`invoke setup.inspect` lists what the project says" in again.err
+    assert f"project.dir: {tmp_path / 'none'}: this folder" in again.err  # the folder once
