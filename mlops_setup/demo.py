@@ -157,7 +157,6 @@ def run_demo(
 
     from .backoff import RecordingSleep
     from .console import DEMO_WIDTH, Console
-    from .entra import StaticCredential
     from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
 
@@ -169,8 +168,7 @@ def run_demo(
         now=lambda: NOW,
         cwd=str(workdir),
         probe=lambda *_, **__: None,
-        # a stand-in, not a credential: Microsoft Graph is replayed (Azure only)
-        azure_credential=StaticCredential("demo-graph-token"),
+        azure_credential=_graph_stand_in() if cloud == "azure" else None,
     )
     name = cassette_for(cloud, auth, previews=previews)
     player = _player(cassette_dir, replay, workdir / "upstream.git", name)
@@ -201,6 +199,13 @@ def run_demo(
         finally:
             session.close()
     return 0
+
+
+def _graph_stand_in() -> Any:
+    """A stand-in, not a credential: Microsoft Graph is replayed (Azure only)."""
+    from .entra import StaticCredential
+
+    return StaticCredential("demo-graph-token")
 
 
 def _inspect(session: Any, transcript: list[Transcript] | None, color: bool) -> None:

@@ -41,6 +41,7 @@ CI/CD bootstrap PR and the ML code PR are merged, and the production jobs are en
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -535,6 +536,21 @@ def inspect(c, json=False):
         raise Exit(code=2)
 
 
-from .teardown import destroy  # noqa: E402 - the task lives with its logic
+def __getattr__(name: str) -> Any:
+    """``destroy`` (the task lives with its logic, in :mod:`mlops_setup.teardown`) and ``ns``,
+    imported when asked for: a run of the guide, which imports this module, does not compile
+    the teardown's ~1,000 lines (the task index names the task's own module)."""
+    if name == "destroy":
+        from .teardown import destroy
 
-ns = Collection("setup", all_, plan_, status, inspect, destroy)
+        return destroy
+    if name == "ns":
+        return _collection()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _collection() -> Collection:
+    from .teardown import destroy
+
+    return Collection("setup", all_, plan_, status, inspect, destroy)
