@@ -31,23 +31,29 @@ def demo_world(world, tmp_path, cloud: str = "aws", auth: str = "token") -> None
     github_pulls.set_checks(world, "add-ml-code", checks, pending=2)
 
 
-def run_recorded(tmp_path, capsys, world, mode: str, *, previews: bool = False):
-    """Compose (--compose) or replay a demo cassette (pytest-recording's, named after the
-    test); returns what it printed and the transcript."""
+def play(folder, capsys, mode: str, *, previews: bool = False, **player) -> tuple[str, list]:
+    """One run of the demo in ``folder`` (``player``: run_demo's cassette options); what it
+    printed and, with previews, its transcript."""
     cloud, auth = MODES[mode]
-    demo_world(world, tmp_path, cloud, auth)
     entries: list[demo.Transcript] = []
-    with demo.demo_environment(tmp_path, cloud=cloud, auth=auth) as workdir:
+    with demo.demo_environment(folder, cloud=cloud, auth=auth) as workdir:
         code = demo.run_demo(
             workdir,
-            replay=False,
             cloud=cloud,
             auth=auth,
             previews=previews,
             transcript=entries if previews else None,
+            **player,
         )
     assert code == 0
-    out = capsys.readouterr().out
+    return capsys.readouterr().out, entries
+
+
+def run_recorded(tmp_path, capsys, world, mode: str, *, previews: bool = False):
+    """Compose (--compose) or replay a demo cassette (pytest-recording's, named after the
+    test); returns what it printed and the transcript."""
+    demo_world(world, tmp_path, *MODES[mode])
+    out, entries = play(tmp_path, capsys, mode, previews=previews, replay=False)
     for step in demo.demo_steps():
         assert f"== {step.name}: " in out
     assert "error" not in out.lower()
@@ -179,24 +185,11 @@ def test_a_preview_adds_only_what_the_run_does_not_say():
 def test_the_demo_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_env, mode):
     """`invoke demo` (a recording of the runs alone) shows what the recording with previews
     holds for each step's run: the two recordings tell the same story."""
-    cloud, auth = MODES[mode]
     cassettes = ROOT / "tests" / "cassettes" / "test_demo"
-    entries: list[demo.Transcript] = []
-    outputs = []
-    for name, previews in (("recorded", True), ("alone", False)):
-        (tmp_path / name).mkdir()
-        with demo.demo_environment(tmp_path / name, cloud=cloud, auth=auth) as workdir:
-            code = demo.run_demo(
-                workdir,
-                cassette_dir=cassettes,
-                cloud=cloud,
-                auth=auth,
-                previews=previews,
-                transcript=entries if previews else None,
-            )
-            assert code == 0
-        outputs.append(capsys.readouterr().out)
-    alone = outputs[1]
+    (tmp_path / "recorded").mkdir()
+    (tmp_path / "alone").mkdir()
+    _, entries = play(tmp_path / "recorded", capsys, mode, previews=True, cassette_dir=cassettes)
+    alone, _ = play(tmp_path / "alone", capsys, mode, cassette_dir=cassettes)
     assert " which the repo does not have" not in alone  # every read answered in its turn
     runs = [e.text for e in entries if e.phase == "apply" and e.step != "setup.inspect"]
     assert len(runs) == len(demo.demo_steps())
