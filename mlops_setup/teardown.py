@@ -319,7 +319,7 @@ def _entra_app_of(session: Session, env: str) -> Any:
 
     g = session.clients.graph
     linked = session.settings.sp_linked(env)
-    with graph_errors("looking up an Entra ID application"):
+    with graph_errors("looking up an Entra ID application", page=PAGE):
         if linked:
             return g.app_by_app_id(linked)
         name = session.settings.sp_name(env)
@@ -375,10 +375,7 @@ def _client_secret_remover(session: Session, app: Any, key_id: str) -> Callable[
             return live is None or all(p.get("keyId") != key_id for p in live.passwords)
 
         what = f"removing client secret {short(key_id)} of Entra app {app.display_name}"
-        with graph_errors(
-            what,
-            denied=_entra_owner_fix(app.display_name),
-        ):
+        with graph_errors(what, denied=_entra_owner_fix(app.display_name), page=PAGE):
             _deleted(session, write, gone, what)
         Ledger(session).gone(key_id)
 
@@ -704,7 +701,7 @@ def _plan_entra_apps(session: Session, plan: Plan, linked: set[str], dry_run: bo
         client_id = record["app_id"]
         if client_id.lower() in linked:
             continue  # said above, with the Databricks SPs
-        with graph_errors("looking up an Entra ID application"):
+        with graph_errors("looking up an Entra ID application", page=PAGE):
             live = g.app_by_app_id(client_id)
         if live is None or live.id != record["id"]:
             _forget(session, dry_run, "entra_app", record["id"])
@@ -745,10 +742,7 @@ def _entra_app_deleter(session: Session, record: dict[str, Any]) -> Callable[[],
                     raise
 
         what = f"deleting Entra app {name}"
-        with graph_errors(
-            what,
-            denied=_entra_owner_fix(name),
-        ):
+        with graph_errors(what, denied=_entra_owner_fix(name), page=PAGE):
             _deleted(session, write, lambda: g.app_by_app_id(record["app_id"]) is None, what)
         session.cache.pop(f"entra.app.{record['env']}", None)
         session.journal.unmade("entra_sp", record["app_id"])

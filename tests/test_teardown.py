@@ -639,6 +639,39 @@ def test_azure_in_other_auth_modes_the_entra_apps_go_too(cli, project, world, ht
 
 
 @pytest.mark.vcr
+def test_azure_app_delete_refused_by_entra_names_the_right_and_the_destroy_page(
+    cli, project, world
+):
+    """Entra ID refuses to delete our app (403): the error says which right is missing and
+    points at the destroy's page, not the setup's; what was undone before it stays undone."""
+    from tests.fakeapi import graph_error
+
+    azure_project(project, world)
+    seed_others(world)
+    setup_all(cli, world)
+    world.queue(
+        "DELETE",
+        r"/v1\.0/applications/[^/]+",
+        graph_error(403, "Authorization_RequestDenied", "Insufficient privileges."),
+    )
+    result = cli("setup.destroy")
+    assert result.code == 1, result.out
+    err = result.err.splitlines()
+    assert err[0] == (
+        f"error: Microsoft Entra ID refused deleting Entra app prod-{P} (403 "
+        "Authorization_RequestDenied)"
+    )
+    assert err[1].startswith(
+        f"  fix: be an owner of the app prod-{P} (Entra ID > App registrations"
+    )
+    assert err[2:] == [
+        "  see: runbook/teardown.md",
+        "setup.destroy: stopped at ci.service-principals (step 4 of 5); 17 change(s) were undone "
+        "before it; run `invoke setup.destroy` again once that is fixed: it resumes there",
+    ]
+
+
+@pytest.mark.vcr
 def test_azure_app_delete_whose_answer_was_lost_is_read_back(
     cli, project, world, http, monkeypatch, fake_api
 ):

@@ -32,8 +32,9 @@ def is_azure(session: Any) -> bool:
     return session.settings.databricks.cloud == "azure"
 
 
-def graph_errors(doing: str, *, denied: str = "") -> Any:
-    """A context manager turning Graph errors into a SetupError naming the Entra right."""
+def graph_errors(doing: str, *, denied: str = "", page: str = PAGE) -> Any:
+    """A context manager turning Graph errors into a SetupError naming the Entra right; ``page``:
+    the runbook page of the step that was at work (the destroy's is its own)."""
     import contextlib
 
     from ...entra import ENTRA_RIGHT, GraphError
@@ -54,12 +55,12 @@ def graph_errors(doing: str, *, denied: str = "") -> Any:
                 raise SetupError(
                     f"Microsoft Entra ID refused {doing} (403 {exc.code})",
                     fix=denied or f"ask a Global Administrator for {ENTRA_RIGHT}",
-                    page=PAGE,
+                    page=page,
                 ) from None
             raise SetupError(
                 f"Microsoft Graph failed while {doing}: {exc}",
                 fix="run again; https://status.cloud.microsoft shows outages",
-                page=PAGE,
+                page=page,
             ) from None
 
     return handler()
