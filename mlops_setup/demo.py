@@ -156,6 +156,7 @@ def run_demo(
     import sys
 
     from .backoff import RecordingSleep
+    from .changes import Tally
     from .console import DEMO_WIDTH, Console
     from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
@@ -173,6 +174,7 @@ def run_demo(
     name = cassette_for(cloud, auth, previews=previews)
     player = _player(cassette_dir, replay, workdir / "upstream.git", name)
     phases = ("plan", "apply") if previews else ("apply",)
+    total = Tally()
     with use_runtime(runtime), player:
         session = load_session()
         try:
@@ -187,7 +189,9 @@ def run_demo(
                             stream=buffer, err=buffer, width=DEMO_WIDTH, color=False
                         )
                         try:
-                            run_in_session(session, step, dry_run=phase == "plan", **options)
+                            done = run_in_session(session, step, dry_run=phase == "plan", **options)
+                            if phase == "apply":
+                                total += done.tally
                         finally:
                             shown[phase] = buffer.getvalue()
                             if transcript is not None:
@@ -196,6 +200,8 @@ def run_demo(
                                 )
                 finally:
                     _echo(shown, color)
+            # the whole guide's count, as `setup.all` closes
+            _echo({"apply": f"setup.all: {total.text(dry_run=False)}\n"}, color)
         finally:
             session.close()
     return 0
