@@ -11,9 +11,11 @@ Over 1,000 examples per run (:data:`BUDGETS`); every one must finish within
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import time
+from typing import Any
 
 import pytest
 import yaml
@@ -35,6 +37,8 @@ BUDGETS = {  # examples per test; their sum is what a CI run tries
 }
 SLOWEST: dict[str, float] = {}
 TRIED: dict[str, int] = {}
+OUTCOMES: dict[tuple[str, str], int] = {}  # (kind, "loaded" or "error") -> count
+_RUNNING: list[str] = []  # the kind of the example under way (for _assert_clear's count)
 
 
 class timed:
@@ -44,12 +48,40 @@ class timed:
         self.kind = kind
 
     def __enter__(self) -> None:
+        _RUNNING.append(self.kind)
         self.start = time.monotonic()
 
     def __exit__(self, *exc) -> None:
         took = time.monotonic() - self.start
+        _RUNNING.pop()
         SLOWEST[self.kind] = max(SLOWEST.get(self.kind, 0.0), took)
         TRIED[self.kind] = TRIED.get(self.kind, 0) + 1
+
+
+def outcome(kind: str, what: str) -> None:
+    OUTCOMES[kind, what] = OUTCOMES.get((kind, what), 0) + 1
+
+
+def exercised(kind: str, *, errors: int = 0, loaded: int = 0) -> Any:
+    """After the Hypothesis test has run all its examples: it tried at least 90% of its
+    budget (the generator is not degenerate), none took longer than MAX_SECONDS (no hang), and
+    at least ``errors`` inputs were refused and ``loaded`` loaded. Each test checks its own
+    run, so the checks hold whichever worker runs it, in any order."""
+
+    def decorate(test: Any) -> Any:
+        @functools.wraps(test)
+        def run(*args: Any, **kwargs: Any) -> None:
+            TRIED[kind], SLOWEST[kind] = 0, 0.0
+            OUTCOMES[kind, "error"] = OUTCOMES[kind, "loaded"] = 0
+            test(*args, **kwargs)
+            assert TRIED[kind] >= BUDGETS[kind] * 9 // 10, (kind, TRIED[kind])
+            assert SLOWEST[kind] <= MAX_SECONDS, (kind, SLOWEST[kind])
+            assert OUTCOMES[kind, "error"] >= errors, (kind, OUTCOMES[kind, "error"])
+            assert OUTCOMES[kind, "loaded"] >= loaded, (kind, OUTCOMES[kind, "loaded"])
+
+        return run
+
+    return decorate
 
 
 KNOWN = {
@@ -130,9 +162,6 @@ def shared(tmp_path_factory):
     return project, project.config_file.read_text()
 
 
-OUTCOMES: dict[str, int] = {}
-
-
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
@@ -145,9 +174,11 @@ def _assert_clear(err: ConfigError, label: str) -> None:
         ("config:", "environment variable", "task flag", "project.dir")
     )
     assert ": " in text  # "<file>: <key>: <what was expected>"
-    OUTCOMES["error"] = OUTCOMES.get("error", 0) + 1
+    if _RUNNING:
+        outcome(_RUNNING[-1], "error")
 
 
+@exercised("documents", errors=50, loaded=5)
 @settings(max_examples=BUDGETS["documents"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=documents())
 def test_random_documents_never_crash(shared, doc):
@@ -162,7 +193,7 @@ def test_random_documents_never_crash(shared, doc):
     with timed("documents"):
         try:
             load_settings(cwd=project.workdir)
-            OUTCOMES["loaded"] = OUTCOMES.get("loaded", 0) + 1
+            outcome("documents", "loaded")
         except ConfigError as err:
             _assert_clear(err, str(project.config_file))
 
@@ -274,6 +305,7 @@ def yaml_text(draw):
     return "\n".join(lines) + "\n"
 
 
+@exercised("yaml_text", errors=100)
 @settings(max_examples=BUDGETS["yaml_text"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(text=yaml_text())
 def test_random_yaml_text_never_crashes_nor_hangs(shared, text):
@@ -282,7 +314,7 @@ def test_random_yaml_text_never_crashes_nor_hangs(shared, text):
     with timed("yaml_text"):
         try:
             load_settings(cwd=project.workdir)
-            OUTCOMES["loaded"] = OUTCOMES.get("loaded", 0) + 1
+            outcome("yaml_text", "loaded")
         except ConfigError as err:
             _assert_clear(err, str(project.config_file))
 
@@ -301,6 +333,7 @@ ENV_KEYS = [
 ]
 
 
+@exercised("env", errors=10)
 @settings(max_examples=BUDGETS["env"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(key=st.sampled_from(ENV_KEYS), text=yaml_text())
 def test_random_environment_values_never_crash(shared, key, text, monkeypatch_module):
@@ -319,15 +352,28 @@ def test_random_environment_values_never_crash(shared, key, text, monkeypatch_mo
 
 
 def test_fuzz_exercised_both_outcomes():
-    """The generator is not degenerate: some documents load, many are refused; and no input
-    took longer than MAX_SECONDS."""
-    assert OUTCOMES.get("error", 0) >= 100
-    assert OUTCOMES.get("loaded", 0) >= 5
-    slow = {kind: took for kind, took in SLOWEST.items() if took > MAX_SECONDS}
-    assert not slow, slow
-    assert sum(TRIED.values()) >= 1000, TRIED
+    """The per-test checks (:func:`exercised`) can fail: a run that tried too few inputs, or
+    took too long on one, or never saw an outcome it should have, is refused."""
+
+    def property_run(tries: int, took: float, refused: int) -> None:
+        for index in range(tries):
+            with timed("flags"):
+                if index < refused:
+                    outcome("flags", "error")
+        SLOWEST["flags"] = max(SLOWEST["flags"], took)  # the slowest input, as timed would
+
+    probe = exercised("flags", errors=2)(property_run)
+    probe(BUDGETS["flags"], 0.0, 2)  # enough of everything: passes
+    for tries, took, refused in (
+        (1, 0.0, 2),
+        (BUDGETS["flags"], 9.0, 2),
+        (BUDGETS["flags"], 0.0, 1),
+    ):
+        with pytest.raises(AssertionError):
+            probe(tries, took, refused)
 
 
+@exercised("text_files")
 @settings(
     max_examples=BUDGETS["text_files"], deadline=None, suppress_health_check=list(HealthCheck)
 )
@@ -342,6 +388,7 @@ def test_random_text_files_never_crash(shared, text):
             _assert_clear(err, str(project.config_file))
 
 
+@exercised("flags")
 @settings(max_examples=BUDGETS["flags"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     key=st.sampled_from(
@@ -366,6 +413,7 @@ def test_random_flag_values_never_crash(shared, key, value):
             _assert_clear(err, "task flag")
 
 
+@exercised("cli_documents")
 @settings(
     max_examples=BUDGETS["cli_documents"], deadline=None, suppress_health_check=list(HealthCheck)
 )
@@ -382,6 +430,7 @@ def test_random_documents_through_the_cli_exit_2_or_run(shared, doc):
         assert result.err.startswith("config error: ")
 
 
+@exercised("cli_files")
 @settings(max_examples=BUDGETS["cli_files"], deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     suffix=st.sampled_from([".yaml", ".yml", ".YAML", ".json", ".txt", ".toml", ".cfg", ""]),
