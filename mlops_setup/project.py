@@ -921,21 +921,21 @@ def _check(model: ProjectModel) -> None:
     if b is None:
         return
     if b.batch_inference:
+        bare: dict[str, list[str]] = {}  # a name that is no catalog.schema.table -> targets
         for t, tables in b.batch_inference.items():
-            if t not in ("staging", "prod"):
-                continue
             inp = tables.get("input_table", "")
-            if inp and inp.count(".") != 2:
-                model.problems.append(
-                    Problem(
-                        f"the batch inference job reads {inp!r} in {t}, which is not a full "
-                        "catalog.schema.table name (a TODO the template leaves): no grant is "
-                        "made on it until you set input_table_name",
-                        f"{b.folder}/resources/batch-inference-workflow-resource.yml",
-                        blocking=False,
-                    )
+            if t in ("staging", "prod") and inp and inp.count(".") != 2:
+                bare.setdefault(inp, []).append(t)
+        for inp, targets in bare.items():
+            model.problems.append(
+                Problem(
+                    f"the batch inference job reads {inp!r} in {' and '.join(targets)}, which "
+                    "is not a full catalog.schema.table name (a TODO the template leaves): no "
+                    "grant is made on it until you set input_table_name",
+                    f"{b.folder}/resources/batch-inference-workflow-resource.yml",
+                    blocking=False,
                 )
-                break
+            )
     if model.cloud:
         for t in ("staging", "prod"):
             host = b.hosts.get(t, "")

@@ -265,3 +265,13 @@ def test_folder_rule_is_the_templates():
     assert folder_of("churn-model") == "churn_model"
     assert folder_of("my mlops project") == "mymlopsproject"
     assert folder_of("a.b-c_d") == "ab_c_d"
+
+
+def test_the_templates_bare_input_table_is_one_note_naming_every_target(tmp_path):
+    """The generated job reads `taxi_scoring_sample` in staging and prod: one note says both
+    (it named staging alone)."""
+    root = write_example_project(tmp_path / "p")
+    notes = [str(p) for p in read_project(root).problems if not p.blocking]
+    bare = [n for n in notes if "taxi_scoring_sample" in n]
+    assert len(bare) == 1, notes
+    assert "reads 'taxi_scoring_sample' in staging and prod, which is not a full" in bare[0]
