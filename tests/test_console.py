@@ -104,3 +104,20 @@ def test_wrapping_only_where_asked_and_never_inside_a_word():
     assert all(line.startswith("      ") for line in lines[1:])
     assert any(line.strip() == "on" or "https://example.test/" + "x" * 60 in line for line in lines)
     assert " ".join(line[6:] for line in lines) == long
+
+
+@pytest.mark.xfail(strict=True, reason="a diff's lines get the hint rewrite")
+def test_verbatim_lines_are_shown_as_they_are_under_mlops_setup(monkeypatch):
+    """A diff shows a file's text: the hint rewrite for the installed command (`invoke X` ->
+    `mlops-setup X`) is for our messages, not for what a file holds."""
+    from mlops_setup import console
+
+    monkeypatch.setattr(console, "PROGRAM", "mlops-setup")
+    out = io.StringIO()
+    shown = Console(stream=out, color=False)
+    shown.note("run `invoke ci.auth` again")
+    shown.verbatim(["+      # run `invoke ci.auth --merge` once checks pass"])
+    assert out.getvalue().splitlines() == [
+        "  >   run `mlops-setup ci.auth` again",
+        "      | +      # run `invoke ci.auth --merge` once checks pass",
+    ]
