@@ -201,8 +201,8 @@ class Console:
         code = _COLORS.get(key)
         return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text
 
-    def _print(self, text: str = "", *, err: bool = False) -> None:
-        text = commands(text)
+    def _print(self, text: str = "", *, err: bool = False, as_is: bool = False) -> None:
+        text = text if as_is else commands(text)  # as_is: a file's text (a diff), not ours
         self._flush_pending()
         self._end_live()
         target = self.err if err else self.stream
@@ -257,7 +257,7 @@ class Console:
     def verbatim(self, lines: list[str]) -> None:
         """Lines shown as they are (a diff), behind a ``|`` gutter, never wrapped."""
         for line in lines:
-            self._print(f"      | {line}".rstrip())
+            self._print(f"      | {line}".rstrip(), as_is=True)
 
     def warning(self, text: str) -> None:
         self._mark("!", text)

@@ -106,7 +106,6 @@ def test_wrapping_only_where_asked_and_never_inside_a_word():
     assert " ".join(line[6:] for line in lines) == long
 
 
-@pytest.mark.xfail(strict=True, reason="a diff's lines get the hint rewrite")
 def test_verbatim_lines_are_shown_as_they_are_under_mlops_setup(monkeypatch):
     """A diff shows a file's text: the hint rewrite for the installed command (`invoke X` ->
     `mlops-setup X`) is for our messages, not for what a file holds."""
