@@ -128,3 +128,28 @@ def test_revert_puts_back_the_recorded_values(cli, project, world, http, vcr, fa
     assert change_lines(again.out) == []
     assert f"ok  nothing recorded to put back for {REPO}" in again.out
     assert mutating(http()) == [f"PUT {URL}", f"PUT {URL}"]
+
+
+@pytest.mark.xfail(strict=True, reason="warns of PR approval though it is on already")
+@pytest.mark.vcr
+def test_only_the_token_access_differs(cli, project, world, http, vcr, fake_api):
+    """PR approval is on already (someone allowed it): the step changes the token's access
+    alone, so it says nothing of the PR-approval trade-off it does not make (nor that
+    `--revert` undoes it: the prior values keep it on)."""
+    from tests.fakeapi import github_actions
+
+    github_repos.add_repo(world, REPO)
+    github_actions.permissions(world)[REPO] = {
+        "default_workflow_permissions": "read",
+        "can_approve_pull_request_reviews": True,
+    }
+    result = cli("ci.workflow-permissions")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == [
+        "== ci.workflow-permissions: what GITHUB_TOKEN may do in the repo's workflows ==",
+        f"  ~   updated workflow permissions of {REPO} (read -> read and write)",
+        "ci.workflow-permissions: 0 added, 1 changed, 0 destroyed",
+    ]
+    assert put_bodies(vcr, fake_api) == [
+        {"default_workflow_permissions": "write", "can_approve_pull_request_reviews": True}
+    ]
