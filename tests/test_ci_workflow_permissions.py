@@ -130,7 +130,6 @@ def test_revert_puts_back_the_recorded_values(cli, project, world, http, vcr, fa
     assert mutating(http()) == [f"PUT {URL}", f"PUT {URL}"]
 
 
-@pytest.mark.xfail(strict=True, reason="warns of PR approval though it is on already")
 @pytest.mark.vcr
 def test_only_the_token_access_differs(cli, project, world, http, vcr, fake_api):
     """PR approval is on already (someone allowed it): the step changes the token's access

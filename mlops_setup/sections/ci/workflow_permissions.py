@@ -140,7 +140,8 @@ def plan_workflow_permissions(
         apply,
         detail=describe_change(current, WANTED),
     )
-    plan.warn(TRADE_OFF)
+    if not current.get("can_approve_pull_request_reviews"):  # the trade-off is this change's
+        plan.warn(TRADE_OFF)
     return plan
 
 
