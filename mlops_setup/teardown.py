@@ -128,6 +128,13 @@ def _undo_note(session: Session) -> Callable[[str], None]:
     return lambda text: session.out.note(text.removesuffix(": kept"))
 
 
+def _voice(session: Session) -> Any:
+    """How ci.secrets' credential retirements speak during a destroy."""
+    from .sections.ci.credentials import Voice
+
+    return Voice(PAGE, _AGAIN, _undo_note(session))
+
+
 def _github_delete(
     session: Session, repo: Any, url: str, gone: Callable[[], bool], what: str, *, fix: str
 ) -> None:
@@ -372,9 +379,7 @@ def _client_secret_remover(session: Session, app: Any, key_id: str) -> Callable[
         key_id,
         f"removing client secret {short(key_id)} of Entra app {app.display_name}",
         denied=_entra_owner_fix(app.display_name),
-        page=PAGE,
-        fix=_AGAIN,
-        note=_undo_note(session),
+        voice=_voice(session),
     )
 
 
@@ -406,9 +411,7 @@ def _oauth_deleter(session: Session, ledger: Any, sp: Any, secret_id: str) -> Ca
     destroy."""
     from .sections.ci.oauth import _deleter
 
-    return _deleter(
-        session, ledger, sp.env, sp, secret_id, page=PAGE, fix=_AGAIN, note=_undo_note(session)
-    )
+    return _deleter(session, ledger, sp.env, sp, secret_id, _voice(session))
 
 
 def _plan_federation_policies(
@@ -503,9 +506,7 @@ def _token_revoker(session: Session, env: str, token_id: str) -> Callable[[], No
     """ci.secrets' revoker (read back when the answer is lost), speaking of the destroy."""
     from .sections.ci.secrets import Ledger, _revoker
 
-    return _revoker(
-        session, Ledger(session), env, token_id, page=PAGE, fix=_AGAIN, note=_undo_note(session)
-    )
+    return _revoker(session, Ledger(session), env, token_id, _voice(session))
 
 
 # ----------------------------------------------------------------------------- ci.permissions

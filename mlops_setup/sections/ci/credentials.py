@@ -40,6 +40,7 @@ class Kind:
     mint_action: str  # the minting change's action ("mint")
     mint_prep: str  # "token for SP ...", "client secret to app ..."
     foreign: str  # the warning on a secret that holds none of ours ({name}, {owner})
+    retire_page: str  # the runbook page a failed retirement points at
     mint_key: str = ""  # the minting change's key ({env}); "" for the default
     mint_kind: str = ""  # the minting change's kind, where the action does not say it
     id_word: str = "id"  # "its id is in the journal"
@@ -54,6 +55,14 @@ class Kind:
     drift_marks: bool = True
     retires_strangers: bool = True  # False: a live one we cannot place is named and left
 
+    def voice(self, session: Any) -> Voice:
+        """How ci.secrets (and ci.auth) speak of a retirement of this kind."""
+        return Voice(
+            self.retire_page,
+            f"run `invoke ci.secrets` again: it {self.verb}s what is left",
+            session.out.note,
+        )
+
     @property
     def past(self) -> str:
         return f"{self.verb}d"
@@ -61,6 +70,17 @@ class Kind:
     @property
     def doing(self) -> str:
         return f"{self.verb[:-1]}ing"
+
+
+@dataclass(frozen=True)
+class Voice:
+    """How a retirement speaks: the runbook page of its errors, the fix when its answer is lost
+    and cannot be read back, how a lost answer read back is told. ``setup.destroy`` has its
+    own."""
+
+    page: str
+    fix: str
+    note: Callable[[str], None]
 
 
 def short(cred_id: str) -> str:
@@ -295,9 +315,7 @@ def retire(
     *,
     errors: Any,
     not_found: tuple[type[BaseException], ...] = (),
-    fix: str,
-    page: str,
-    note: Callable[[str], None],
+    voice: Voice,
 ) -> None:
     """Run ``delete`` inside ``errors`` (the API's refusals explained); a lost answer is read
     back with ``gone`` (True once the credential is gone); ``not_found`` means gone already.
@@ -305,7 +323,14 @@ def retire(
     from ...lost import confirm
 
     with errors, contextlib.suppress(*not_found):
-        confirm(delete, lambda: True if gone() else None, what, fix=fix, page=page, note=note)
+        confirm(
+            delete,
+            lambda: True if gone() else None,
+            what,
+            fix=voice.fix,
+            page=voice.page,
+            note=voice.note,
+        )
     ledger.gone(cred_id)
 
 

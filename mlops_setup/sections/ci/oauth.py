@@ -49,6 +49,7 @@ KIND = credentials.Kind(
     mint_prep="of",
     foreign="secret {name} exists but holds no OAuth secret this tool stored: left as it is; "
     "`invoke ci.secrets --rotate` replaces it with a new one of {owner}",
+    retire_page=PAGE,
     mint_key="oauth {env}",
     retires_strangers=False,  # no comment marks ours: one the journal does not know stays
 )
@@ -228,14 +229,12 @@ def _deleter(
     env: str,
     sp: Any,
     secret_id: str,
-    *,
-    page: str = PAGE,
-    fix: str = "run `invoke ci.secrets` again: it deletes what is left",
-    note: Callable[[str], None] | None = None,
+    voice: credentials.Voice | None = None,
 ) -> Callable[[], None]:
     """Delete ``secret_id`` of ``sp``: a lost answer read back (the SP's secrets listed afresh),
-    one gone already is done; then forgotten in the journal. ``page``, ``fix`` and ``note`` let
-    ``setup.destroy`` speak of itself."""
+    one gone already is done; then forgotten in the journal. ``voice``: how ``setup.destroy``
+    speaks of itself."""
+    voice = voice or KIND.voice(session)
 
     def delete() -> None:
         from databricks.sdk.errors import NotFound
@@ -251,12 +250,10 @@ def _deleter(
             lambda: all(s.secret_id != secret_id for s in _live_secrets(session, sp)),
             what,
             errors=ApiErrors(
-                session, "account", what, denied_fix=sp_denied_fix(session, env), page=page
+                session, "account", what, denied_fix=sp_denied_fix(session, env), page=voice.page
             ),
             not_found=(NotFound,),
-            fix=fix,
-            page=page,
-            note=note or session.out.note,
+            voice=voice,
         )
 
     return delete

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,7 @@ KIND = credentials.Kind(
     mint_prep="for",
     foreign="secret {name} exists but holds no live token of ours: left as it is; "
     "`invoke ci.secrets --rotate` replaces it with a token of {owner}",
+    retire_page=PAGE,
     mint_key="mint {env}",
     stored_where=" in the secret",
 )
@@ -558,13 +559,11 @@ def _revoker(
     ledger: Ledger,
     env: str,
     token_id: str,
-    *,
-    page: str = PAGE,
-    fix: str = "run `invoke ci.secrets` again: it revokes what is left",
-    note: Callable[[str], None] | None = None,
+    voice: credentials.Voice | None = None,
 ) -> Any:
     """Revoke ``token_id`` (a lost answer read back, a token gone already is done) and forget
-    it in the ledger. ``page``, ``fix`` and ``note`` let ``setup.destroy`` speak of itself."""
+    it in the ledger. ``voice``: how ``setup.destroy`` speaks of itself."""
+    voice = voice or KIND.voice(session)
 
     def revoke() -> None:
         from databricks.sdk.errors import NotFound
@@ -592,12 +591,10 @@ def _revoker(
                 f"revoking token {short(token_id)}",
                 denied_fix=f"ask a workspace admin of {env} to add you to the admins group there "
                 "(only admins may manage the tokens of service principals)",
-                page=page,
+                page=voice.page,
             ),
             not_found=(NotFound,),
-            fix=fix,
-            page=page,
-            note=note or session.out.note,
+            voice=voice,
         )
 
     return revoke

@@ -51,6 +51,7 @@ KIND = credentials.Kind(
     mint_prep="to",
     foreign="secret {name} exists but holds no live client secret of ours: left as it is; "
     "`invoke ci.secrets --rotate` replaces it with one of {owner}",
+    retire_page=azure.PAGE,
     mint_kind="create",
     id_word="key id",
     write_fix="check that your GitHub token may write Actions secrets of the repo, then run again",
@@ -207,14 +208,13 @@ def client_secret_remover(
     what: str,
     *,
     denied: str = "",
-    page: str = azure.PAGE,
-    fix: str = "run `invoke ci.secrets` again: it removes what is left",
-    note: Callable[[str], None] | None = None,
+    voice: credentials.Voice | None = None,
 ) -> Callable[[], None]:
     """removePassword ``key_id`` on the Entra app ``app()`` returns at apply time; a lost answer
     is read back (the app read afresh: does it still list the key id?), a key id gone already
     (400, 404) is done; then forgotten in the journal. ``ci.secrets``, ``ci.auth`` and
-    ``setup.destroy`` (with its own ``what``, ``denied``, ``page``, ``fix``, ``note``) use it."""
+    ``setup.destroy`` (with its own ``what``, ``denied`` and ``voice``) use it."""
+    voice = voice or KIND.voice(session)
 
     def remove() -> None:
         from ...entra import GraphError
@@ -239,10 +239,8 @@ def client_secret_remover(
             delete,
             gone,
             what,
-            errors=azure.graph_errors(what, denied=denied, page=page),
-            fix=fix,
-            page=page,
-            note=note or session.out.note,
+            errors=azure.graph_errors(what, denied=denied, page=voice.page),
+            voice=voice,
         )
 
     return remove
