@@ -10,9 +10,10 @@ must reach in all three live here once:
   a write whose answer was lost is read back (GitHub's ``updated_at``), and when it cannot tell,
   the new credential is kept, since the secret may hold it: never revoke what may be in use.
 * :func:`retire`: removing a credential through :func:`mlops_setup.lost.confirm` (a lost answer
-  read back; "not found" means gone already), then forgetting it in the journal. ``setup.destroy``
-  uses it too, speaking of itself (``page``, ``fix``, ``note``).
+  read back; "not found" means gone already), then forgetting it in the journal. ``ci.auth``
+  and ``setup.destroy`` use it too (the latter in its own :class:`Voice`).
 * :func:`discard`: the quiet removal of a new credential while another failure is reported.
+* :func:`plan_retire_all`: every credential of ours retired (a mode retired, a destroy).
 
 What differs is words, held in a :class:`Kind`: "token", "revoke"; "client secret", "remove";
 "OAuth secret", "delete".
