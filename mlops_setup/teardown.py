@@ -128,6 +128,13 @@ def _undo_note(session: Session) -> Callable[[str], None]:
     return lambda text: session.out.note(text.removesuffix(": kept"))
 
 
+def _voice(session: Session) -> Any:
+    """How ci.secrets' credential retirements speak during a destroy."""
+    from .sections.ci.credentials import Voice
+
+    return Voice(PAGE, _AGAIN, _undo_note(session))
+
+
 def _github_delete(
     session: Session, repo: Any, url: str, gone: Callable[[], bool], what: str, *, fix: str
 ) -> None:
@@ -204,7 +211,8 @@ def _our_secret_names(session: Session) -> list[tuple[str, str]]:
 
 def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
     from .databricks_util import find_service_principal
-    from .sections.ci.secrets import _tokens_of_ours, short
+    from .sections.ci.credentials import plan_retire_all
+    from .sections.ci.secrets import KIND, _tokens_of_ours
 
     plan = Plan("ci.secrets")
     ours = _our_secret_names(session)
@@ -239,13 +247,14 @@ def plan_secrets(session: Session, dry_run: bool = False) -> Plan:
         _plan_federation_policies(session, plan, env, sp, dry_run)
         if session.settings.ci.auth_mode != "token":
             continue
-        for token in _tokens_of_ours(session, env, sp):
-            plan.add(
-                "revoke",
-                f"token {short(token.token_id)} of SP {sp.display_name}",
-                _token_revoker(session, env, token.token_id),
-                detail=f"workspace {env}, minted by mlops-setup",
-            )
+        plan_retire_all(
+            plan,
+            KIND,
+            f"SP {sp.display_name}",
+            _tokens_of_ours(session, env, sp),
+            lambda token_id, e=env: _token_revoker(session, e, token_id),
+            f"workspace {env}, minted by mlops-setup",
+        )
     return plan
 
 
@@ -330,20 +339,21 @@ def _entra_app_of(session: Session, env: str) -> Any:
 def _plan_client_secrets(session: Session, plan: Plan) -> None:
     """The Entra client secrets of ours (Azure, ``ci.auth_mode: token``), found by their
     display name on each environment's app, linked apps included: they are ours all the same."""
-    from .sections.ci.secrets import short
-    from .sections.ci.secrets_azure import _ours
+    from .sections.ci.credentials import plan_retire_all
+    from .sections.ci.secrets_azure import KIND, _ours
 
     for env in ENVIRONMENTS:
         app = _entra_app_of(session, env)
         if app is None:
             continue
-        for token in _ours(session, app, env):
-            plan.add(
-                "remove",
-                f"client secret {short(token.token_id)} of Entra app {app.display_name}",
-                _client_secret_remover(session, app, token.token_id),
-                detail="added by mlops-setup",
-            )
+        plan_retire_all(
+            plan,
+            KIND,
+            f"Entra app {app.display_name}",
+            _ours(session, app, env),
+            lambda key_id, a=app: _client_secret_remover(session, a, key_id),
+            "added by mlops-setup",
+        )
 
 
 def _entra_owner_fix(name: str) -> str:
@@ -356,37 +366,28 @@ def _entra_owner_fix(name: str) -> str:
 
 
 def _client_secret_remover(session: Session, app: Any, key_id: str) -> Callable[[], None]:
-    def remove() -> None:
-        from .entra import GraphError
-        from .sections.ci.azure import graph_errors
-        from .sections.ci.secrets import Ledger, short
+    """ci.secrets' client secret remover (read back when the answer is lost), speaking of the
+    destroy."""
+    from .sections.ci.credentials import short
+    from .sections.ci.secrets import Ledger
+    from .sections.ci.secrets_azure import client_secret_remover
 
-        g = session.clients.graph
-
-        def write() -> None:
-            try:
-                g.remove_password(app.id, key_id)
-            except GraphError as exc:
-                if exc.status not in (400, 404):  # 400: no such key id (gone already)
-                    raise
-
-        def gone() -> bool:
-            live = g.app_by_app_id(app.app_id)
-            return live is None or all(p.get("keyId") != key_id for p in live.passwords)
-
-        what = f"removing client secret {short(key_id)} of Entra app {app.display_name}"
-        with graph_errors(what, denied=_entra_owner_fix(app.display_name), page=PAGE):
-            _deleted(session, write, gone, what)
-        Ledger(session).gone(key_id)
-
-    return remove
+    return client_secret_remover(
+        session,
+        Ledger(session),
+        lambda: app,
+        key_id,
+        f"removing client secret {short(key_id)} of Entra app {app.display_name}",
+        denied=_entra_owner_fix(app.display_name),
+        voice=_voice(session),
+    )
 
 
 def _plan_oauth_secrets(session: Session, plan: Plan, env: str, sp: Any, dry_run: bool) -> None:
     """The OAuth secrets of ``sp`` the journal knows we created (``ci.auth_mode: oauth``);
     OAuth secrets carry no comment, so one the journal does not know is never touched."""
-    from .sections.ci.oauth import OAuthLedger, _live_secrets
-    from .sections.ci.secrets import short
+    from .sections.ci.credentials import plan_retire_all
+    from .sections.ci.oauth import KIND, OAuthLedger, _live_secrets
 
     ledger = OAuthLedger(session)
     ours = set(ledger.in_flight(env))
@@ -395,40 +396,22 @@ def _plan_oauth_secrets(session: Session, plan: Plan, env: str, sp: Any, dry_run
         ours.add(stored["token_id"])
     if not ours:
         return
-    for secret in _live_secrets(session, sp):
-        if secret.secret_id not in ours:
-            continue
-        plan.add(
-            "delete",
-            f"OAuth secret {short(secret.secret_id)} of SP {sp.display_name}",
-            _oauth_deleter(session, ledger, sp, secret.secret_id),
-            detail="created by mlops-setup",
-        )
+    plan_retire_all(
+        plan,
+        KIND,
+        f"SP {sp.display_name}",
+        [s for s in _live_secrets(session, sp) if s.secret_id in ours],
+        lambda secret_id: _oauth_deleter(session, ledger, sp, secret_id),
+        "created by mlops-setup",
+    )
 
 
 def _oauth_deleter(session: Session, ledger: Any, sp: Any, secret_id: str) -> Callable[[], None]:
-    def delete() -> None:
-        from databricks.sdk.errors import NotFound
+    """ci.secrets' OAuth secret deleter (read back when the answer is lost), speaking of the
+    destroy."""
+    from .sections.ci.oauth import _deleter
 
-        from .databricks_util import ApiErrors, sp_denied_fix
-        from .sections.ci.oauth import _live_secrets
-        from .sections.ci.secrets import short
-
-        what = f"deleting OAuth secret {short(secret_id)} of {sp.display_name}"
-        api = session.clients.account.service_principal_secrets
-        with ApiErrors(
-            session, "account", what, denied_fix=sp_denied_fix(session, sp.env), page=PAGE
-        ):
-            _deleted(
-                session,
-                lambda: api.delete(str(sp.id), secret_id),
-                lambda: all(s.secret_id != secret_id for s in _live_secrets(session, sp)),
-                what,
-                not_found=(NotFound,),
-            )
-        ledger.gone(secret_id)
-
-    return delete
+    return _deleter(session, ledger, sp.env, sp, secret_id, _voice(session))
 
 
 def _plan_federation_policies(
@@ -523,9 +506,7 @@ def _token_revoker(session: Session, env: str, token_id: str) -> Callable[[], No
     """ci.secrets' revoker (read back when the answer is lost), speaking of the destroy."""
     from .sections.ci.secrets import Ledger, _revoker
 
-    return _revoker(
-        session, Ledger(session), env, token_id, page=PAGE, fix=_AGAIN, note=_undo_note(session)
-    )
+    return _revoker(session, Ledger(session), env, token_id, _voice(session))
 
 
 # ----------------------------------------------------------------------------- ci.permissions

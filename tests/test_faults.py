@@ -28,7 +28,14 @@ import pytest
 from tests import fakeapi
 from tests import github_samples as samples
 from tests.conftest import FAKE_VALUES, change_lines, mutating
-from tests.fakeapi import Reply, databricks_error, databricks_iam, github_actions, github_error
+from tests.fakeapi import (
+    Reply,
+    databricks_error,
+    databricks_iam,
+    github_actions,
+    github_error,
+    graph_error,
+)
 from tests.fakeapi import databricks_uc as uc_fake
 from tests.test_ci_permissions import ALL_FIVE_LIST, FRESH_CHANGES, exchanges, with_sps
 from tests.test_ci_workflows import code_on_main, dispatches
@@ -678,6 +685,123 @@ def test_secret_write_answer_lost_and_unreadable_is_drift_then_repaired(
     assert_nothing_leaked(failed, repaired)
 
 
+def _setup_azure_secrets(cli, project, world) -> None:
+    from tests.fakeapi import graph_apps
+    from tests.test_ci_azure import seed_azure
+
+    project.regenerate(cloud="azure")
+    graph_apps.azure_workspaces(world)
+    seed_azure(world)
+
+
+def _setup_azure_secrets_done(cli, project, world) -> None:
+    _setup_azure_secrets(cli, project, world)
+    assert cli("ci.secrets").code == 0
+
+
+def _setup_oauth_secrets(cli, project, world) -> None:
+    from tests.test_ci_auth import seed
+
+    seed(world)
+    project.write_config(ci={"auth_mode": "oauth"})
+
+
+def _setup_oauth_secrets_done(cli, project, world) -> None:
+    _setup_oauth_secrets(cli, project, world)
+    assert cli("ci.secrets").code == 0
+
+
+# The Entra client secret and OAuth secret paths share the token path's write (credentials.py):
+# the same read-back when the answer is lost.
+CREDENTIAL_WRITES = {
+    # mode: (setup, the GitHub secret, what it holds, a part of the path that retires one)
+    "azure": (
+        _setup_azure_secrets,
+        "STAGING_AZURE_SP_CLIENT_SECRET",
+        "client secret",
+        "/removePassword",
+    ),
+    "oauth": (
+        _setup_oauth_secrets,
+        "STAGING_DATABRICKS_CLIENT_SECRET",
+        "OAuth secret",
+        "/credentials/secrets/",
+    ),
+}
+
+
+@pytest.mark.vcr
+@pytest.mark.parametrize("mode", sorted(CREDENTIAL_WRITES))
+def test_credential_write_applied_but_answer_lost_keeps_the_new_one(
+    cli, project, world, http, monkeypatch, mode
+):
+    """As for tokens: GitHub stores the secret, the answer is lost (502); the step reads it
+    back, sees it updated, keeps the new credential (nothing removed, no second write); a re-run
+    changes nothing."""
+    setup, name, noun, retires = CREDENTIAL_WRITES[mode]
+    setup(cli, project, world)
+    lose_answer(monkeypatch, "PUT", f"{SECRETS}/{name}", BAD_GATEWAY)
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert (
+        f">   secret {name}: the answer to the write was lost (502 (Bad Gateway)), but GitHub "
+        f"shows it updated: it holds the new {noun}"
+    ) in result.out
+    sent = mutating(http())
+    assert [m for m in sent if m.endswith(f"/{name}")] == [f"PUT {API}/actions/secrets/{name}"]
+    assert not [m for m in sent if retires in m]
+    assert ("GET", f"{API}/actions/secrets/{name}") in http()
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert "ci.secrets: no changes" in again.out
+    assert len(mutating(http())) == len(sent)
+    assert_nothing_leaked(result, again)
+
+
+@pytest.mark.vcr
+def test_oauth_write_answer_lost_and_unreadable_keeps_the_secret_then_replaces_it(
+    cli, project, world, http, monkeypatch
+):
+    """The OAuth path, the write's answer lost and the read-back failing too: the new OAuth
+    secret is kept, since the GitHub secret may hold it (it is not deleted), the run exits 1;
+    the next run finds the secret drifted, stores a newer one first, then deletes the kept one."""
+    from tests.test_ci_auth import ACCT, STAGING_ID, oauth_ledger
+
+    _setup_oauth_secrets(cli, project, world)
+    name = "STAGING_DATABRICKS_CLIENT_SECRET"
+    lose_answer(monkeypatch, "PUT", f"{SECRETS}/{name}", BAD_GATEWAY)
+    world.queue("GET", f"{SECRETS}/{name}", *[BAD_GATEWAY] * 6)  # PyGithub retries a GET 5 times
+    failed = cli("ci.secrets")
+    assert failed.code == 1
+    kept = oauth_ledger(project)["stored"]["staging"]["token_id"]
+    assert failed.err.splitlines()[:2] == [
+        f"error: could not tell whether secret {name} was stored (502 (Bad Gateway)); the new "
+        f"OAuth secret {kept[:8]} was kept, since the secret may hold it",
+        "  fix: run `invoke ci.secrets` again: it stores a newer OAuth secret first, then "
+        f"deletes {kept[:8]} (1 change(s) before this one were applied; a re-run resumes here)",
+    ]
+    assert not [m for m in mutating(http()) if m.startswith("DELETE")]
+    assert oauth_ledger(project)["in_flight"] == {}
+    repaired = cli("ci.secrets")
+    assert repaired.code == 0, repaired.err
+    assert (
+        f"!   secret {name} has drifted: it may hold OAuth secret {kept[:8]} (an earlier write's "
+        "answer was lost); replacing it"
+    ) in repaired.out
+    lines = change_lines(repaired.out)
+    assert lines[:2] == [
+        f"create OAuth secret of SP {STAGING_SP} (lifetime 90 days)",
+        f"set secret {name}",
+    ]
+    assert f"delete OAuth secret {kept[:8]} of SP {STAGING_SP} (replaced)" in lines
+    deletes = [m for m in mutating(http()) if m.startswith("DELETE")]
+    assert deletes == [f"DELETE {ACCT}/{STAGING_ID}/credentials/secrets/{kept}"]
+    again = cli("ci.secrets")
+    assert again.code == 0, again.err
+    assert change_lines(again.out) == []
+    assert_nothing_leaked(failed, repaired, again)
+
+
 @pytest.mark.vcr
 def test_secret_holding_a_revoked_token_is_drift_then_repaired(cli, project, world, http, fake_api):
     """Someone revoked the token STAGING_WORKSPACE_TOKEN holds: not "left as it is" but
@@ -855,6 +979,24 @@ LOST: dict[str, tuple] = {
         gateway_timeout(),
         "revoking token ",
         "/api/2.0/token-management/tokens/",
+    ),
+    "client-secret-remove": (
+        _setup_azure_secrets_done,
+        ("ci.secrets", "--rotate"),
+        "POST",
+        "/v1.0/applications/0/removePassword",
+        graph_error(502, "BadGateway", "The gateway did not receive a response in time."),
+        "removing client secret ",
+        "/removePassword",
+    ),
+    "oauth-secret-delete": (
+        _setup_oauth_secrets_done,
+        ("ci.secrets", "--rotate"),
+        "DELETE",
+        f"/api/2.0/accounts/{ACCOUNT_ID}/servicePrincipals/1/credentials/secrets/x",
+        gateway_timeout(),
+        "deleting OAuth secret ",
+        "/credentials/secrets/",
     ),
     "ref-create": (
         _setup_pushed,
@@ -1070,6 +1212,18 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
         "test_faults.py::test_secret_write_answer_lost_and_unreadable_is_drift_then_repaired",
         "exit 1, token kept; status drifted (--check 1); next run writes first, then revokes",
     ),
+    "Entra client secret write applied, answer lost (502)": (
+        "test_faults.py::test_credential_write_applied_but_answer_lost_keeps_the_new_one[azure]",
+        "secret read back, client secret kept (no removePassword, no second write); re-run no-op",
+    ),
+    "OAuth secret write applied, answer lost (502)": (
+        "test_faults.py::test_credential_write_applied_but_answer_lost_keeps_the_new_one[oauth]",
+        "secret read back, OAuth secret kept (no delete, no second write); re-run no-op",
+    ),
+    "OAuth secret write answer lost, read-back fails too": (
+        "test_faults.py::test_oauth_write_answer_lost_and_unreadable_keeps_the_secret_then_replaces_it",
+        "exit 1, OAuth secret kept (not deleted); next run drifted: writes first, then deletes",
+    ),
     "secret holds a token someone revoked": (
         "test_faults.py::test_secret_holding_a_revoked_token_is_drift_then_repaired",
         "status drifted (--check 1); ci.secrets replaces it; status done",
@@ -1104,6 +1258,14 @@ FAULT_MATRIX: dict[str, tuple[str, str]] = {
     ),
     "token-revoke: applied, then the answer lost": (
         "test_faults.py::test_write_applied_then_answer_lost[token-revoke]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "client-secret-remove: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[client-secret-remove]",
+        "read back and kept; sent once; a re-run changes nothing",
+    ),
+    "oauth-secret-delete: applied, then the answer lost": (
+        "test_faults.py::test_write_applied_then_answer_lost[oauth-secret-delete]",
         "read back and kept; sent once; a re-run changes nothing",
     ),
     "ref-create: applied, then the answer lost": (

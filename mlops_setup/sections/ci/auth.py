@@ -562,40 +562,38 @@ def _delete_secret(repo: Any, name: str) -> None:
 
 def _retire_tokens(session: Session, plan: Plan, env: str) -> None:
     """Workspace tokens (aws/gcp) or Entra client secrets (azure) of ours, revoked."""
-    from .secrets import Ledger, service_principal, short
+    from .credentials import plan_retire_all
+    from .secrets import Ledger, service_principal
 
     ledger = Ledger(session)
     now = session.now()
     if session.settings.databricks.cloud == "azure":
         from . import azure
-        from .secrets_azure import _ours, _remover
+        from .secrets_azure import KIND, _ours, _remover
 
         app = azure.entra_app(session, env)
         if app is None:
             return
-        for token in [t for t in _ours(session, app, env) if t.live(now)]:
-            plan.add(
-                "remove",
-                f"client secret {short(token.token_id)} of app {app.display_name}",
-                _remover(session, ledger, env, token.token_id),
-                detail="token mode retired",
-            )
-        return
-    from .secrets import _revoker, _tokens_of_ours
+        owner, ours, retirer = f"app {app.display_name}", _ours(session, app, env), _remover
+    else:
+        from .secrets import KIND, _revoker, _tokens_of_ours
 
-    sp = service_principal(session, env)
-    for token in [t for t in _tokens_of_ours(session, env, sp) if t.live(now)]:
-        plan.add(
-            "revoke",
-            f"token {short(token.token_id)} of SP {sp.display_name}",
-            _revoker(session, ledger, env, token.token_id),
-            detail="token mode retired",
-        )
+        sp = service_principal(session, env)
+        owner, ours, retirer = f"SP {sp.display_name}", _tokens_of_ours(session, env, sp), _revoker
+    plan_retire_all(
+        plan,
+        KIND,
+        owner,
+        [t for t in ours if t.live(now)],
+        lambda cred_id: retirer(session, ledger, env, cred_id),
+        "token mode retired",
+    )
 
 
 def _retire_oauth(session: Session, plan: Plan, env: str) -> None:
     """The OAuth secrets this tool stored (the journal knows them), deleted."""
-    from .oauth import OAuthLedger, _delete, _live_secrets, short
+    from .credentials import plan_retire_all
+    from .oauth import KIND, OAuthLedger, _deleter, _live_secrets
     from .secrets import service_principal
 
     ledger = OAuthLedger(session)
@@ -603,14 +601,14 @@ def _retire_oauth(session: Session, plan: Plan, env: str) -> None:
     if not any(ours):
         return
     sp = service_principal(session, env)
-    for secret in _live_secrets(session, sp):
-        if secret.secret_id in ours:
-            plan.add(
-                "delete",
-                f"OAuth secret {short(secret.secret_id)} of SP {sp.display_name}",
-                lambda i=secret.secret_id: _delete(session, ledger, env, sp, i),
-                detail="oauth mode retired",
-            )
+    plan_retire_all(
+        plan,
+        KIND,
+        f"SP {sp.display_name}",
+        [s for s in _live_secrets(session, sp) if s.secret_id in ours],
+        lambda secret_id: _deleter(session, ledger, env, sp, secret_id),
+        "oauth mode retired",
+    )
 
 
 STEP = Step("ci.auth", "the workflows authenticate with ci.auth_mode", plan_auth)

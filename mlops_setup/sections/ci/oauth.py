@@ -23,13 +23,17 @@ the step names it and leaves it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ... import ENVIRONMENTS
 from ...changes import Plan, SetupError
 from ...session import Session
-from .secrets import CLOCK_SLACK, Ledger, _parse_iso, _sdk_debug_off, written
+from . import credentials
+from .credentials import short, written
+from .credentials import updated as updated_at
+from .secrets import CLOCK_SLACK, Ledger, Token, _parse_iso, _sdk_debug_off
 
 PAGE = "ci.md#auth"
 JOURNAL_KEY = "ci.secrets.oauth"
@@ -38,32 +42,28 @@ SECRET_NAMES = {
     "prod": "PROD_DATABRICKS_CLIENT_SECRET",
 }
 CLIENT_ID_NAMES = {"staging": "STAGING_DATABRICKS_CLIENT_ID", "prod": "PROD_DATABRICKS_CLIENT_ID"}
+KIND = credentials.Kind(
+    noun="OAuth secret",
+    verb="delete",
+    mint_action="create",
+    mint_prep="of",
+    foreign="secret {name} exists but holds no OAuth secret this tool stored: left as it is; "
+    "`invoke ci.secrets --rotate` replaces it with a new one of {owner}",
+    retire_page=PAGE,
+    mint_key="oauth {env}",
+    retires_strangers=False,  # no comment marks ours: one the journal does not know stays
+)
 
 
 class OAuthLedger(Ledger):
     """The token path's journal entry, under its own key: OAuth secret ids instead of token ids."""
 
-    def _data(self) -> dict[str, Any]:
-        data = self.journal.get(JOURNAL_KEY) or {}
-        if data.get("repo") != self.repo:
-            data = {}
-        return {
-            "repo": self.repo,
-            "stored": dict(data.get("stored") or {}),
-            "in_flight": dict(data.get("in_flight") or {}),
-        }
-
-    def _save(self, data: dict[str, Any]) -> None:
-        self.journal.set(JOURNAL_KEY, data)
+    key = JOURNAL_KEY
 
 
 @dataclass
-class OAuthSecret:
+class OAuthSecret(Token):
     """One OAuth secret of an SP, as the account lists it (never the value)."""
-
-    secret_id: str
-    created: dt.datetime
-    expires: dt.datetime | None
 
     @classmethod
     def of(cls, info: Any) -> OAuthSecret:
@@ -72,15 +72,9 @@ class OAuthSecret:
 
         return cls(info.id or "", when(info.create_time) or dt.datetime.min, when(info.expire_time))
 
-    def live(self, now: dt.datetime) -> bool:
-        return self.expires is None or self.expires > now
-
-    def expiry_text(self) -> str:
-        return "never expires" if self.expires is None else f"expires {self.expires:%Y-%m-%d}"
-
-
-def short(secret_id: str) -> str:
-    return secret_id[:8]
+    @property
+    def secret_id(self) -> str:
+        return self.token_id
 
 
 def _live_secrets(session: Session, sp: Any) -> list[OAuthSecret]:
@@ -99,19 +93,28 @@ def _live_secrets(session: Session, sp: Any) -> list[OAuthSecret]:
     return sorted((s for s in found if s.live(now)), key=lambda s: (s.created, s.secret_id))
 
 
-def _backing(ledger: OAuthLedger, env: str, gh_secret: Any, live: list[OAuthSecret]) -> Any:
+def _backing(
+    ledger: OAuthLedger, env: str, gh_secret: Any, live: list[OAuthSecret]
+) -> tuple[Any, str, str]:
+    """(the OAuth secret the GitHub secret holds, if the journal says so; why the GitHub secret
+    has drifted, if it may hold one whose write's answer was lost; that one's id)."""
     if gh_secret is None:
-        return None
+        return None, "", ""
     record = ledger.stored(env)
     by_id = {s.secret_id: s for s in live}
+    if record and record.get("unknown") and record.get("token_id"):
+        suspect = record["token_id"]
+        return (
+            None,
+            f"it may hold OAuth secret {short(suspect)} (an earlier write's answer was lost)",
+            suspect,
+        )
     if not record or record.get("unknown") or record.get("token_id") not in by_id:
-        return None
-    updated = gh_secret.updated_at
-    if updated is not None and updated.tzinfo is None:
-        updated = updated.replace(tzinfo=dt.UTC)
+        return None, "", ""
+    updated = updated_at(gh_secret)
     if updated and updated > _parse_iso(record["written_at"]) + CLOCK_SLACK:
-        return None  # someone rewrote the GitHub secret after us
-    return by_id[record["token_id"]]
+        return None, "", ""  # someone rewrote the GitHub secret after us
+    return by_id[record["token_id"]], "", ""
 
 
 def plan_oauth_secrets(
@@ -124,12 +127,19 @@ def plan_oauth_secrets(
     dry_run: bool,
     rotate: bool,
 ) -> None:
-    settings = session.settings
     ledger = OAuthLedger(session)
     now = session.now()
-    renew_before = dt.timedelta(days=settings.secrets.renew_before_days)
-    days = settings.secrets.token_lifetime_days
-    held: dict[str, tuple[str, str]] = {}
+    run = credentials.Renewal(
+        session,
+        plan,
+        KIND,
+        ledger,
+        repo,
+        rotate,
+        now,
+        lambda s, led, e, i: _delete_quietly(s, led, sps[e], i),
+        lambda s, led, e, i: _deleter(s, led, e, sps[e], i),
+    )
     for env in ENVIRONMENTS:
         sp, name = sps[env], SECRET_NAMES[env]
         live = _live_secrets(session, sp)
@@ -137,43 +147,11 @@ def plan_oauth_secrets(
         if not dry_run:
             for gone in [i for i in ledger.in_flight(env) if i not in ids]:
                 ledger.gone(gone)
-        backing = _backing(ledger, env, existing.get(name), live)
-        expiring = (
-            backing is not None
-            and backing.expires is not None
-            and (backing.expires - now < renew_before)
+        backing, drift, suspect = _backing(ledger, env, existing.get(name), live)
+        slot = credentials.Slot(
+            env, name, f"SP {sp.display_name}", existing.get(name), live, backing, drift, suspect
         )
-        keep = backing if backing is not None and not expiring and not rotate else None
-        if keep is not None:
-            plan.keep(
-                f"secret {name} holds OAuth secret {short(keep.secret_id)} of SP "
-                f"{sp.display_name} ({keep.expiry_text()})"
-            )
-        elif existing.get(name) is not None and backing is None and not rotate:
-            plan.warn(
-                f"secret {name} exists but holds no OAuth secret this tool stored: left as it "
-                f"is; `invoke ci.secrets --rotate` replaces it with a new one of SP "
-                f"{sp.display_name}"
-            )
-        else:
-            if expiring:
-                plan.warn(
-                    f"OAuth secret {short(backing.secret_id)} in {name} {backing.expiry_text()}, "
-                    f"within {settings.secrets.renew_before_days} days: replacing it"
-                )
-            plan.add(
-                "create",
-                f"OAuth secret of SP {sp.display_name}",
-                _minter(session, ledger, env, sp, held),
-                detail=f"lifetime {days} days",
-                key=f"oauth {env}",
-            )
-            plan.add(
-                "set",
-                f"secret {name}",
-                _writer(session, ledger, repo, env, sp, held),
-                kind="create" if name not in existing else "replace",
-            )
+        keep = run.renew(slot, _minter(session, ledger, env, sp, run.held))
         id_name = CLIENT_ID_NAMES[env]
         if id_name not in existing or (keep is None and rotate):
             plan.add(
@@ -183,26 +161,7 @@ def plan_oauth_secrets(
                 detail=sp.application_id,
                 kind="replace" if id_name in existing else "create",
             )
-        in_flight = set(ledger.in_flight(env))
-        for secret in live:
-            if keep is not None and secret.secret_id == keep.secret_id:
-                continue
-            if secret.secret_id in in_flight:
-                why = "left by an interrupted run"
-            elif backing is not None and secret.secret_id == backing.secret_id:
-                why = "replaced"
-            else:
-                plan.keep(
-                    f"OAuth secret {short(secret.secret_id)} of SP {sp.display_name} is not "
-                    "one this tool stored: left as it is"
-                )
-                continue
-            plan.add(
-                "delete",
-                f"OAuth secret {short(secret.secret_id)} of SP {sp.display_name}",
-                lambda s=secret.secret_id, e=env, p=sp: _delete(session, ledger, e, p, s),
-                detail=why,
-            )
+        run.retire_old(slot, keep)
 
 
 def _minter(session: Session, ledger: OAuthLedger, env: str, sp: Any, held: dict) -> Any:
@@ -239,37 +198,6 @@ def _minter(session: Session, ledger: OAuthLedger, env: str, sp: Any, held: dict
     return mint
 
 
-def _writer(session: Session, ledger: OAuthLedger, repo: Any, env: str, sp: Any, held: dict) -> Any:
-    name = SECRET_NAMES[env]
-
-    def write() -> None:
-        from ...session import api_error_text
-
-        secret_id, value = held.pop(env)
-        try:
-            repo.create_secret(name, value)
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the new secret must go
-            ledger.write_failed(env)
-            reason = api_error_text(exc) or type(exc).__name__
-            deleted = _delete_quietly(session, ledger, sp, secret_id)
-            after = (
-                f"the new OAuth secret {short(secret_id)} was deleted, nothing is left behind"
-                if deleted
-                else f"deleting the new OAuth secret {short(secret_id)} failed too; the next run "
-                "deletes it (its id is in the journal)"
-            )
-            raise SetupError(
-                f"could not store secret {name} ({reason}); {after}",
-                fix="check that your GitHub token may write Actions secrets of the repo "
-                "(classic: `repo` scope; fine-grained: Secrets read and write), then run again",
-                page="ci.md#secrets",
-            ) from None
-        ledger.written(env, secret_id)
-        written(session, repo, name)
-
-    return write
-
-
 def _store(session: Session, repo: Any, name: str, value: str) -> None:
     from ...session import api_error_text
 
@@ -287,32 +215,45 @@ def _store(session: Session, repo: Any, name: str, value: str) -> None:
 def _delete_quietly(session: Session, ledger: OAuthLedger, sp: Any, secret_id: str) -> bool:
     from databricks.sdk.errors import NotFound
 
-    try:
-        session.clients.account.service_principal_secrets.delete(str(sp.id), secret_id)
-    except NotFound:
-        pass
-    except Exception:  # noqa: BLE001 - called while handling another failure
-        return False
-    ledger.gone(secret_id)
-    return True
+    return credentials.discard(
+        ledger,
+        secret_id,
+        lambda: session.clients.account.service_principal_secrets.delete(str(sp.id), secret_id),
+        lambda exc: isinstance(exc, NotFound),
+    )
 
 
-def _delete(session: Session, ledger: OAuthLedger, env: str, sp: Any, secret_id: str) -> None:
-    import contextlib
+def _deleter(
+    session: Session,
+    ledger: OAuthLedger,
+    env: str,
+    sp: Any,
+    secret_id: str,
+    voice: credentials.Voice | None = None,
+) -> Callable[[], None]:
+    """Delete ``secret_id`` of ``sp``: a lost answer read back (the SP's secrets listed afresh),
+    one gone already is done; then forgotten in the journal. ``voice``: how ``setup.destroy``
+    speaks of itself."""
+    voice = voice or KIND.voice(session)
 
-    from databricks.sdk.errors import NotFound
+    def delete() -> None:
+        from databricks.sdk.errors import NotFound
 
-    from ...databricks_util import ApiErrors, sp_denied_fix
+        from ...databricks_util import ApiErrors, sp_denied_fix
 
-    with (
-        ApiErrors(
-            session,
-            "account",
-            f"deleting OAuth secret {short(secret_id)} of {sp.display_name}",
-            denied_fix=sp_denied_fix(session, env),
-            page=PAGE,
-        ),
-        contextlib.suppress(NotFound),
-    ):
-        session.clients.account.service_principal_secrets.delete(str(sp.id), secret_id)
-    ledger.gone(secret_id)
+        what = f"deleting OAuth secret {short(secret_id)} of {sp.display_name}"
+        api = session.clients.account.service_principal_secrets
+        credentials.retire(
+            ledger,
+            secret_id,
+            lambda: api.delete(str(sp.id), secret_id),
+            lambda: all(s.secret_id != secret_id for s in _live_secrets(session, sp)),
+            what,
+            errors=ApiErrors(
+                session, "account", what, denied_fix=sp_denied_fix(session, env), page=voice.page
+            ),
+            not_found=(NotFound,),
+            voice=voice,
+        )
+
+    return delete

@@ -42,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,9 @@ from invoke import task
 from ... import ENVIRONMENTS
 from ...changes import Plan, SetupError
 from ...session import DRY_RUN_HELP, Session, Step, run_step
+from . import credentials
+from .credentials import short, written
+from .credentials import updated as updated_at
 
 PAGE = "ci.md#secrets"
 SECRET_NAMES = {"staging": "STAGING_WORKSPACE_TOKEN", "prod": "PROD_WORKSPACE_TOKEN"}
@@ -71,8 +74,17 @@ def token_comment(settings: Any, env: str) -> str:
     return f"{TOOL} CI token for {settings.github.full_name} ({env})"
 
 
-def short(token_id: str) -> str:
-    return token_id[:8]
+KIND = credentials.Kind(
+    noun="token",
+    verb="revoke",
+    mint_action="mint",
+    mint_prep="for",
+    foreign="secret {name} exists but holds no live token of ours: left as it is; "
+    "`invoke ci.secrets --rotate` replaces it with a token of {owner}",
+    retire_page=PAGE,
+    mint_key="mint {env}",
+    stored_where=" in the secret",
+)
 
 
 # ------------------------------------------------------------------------------ the journal
@@ -82,13 +94,15 @@ class Ledger:
     """The journal entry of this step: ``{"repo", "stored": {env: {token_id, written_at} |
     {unknown: true}}, "in_flight": {token_id: env}}``. Ids and times only, never a value."""
 
+    key = JOURNAL_KEY  # the journal's key of the entry
+
     def __init__(self, session: Session) -> None:
         self.journal = session.journal
         self.repo = session.settings.github.full_name
         self.now = session.now
 
     def _data(self) -> dict[str, Any]:
-        data = self.journal.get(JOURNAL_KEY) or {}
+        data = self.journal.get(self.key) or {}
         if data.get("repo") != self.repo:  # another repo's entries mean nothing here
             data = {}
         return {
@@ -98,7 +112,7 @@ class Ledger:
         }
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.journal.set(JOURNAL_KEY, data)
+        self.journal.set(self.key, data)
 
     def stored(self, env: str) -> dict[str, Any] | None:
         return self._data()["stored"].get(env)
@@ -237,23 +251,12 @@ def _sdk_debug_off() -> Iterator[None]:
 
 
 @dataclass
-class EnvState:
-    env: str
-    sp: Any
-    secret: Any | None  # GitHub's listing entry (name, updated_at) or None
-    live: list[Token]
-    backing: Token | None
-    # why the secret needs replacing although it exists: it holds (or may hold) a token of
-    # ours that is revoked, expired, unknown or minted by a run that never finished; "" if not
-    drift: str = ""
-    suspect: str = ""  # the token id the drift is about, if any
+class EnvState(credentials.Slot):
+    """An environment's secret and tokens as planned (``drift``: the secret holds, or may hold,
+    a token of ours that is revoked, expired, unknown or minted by a run that never finished),
+    and its SP."""
 
-
-def _updated(secret: Any) -> dt.datetime | None:
-    updated = secret.updated_at if secret is not None else None
-    if updated is not None and updated.tzinfo is None:
-        updated = updated.replace(tzinfo=dt.UTC)
-    return updated
+    sp: Any = None
 
 
 def _backing(
@@ -265,7 +268,7 @@ def _backing(
         return None, "", ""
     by_id = {t.token_id: t for t in live}
     record = ledger.stored(env)
-    updated = _updated(secret)
+    updated = updated_at(secret)
     in_flight = set(ledger.in_flight(env))
     for token in live:  # a run stopped after its write was carried out, before it said so
         if token.token_id in in_flight and updated and updated >= token.created - CLOCK_SLACK:
@@ -325,82 +328,22 @@ def plan_secrets(session: Session, dry_run: bool = False, rotate: bool = False) 
     write_pat = check_workflow_token(session, existing, rotate, "nothing was minted")
     ledger = Ledger(session)
     now = session.now()
-    renew_before = dt.timedelta(days=settings.secrets.renew_before_days)
-    lifetime_days = settings.secrets.token_lifetime_days
     states = []
     for env in ENVIRONMENTS:
         sp = service_principal(session, env)
         mine = _tokens_of_ours(session, env, sp)
         live = [t for t in mine if t.live(now)]
-        secret = existing.get(SECRET_NAMES[env])
+        name = SECRET_NAMES[env]
+        secret = existing.get(name)
         backing, drift, suspect = _backing(ledger, env, secret, live, mine)
-        states.append(EnvState(env, sp, secret, live, backing, drift, suspect))
+        owner = f"SP {sp.display_name}"
+        states.append(EnvState(env, name, owner, secret, live, backing, drift, suspect, sp))
         if not dry_run:
             _tidy_journal(ledger, env, live, backing, secret)
-    held: dict[str, tuple[str, str]] = {}  # env -> (token id, value), mint to secret write
+    run = credentials.Renewal(session, plan, KIND, ledger, repo, rotate, now, _revoke, _revoker)
     for state in states:
-        env, sp, name = state.env, state.sp, SECRET_NAMES[state.env]
-        sp_name = sp.display_name
-        backing = state.backing
-        expiring = (
-            backing is not None
-            and backing.expires is not None
-            and backing.expires - now < renew_before
-        )
-        keep = backing if backing is not None and not expiring and not rotate else None
-        foreign = state.secret is not None and backing is None and not state.drift and not rotate
-        if keep is not None:
-            plan.keep(
-                f"secret {name} holds token {short(keep.token_id)} of SP {sp_name} "
-                f"({keep.expiry_text()})"
-            )
-        elif foreign:
-            # Set by hand or by another tool: not ours to overwrite unasked.
-            plan.warn(
-                f"secret {name} exists but holds no live token of ours: left as it is; "
-                "`invoke ci.secrets --rotate` replaces it with a token of SP "
-                f"{sp_name}"
-            )
-        else:
-            if expiring:
-                plan.warn(
-                    f"token {short(backing.token_id)} in {name} {backing.expiry_text()}, within "
-                    f"{settings.secrets.renew_before_days} days: replacing it"
-                )
-            elif state.drift and not rotate:
-                plan.warn(f"secret {name} has drifted: {state.drift}; replacing it")
-                plan.drifted = True
-            plan.add(
-                "mint",
-                f"token for SP {sp_name}",
-                _minter(session, ledger, state, held, plan),
-                detail=f"lifetime {lifetime_days} days",
-                key=f"mint {env}",
-            )
-            plan.add(
-                "set",
-                f"secret {name}",
-                _writer(session, ledger, repo, state, held, plan),
-                kind="create" if state.secret is None else "replace",
-            )
-        in_flight = set(ledger.in_flight(env))
-        for token in state.live:
-            if keep is not None and token.token_id == keep.token_id:
-                continue
-            if token.token_id == state.suspect or (
-                backing is not None and token.token_id == backing.token_id
-            ):
-                why = "replaced"
-            elif token.token_id in in_flight:
-                why = "left by an interrupted run"
-            else:
-                why = "not in the secret"
-            plan.add(
-                "revoke",
-                f"token {short(token.token_id)} of SP {sp_name}",
-                _revoker(session, ledger, env, token.token_id),
-                detail=why,
-            )
+        keep = run.renew(state, _minter(session, ledger, state, run.held, plan))
+        run.retire_old(state, keep)
     plan_workflow_token(session, plan, repo, existing, write_pat)
     return plan
 
@@ -462,10 +405,7 @@ def _tidy_journal(
             ledger.gone(token_id)
     record = ledger.stored(env)
     if backing is not None and not record:
-        updated = secret.updated_at if secret is not None else None
-        if updated is not None and updated.tzinfo is None:
-            updated = updated.replace(tzinfo=dt.UTC)
-        ledger.adopt(env, backing.token_id, _iso(updated or backing.created))
+        ledger.adopt(env, backing.token_id, _iso(updated_at(secret) or backing.created))
 
 
 def _repo(session: Session) -> Any:
@@ -600,104 +540,18 @@ def _create_token(session: Session, state: EnvState, w: Any) -> Any:
     return made
 
 
-def _writer(
-    session: Session,
-    ledger: Ledger,
-    repo: Any,
-    state: EnvState,
-    held: dict[str, tuple[str, str]],
-    plan: Plan,
-) -> Any:
-    name = SECRET_NAMES[state.env]
-
-    def write() -> None:
-        from ...lost import describe, may_have_applied
-        from ...session import api_error_text
-
-        env = state.env
-        token_id, value = held.pop(env)
-        try:
-            repo.create_secret(name, value)
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the new token must go
-            if may_have_applied(exc):  # never revoke a token the secret may hold
-                if _secret_rewritten(repo, name, state.secret):
-                    plan.note(
-                        f"secret {name}: the answer to the write was lost ({describe(exc)}), "
-                        "but GitHub shows it updated: it holds the new token"
-                    )
-                    ledger.written(env, token_id)
-                    written(session, repo, name)
-                    return
-                ledger.write_unknown(env, token_id)
-                written(session, repo, name)  # it may exist now: setup.destroy looks
-                raise SetupError(
-                    f"could not tell whether secret {name} was stored ({describe(exc)}); the "
-                    f"new token {short(token_id)} was kept, since the secret may hold it",
-                    fix="run `invoke ci.secrets` again: it stores a newer token in the secret "
-                    f"first, then revokes {short(token_id)}",
-                    page=PAGE,
-                ) from None
-            ledger.write_failed(env)
-            reason = api_error_text(exc) or type(exc).__name__
-            revoked = _revoke(session, ledger, env, token_id)
-            after = (
-                f"the new token {short(token_id)} was revoked, nothing is left behind"
-                if revoked
-                else f"revoking the new token {short(token_id)} failed too; the next run "
-                "revokes it (its id is in the journal)"
-            )
-            raise SetupError(
-                f"could not store secret {name} ({reason}); {after}",
-                fix="check that your GitHub token may write Actions secrets of the repo "
-                "(classic: `repo` scope; fine-grained: Secrets read and write), then run again",
-                page=PAGE,
-            ) from None
-        ledger.written(env, token_id)
-        written(session, repo, name)
-
-    return write
-
-
-def written(session: Session, repo: Any, name: str) -> None:
-    """Journal a GitHub Actions secret this tool wrote (its name, never its value): what
-    ``setup.destroy`` deletes."""
-    session.journal.made(
-        "github_secret", f"{repo.full_name}:{name}", repo=repo.full_name, name=name
-    )
-
-
-def _secret_rewritten(repo: Any, name: str, before: Any) -> bool:
-    """Does GitHub now show ``name`` written after ``before`` (its listing entry when planned,
-    or None if it did not exist)? False when it cannot tell."""
-    from github import GithubException
-
-    try:
-        now = repo.get_secret(name)
-        updated = _updated(now)
-    except GithubException:
-        return False
-    except Exception:  # noqa: BLE001 - a transport error: we cannot tell
-        return False
-    if updated is None:
-        return False
-    previous = _updated(before)
-    return previous is None or updated > previous
-
-
 def _revoke(session: Session, ledger: Ledger, env: str, token_id: str) -> bool:
     """Delete ``token_id``; True when it is gone (also when it was gone already)."""
     from databricks.sdk.errors import NotFound
 
     if not token_id:
         return False
-    try:
-        session.clients.workspace(env).token_management.delete(token_id)
-    except NotFound:
-        pass
-    except Exception:  # noqa: BLE001 - called while handling another failure: report, go on
-        return False
-    ledger.gone(token_id)
-    return True
+    return credentials.discard(
+        ledger,
+        token_id,
+        lambda: session.clients.workspace(env).token_management.delete(token_id),
+        lambda exc: isinstance(exc, NotFound),
+    )
 
 
 def _revoker(
@@ -705,19 +559,16 @@ def _revoker(
     ledger: Ledger,
     env: str,
     token_id: str,
-    *,
-    page: str = PAGE,
-    fix: str = "run `invoke ci.secrets` again: it revokes what is left",
-    note: Callable[[str], None] | None = None,
+    voice: credentials.Voice | None = None,
 ) -> Any:
     """Revoke ``token_id`` (a lost answer read back, a token gone already is done) and forget
-    it in the ledger. ``page``, ``fix`` and ``note`` let ``setup.destroy`` speak of itself."""
+    it in the ledger. ``voice``: how ``setup.destroy`` speaks of itself."""
+    voice = voice or KIND.voice(session)
 
     def revoke() -> None:
         from databricks.sdk.errors import NotFound
 
         from ...databricks_util import ApiErrors
-        from ...lost import confirm
 
         w = session.clients.workspace(env)
 
@@ -728,26 +579,23 @@ def _revoker(
                 return True
             return None
 
-        with (
-            ApiErrors(
+        credentials.retire(
+            ledger,
+            token_id,
+            lambda: w.token_management.delete(token_id),
+            gone,
+            f"revoking token {short(token_id)}",
+            errors=ApiErrors(
                 session,
                 env,
                 f"revoking token {short(token_id)}",
                 denied_fix=f"ask a workspace admin of {env} to add you to the admins group there "
                 "(only admins may manage the tokens of service principals)",
-                page=page,
+                page=voice.page,
             ),
-            contextlib.suppress(NotFound),
-        ):
-            confirm(
-                lambda: w.token_management.delete(token_id),
-                gone,
-                f"revoking token {short(token_id)}",
-                fix=fix,
-                page=page,
-                note=note or session.out.note,
-            )
-        ledger.gone(token_id)
+            not_found=(NotFound,),
+            voice=voice,
+        )
 
     return revoke
 

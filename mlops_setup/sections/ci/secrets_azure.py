@@ -20,11 +20,13 @@ the workflows read them as secrets: written when missing, and again with ``--rot
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from ... import ENVIRONMENTS
 from ...changes import Plan, SetupError
-from . import azure
+from . import azure, credentials
+from .credentials import short, written
 from .secrets import (
     PAGE,
     TOOL,
@@ -38,12 +40,24 @@ from .secrets import (
     _tidy_journal,
     check_workflow_token,
     plan_workflow_token,
-    short,
     warn_unread,
-    written,
 )
 
 KINDS = ("TENANT_ID", "APPLICATION_ID", "CLIENT_SECRET")
+KIND = credentials.Kind(
+    noun="client secret",
+    verb="remove",
+    mint_action="add",
+    mint_prep="to",
+    foreign="secret {name} exists but holds no live client secret of ours: left as it is; "
+    "`invoke ci.secrets --rotate` replaces it with one of {owner}",
+    retire_page=azure.PAGE,
+    mint_kind="create",
+    id_word="key id",
+    write_fix="check that your GitHub token may write Actions secrets of the repo, then run again",
+    drift_sep=": ",
+    drift_marks=False,
+)
 
 
 def secret_name(env: str, kind: str) -> str:
@@ -77,8 +91,7 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
     write_pat = check_workflow_token(session, existing, rotate, "no client secret was added")
     ledger = Ledger(session)
     now = session.now()
-    renew_before = dt.timedelta(days=settings.secrets.renew_before_days)
-    held: dict[str, tuple[str, str]] = {}
+    run = credentials.Renewal(session, plan, KIND, ledger, repo, rotate, now, _remove, _remover)
     for env in ENVIRONMENTS:
         app = azure.entra_app(session, env)
         if app is None:
@@ -94,61 +107,11 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
         backing, drift, _suspect = _backing(ledger, env, secret, live)
         if not dry_run:
             _tidy_journal(ledger, env, live, backing, secret)
-        expiring = (
-            backing is not None
-            and backing.expires is not None
-            and backing.expires - now < renew_before
-        )
-        keep = backing if backing is not None and not expiring and not rotate else None
-        foreign = secret is not None and backing is None and not drift and not rotate
-        what = f"app {app.display_name}"
-        if keep is not None:
-            plan.keep(
-                f"secret {name} holds client secret {short(keep.token_id)} of {what} "
-                f"({keep.expiry_text()})"
-            )
-        elif foreign:
-            plan.warn(
-                f"secret {name} exists but holds no live client secret of ours: left as it is; "
-                f"`invoke ci.secrets --rotate` replaces it with one of {what}"
-            )
-        else:
-            if drift:
-                plan.warn(f"secret {name} has drifted: {drift}: replacing it")
-            if expiring:
-                plan.warn(
-                    f"client secret {short(backing.token_id)} in {name} {backing.expiry_text()}, "
-                    f"within {settings.secrets.renew_before_days} days: replacing it"
-                )
-            plan.add(
-                "add",
-                f"client secret to {what}",
-                _adder(session, ledger, env, held),
-                detail=f"lifetime {settings.secrets.token_lifetime_days} days",
-                kind="create",
-            )
-            plan.add(
-                "set",
-                f"secret {name}",
-                _writer(session, ledger, repo, env, name, held),
-                kind="create" if secret is None else "replace",
-            )
-        in_flight = set(ledger.in_flight(env))
-        for token in live:
-            if keep is not None and token.token_id == keep.token_id:
-                continue
-            if token.token_id in in_flight:
-                why = "left by an interrupted run"
-            elif backing is not None and token.token_id == backing.token_id:
-                why = "replaced"
-            else:
-                why = "not in the secret"
-            plan.add(
-                "remove",
-                f"client secret {short(token.token_id)} of {what}",
-                _remover(session, ledger, env, token.token_id),
-                detail=why,
-            )
+        # no suspect: a client secret an interrupted run may have stored is retired as "left
+        # by an interrupted run" here, where the token path says "replaced" (kept as it was)
+        slot = credentials.Slot(env, name, f"app {app.display_name}", secret, live, backing, drift)
+        keep = run.renew(slot, _adder(session, ledger, env, run.held))
+        run.retire_old(slot, keep)
         for kind in ("TENANT_ID", "APPLICATION_ID"):
             id_name = secret_name(env, kind)
             if id_name in existing and not rotate:
@@ -197,48 +160,6 @@ def _adder(session: Any, ledger: Ledger, env: str, held: dict[str, tuple[str, st
     return add
 
 
-def _writer(
-    session: Any, ledger: Ledger, repo: Any, env: str, name: str, held: dict[str, tuple[str, str]]
-) -> Any:
-    def write() -> None:
-        from ...lost import describe, may_have_applied
-        from ...session import api_error_text
-
-        key_id, value = held.pop(env)
-        try:
-            repo.create_secret(name, value)
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the new secret must go
-            if may_have_applied(exc):  # never remove a client secret the secret may hold
-                ledger.write_unknown(env, key_id)
-                written(session, repo, name)  # it may exist now: setup.destroy looks
-                raise SetupError(
-                    f"could not tell whether secret {name} was stored ({describe(exc)}); the new "
-                    f"client secret {short(key_id)} was kept, since the secret may hold it",
-                    fix="run `invoke ci.secrets` again: it stores a newer client secret first, "
-                    f"then removes {short(key_id)}",
-                    page=PAGE,
-                ) from None
-            ledger.write_failed(env)
-            reason = api_error_text(exc) or type(exc).__name__
-            removed = _remove(session, ledger, env, key_id)
-            after = (
-                f"the new client secret {short(key_id)} was removed, nothing is left behind"
-                if removed
-                else f"removing the new client secret {short(key_id)} failed too; the next run "
-                "removes it (its key id is in the journal)"
-            )
-            raise SetupError(
-                f"could not store secret {name} ({reason}); {after}",
-                fix="check that your GitHub token may write Actions secrets of the repo, then "
-                "run again",
-                page=PAGE,
-            ) from None
-        ledger.written(env, key_id)
-        written(session, repo, name)
-
-    return write
-
-
 def _id_writer(session: Any, repo: Any, env: str, kind: str) -> Any:
     def write() -> None:
         from ...session import api_error_text
@@ -271,28 +192,65 @@ def _remove(session: Any, ledger: Ledger, env: str, key_id: str) -> bool:
     from ...entra import GraphError
 
     app = azure.entra_app(session, env)
-    try:
-        session.clients.graph.remove_password(app.id, key_id)
-    except GraphError as exc:
-        if exc.status not in (400, 404):
-            return False
-    except Exception:  # noqa: BLE001 - called while handling another failure: report, go on
-        return False
-    ledger.gone(key_id)
-    return True
+    return credentials.discard(
+        ledger,
+        key_id,
+        lambda: session.clients.graph.remove_password(app.id, key_id),
+        lambda exc: isinstance(exc, GraphError) and exc.status in (400, 404),
+    )
 
 
-def _remover(session: Any, ledger: Ledger, env: str, key_id: str) -> Any:
+def client_secret_remover(
+    session: Any,
+    ledger: Ledger,
+    app: Callable[[], Any],
+    key_id: str,
+    what: str,
+    *,
+    denied: str = "",
+    voice: credentials.Voice | None = None,
+) -> Callable[[], None]:
+    """removePassword ``key_id`` on the Entra app ``app()`` returns at apply time; a lost answer
+    is read back (the app read afresh: does it still list the key id?), a key id gone already
+    (400, 404) is done; then forgotten in the journal. ``ci.secrets``, ``ci.auth`` and
+    ``setup.destroy`` (with its own ``what``, ``denied`` and ``voice``) use it."""
+    voice = voice or KIND.voice(session)
+
     def remove() -> None:
         from ...entra import GraphError
 
-        app = azure.entra_app(session, env)
-        with azure.graph_errors(f"removing client secret {short(key_id)}"):
+        target = app()
+        g = session.clients.graph
+
+        def delete() -> None:
             try:
-                session.clients.graph.remove_password(app.id, key_id)
+                g.remove_password(target.id, key_id)
             except GraphError as exc:
-                if exc.status not in (400, 404):  # 400: no such key id, gone already
+                if exc.status not in (400, 404):  # 400: no such key id (gone already)
                     raise
-        ledger.gone(key_id)
+
+        def gone() -> bool:
+            live = g.app_by_app_id(target.app_id)
+            return live is None or all(p.get("keyId") != key_id for p in live.passwords)
+
+        credentials.retire(
+            ledger,
+            key_id,
+            delete,
+            gone,
+            what,
+            errors=azure.graph_errors(what, denied=denied, page=voice.page),
+            voice=voice,
+        )
 
     return remove
+
+
+def _remover(session: Any, ledger: Ledger, env: str, key_id: str) -> Callable[[], None]:
+    return client_secret_remover(
+        session,
+        ledger,
+        lambda: azure.entra_app(session, env),
+        key_id,
+        f"removing client secret {short(key_id)}",
+    )
