@@ -50,10 +50,6 @@ class Kind:
         "check that your GitHub token may write Actions secrets of the repo (classic: `repo` "
         "scope; fine-grained: Secrets read and write), then run again"
     )
-    drift_sep: str = "; "  # "secret X has drifted: why; replacing it"
-    # a drifted secret marks the step drifted, and is not warned about under --rotate (which
-    # replaces it anyway); False: warned about always, the step not marked
-    drift_marks: bool = True
     retires_strangers: bool = True  # False: a live one we cannot place is named and left
 
     def voice(self, session: Any) -> Voice:
@@ -187,10 +183,9 @@ class Renewal:
                 f"{noun} {short(backing.token_id)} in {name} {backing.expiry_text()}, within "
                 f"{renew_before_days} days: replacing it"
             )
-        elif slot.drift and not (kind.drift_marks and self.rotate):
-            plan.warn(f"secret {name} has drifted: {slot.drift}{kind.drift_sep}replacing it")
-            if kind.drift_marks:
-                plan.drifted = True
+        elif slot.drift and not self.rotate:  # --rotate replaces it anyway
+            plan.warn(f"secret {name} has drifted: {slot.drift}; replacing it")
+            plan.drifted = True  # setup.status: drifted, not missing
         plan.add(
             kind.mint_action,
             f"{noun} {kind.mint_prep} {owner}",

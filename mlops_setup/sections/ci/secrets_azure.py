@@ -55,8 +55,6 @@ KIND = credentials.Kind(
     mint_kind="create",
     id_word="key id",
     write_fix="check that your GitHub token may write Actions secrets of the repo, then run again",
-    drift_sep=": ",
-    drift_marks=False,
 )
 
 
