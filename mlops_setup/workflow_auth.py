@@ -100,6 +100,12 @@ class WorkflowError(ValueError):
     """A workflow the tool cannot convert safely (the message names the job and why)."""
 
 
+# A run reads the same workflow texts several times (plan, apply, status, the retire step), and
+# ruamel.yaml's round-trip parser is slow (~20 ms a workflow): indentation, read_auth, convert
+# and signing_in_jobs are pure functions of their arguments, so their results are kept per text
+# (a few dozen; a raised WorkflowError is not kept) and handed out as fresh copies (indentation's
+# is a tuple).
+_TEXTS_KEPT = 64
 TEMPLATE_INDENT = (2, 4, 2)  # the template's style: mapping, sequence, dash offset
 
 
@@ -117,6 +123,7 @@ def _yaml(indent: tuple[int, int, int] = TEMPLATE_INDENT) -> Any:
 _BLOCK_KEY = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")  # a key whose value is the block below
 
 
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
 def indentation(text: str) -> tuple[int, int, int]:
     """The file's own (mapping, sequence, dash offset) indentation, so that a rewrite changes
     only the lines it means to (ruamel.yaml writes one style for the whole file). The sequence
@@ -228,13 +235,6 @@ def job_auth(doc: dict, name: str, job: dict) -> JobAuth:
     else:
         mode = ""
     return JobAuth(name, next(iter(envs), ""), mode, reads, _runs_cli(job))
-
-
-# A run reads the same workflow texts several times (plan, apply, status, the retire step), and
-# ruamel.yaml's round-trip parser is slow (~20 ms a workflow): read_auth, convert and
-# signing_in_jobs are pure functions of their arguments, so their results are kept per text (a
-# few dozen; a raised WorkflowError is not kept) and handed out as fresh copies.
-_TEXTS_KEPT = 64
 
 
 def read_auth(text: str) -> list[JobAuth]:
