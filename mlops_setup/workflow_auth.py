@@ -100,6 +100,12 @@ class WorkflowError(ValueError):
     """A workflow the tool cannot convert safely (the message names the job and why)."""
 
 
+# A run reads the same workflow texts several times (plan, apply, status, the retire step), and
+# ruamel.yaml's round-trip parser is slow (~20 ms a workflow): indentation, read_auth, convert
+# and signing_in_jobs are pure functions of their arguments, so their results are kept per text
+# (a few dozen; a raised WorkflowError is not kept) and handed out as fresh copies (indentation's
+# is a tuple).
+_TEXTS_KEPT = 64
 TEMPLATE_INDENT = (2, 4, 2)  # the template's style: mapping, sequence, dash offset
 
 
@@ -117,6 +123,7 @@ def _yaml(indent: tuple[int, int, int] = TEMPLATE_INDENT) -> Any:
 _BLOCK_KEY = re.compile(r"^( *)[^\s#-][^#]*:\s*(#.*)?$")  # a key whose value is the block below
 
 
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
 def indentation(text: str) -> tuple[int, int, int]:
     """The file's own (mapping, sequence, dash offset) indentation, so that a rewrite changes
     only the lines it means to (ruamel.yaml writes one style for the whole file). The sequence
@@ -242,11 +249,22 @@ def job_auth(doc: dict, name: str, job: dict) -> JobAuth:
 
 def read_auth(text: str) -> list[JobAuth]:
     """How each job of a workflow authenticates (jobs that read no credential included)."""
+    return [
+        JobAuth(job, env, mode, set(reads), runs_cli)
+        for job, env, mode, reads, runs_cli in _read_auth(text)
+    ]
+
+
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _read_auth(text: str) -> tuple[tuple[str, str, str, frozenset[str], bool], ...]:
     doc = _parsed(text)
     if not isinstance(doc, dict):
-        return []
+        return ()
     jobs = doc.get("jobs") or {}
-    return [job_auth(doc, n, j) for n, j in jobs.items() if isinstance(j, dict)]
+    return tuple(
+        (a.job, a.env, a.mode, frozenset(a.reads), a.runs_cli)
+        for a in (job_auth(doc, n, j) for n, j in jobs.items() if isinstance(j, dict))
+    )
 
 
 def _triggers(doc: dict) -> set[str]:
@@ -417,6 +435,20 @@ def convert(text: str, target: Target) -> tuple[str, list[str]]:
     """``text`` rewritten for ``target`` (unchanged when already in form), and warnings. A file
     with CRLF line endings is rewritten with CRLF on every line (ruamel.yaml writes LF, but
     keeps a comment's own CR: left alone, that gives a file of mixed line endings)."""
+    hosts = tuple(sorted(target.hosts.items()))
+    out, warnings = _convert(text, target.mode, target.cloud, hosts, target.release_branch)
+    return out, list(warnings)
+
+
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _convert(
+    text: str, mode: str, cloud: str, hosts: tuple[tuple[str, str], ...], release_branch: str
+) -> tuple[str, tuple[str, ...]]:
+    out, warnings = _convert_now(text, Target(mode, cloud, dict(hosts), release_branch))
+    return out, tuple(warnings)
+
+
+def _convert_now(text: str, target: Target) -> tuple[str, list[str]]:
     crlf = "\r\n" in text
     plain = text.replace("\r\n", "\n") if crlf else text
     doc = _parsed(plain)
@@ -466,6 +498,11 @@ def vars_read(text: str) -> set[str]:
 def signing_in_jobs(text: str) -> set[str]:
     """The names a check run of each job that signs in to Databricks may carry: its id and its
     ``name:`` (GitHub names a job's check run by the job's name, or its id when it has none)."""
+    return set(_signing_in_jobs(text))
+
+
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _signing_in_jobs(text: str) -> frozenset[str]:
     doc = _parsed(text)
     jobs = (doc.get("jobs") or {}) if isinstance(doc, dict) else {}
     names: set[str] = set()
@@ -474,4 +511,4 @@ def signing_in_jobs(text: str) -> set[str]:
             names.add(str(job_id))
             if isinstance(job.get("name"), str):
                 names.add(job["name"])
-    return names
+    return frozenset(names)

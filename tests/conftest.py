@@ -117,6 +117,19 @@ def pytest_configure(config: pytest.Config) -> None:
         tempfile.tempdir = fast
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Less of the cyclic garbage collector's work (a tenth of a test process's CPU time when
+    measured): what the process holds after collection (the imported SDKs, the test items) lives
+    to the end, so it is left out of every later collection (``gc.freeze``), and the youngest
+    generation is collected every 20,000 allocations instead of 700 (a whole setup allocates
+    millions of objects, nearly all freed by reference counting). Only when, not whether,
+    garbage is collected changes."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 20)
+
+
 def pytest_recording_configure(config: pytest.Config, vcr) -> None:
     vcr.register_matcher("request", replay.request_matcher)
 
