@@ -50,6 +50,7 @@ import functools
 import io
 import itertools
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,14 +159,59 @@ def _load(text: str) -> Any:
         raise WorkflowError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
+@functools.cache
+def _read_loader() -> Any:
+    """libyaml's safe loader (PyYAML's pure-Python one without it), reading booleans as YAML 1.2
+    does (``true``/``false`` only), as ruamel.yaml and GitHub do: under YAML 1.1 an ``on:`` key
+    or a ``yes`` value would read as a boolean."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    bool_tag = "tag:yaml.org,2002:bool"
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            """A key twice in one mapping is an error, as ruamel.yaml (and GitHub) have it."""
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # a merged key may be overridden: that is no duplicate
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, Hashable) and key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"found duplicate key {key!r}", key_node.start_mark
+                    )
+                if isinstance(key, Hashable):
+                    seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != bool_tag]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    return Loader
+
+
 @functools.lru_cache(maxsize=64)
 def _parsed(text: str) -> Any:
     """``text`` parsed for reading only, once per process: a run reads the same workflows many
     times (each step's preview and run, the default and the release branch, ``ci.auth``'s
-    check, retire and merge proof), and a round-trip parse costs ~10 ms a file. The document
-    is shared between callers: never change it (:func:`convert` parses a fresh copy to
+    check, retire and merge proof). Read with libyaml, not ruamel.yaml's round-trip parser
+    (~10 ms a file, and ~50 ms to import): a run whose workflows are in form already, as a
+    generated project's are in token mode, never loads ruamel.yaml. What a document says is
+    the same either way (:func:`_read_loader`: YAML 1.2 booleans, duplicate keys refused; a
+    test compares the two on every generated workflow, in every mode). The document is shared
+    between callers: never change it (:func:`convert` parses a fresh copy with ruamel.yaml to
     rewrite)."""
-    return _load(text)
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_read_loader())  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise WorkflowError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def _dump(doc: Any, indent: tuple[int, int, int] = TEMPLATE_INDENT) -> str:

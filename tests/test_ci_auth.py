@@ -869,3 +869,36 @@ def test_oidc_rewrite_refuses_a_job_in_a_github_environment_of_its_own():
     )
     new, _ = convert(mapping, Target("oidc", "aws", hosts, "release"))
     assert "      name: prod\n      url: https://example.com\n" in new, new  # kept as it was
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_the_read_parse_says_what_the_rewrite_parse_says(cloud):
+    """Workflows are read with libyaml (``_parsed``) and rewritten with ruamel.yaml (``_load``):
+    both read every generated workflow, in every mode, as the same data (an ``on:`` key stays
+    the string "on"), and both refuse a key given twice."""
+    import json
+
+    from mlops_setup.example import project_files
+    from mlops_setup.workflow_auth import Target, WorkflowError, _load, _parsed, convert
+
+    hosts = {"staging": "https://staging.example", "prod": "https://prod.example"}
+    files = project_files("churn-model", cloud=cloud, release_branch="rel")
+    texts = [
+        b.decode()
+        for p, b in files.items()
+        if p.startswith(".github/workflows/") and p.endswith(".yml")
+    ]
+    for text in list(texts):
+        texts += [convert(text, Target(m, cloud, hosts, "rel"))[0] for m in ("oauth", "oidc")]
+    for text in texts:
+        read = _parsed(text)
+        assert "on" in read and True not in read
+        assert json.dumps(read, sort_keys=True, default=str) == json.dumps(
+            _load(text), sort_keys=True, default=str
+        )
+    twice = "on: push\njobs:\n  a:\n    runs-on: x\n  a:\n    runs-on: y\n"
+    for parse in (_parsed, _load):
+        with pytest.raises(WorkflowError, match="not valid YAML"):
+            parse(twice)
+    merged = "base: &b {x: 1}\njobs: {a: {<<: *b, x: 2}}\non: yes\n"  # a merge key overridden
+    assert _parsed(merged)["jobs"]["a"] == {"x": 2} and _parsed(merged)["on"] == "yes"
