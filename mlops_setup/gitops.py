@@ -15,6 +15,7 @@ from typing import Any
 
 from .changes import SetupError
 
+REMOTE_URL = "git.remote_url\0"  # session.cache keys: the prefix, the repository, the remote
 CREDENTIAL_IN_URL = re.compile(r"^[a-z+]+://[^/@]+@", re.IGNORECASE)
 
 
@@ -74,6 +75,8 @@ class Git:
     def run(self, *args: str, remote: bool = False, check: bool = True) -> str:
         if remote:
             self.check_remote()
+        if args[:1] in (("init",), ("remote",), ("config",)) and args[1:2] != ("get-url",):
+            self._forget_remotes()  # what remote_url read may change
         done = self._run(args, remote)
         if check and done.returncode != 0:
             raise GitFailed(args, done.returncode, done.stderr, self.page)
@@ -101,7 +104,17 @@ class Git:
         return out or None
 
     def remote_url(self, remote: str) -> str | None:
-        return self.run("remote", "get-url", remote, check=False) or None
+        """The URL of ``remote`` (None: no such remote), read once per session and repository
+        (a setup asks before every fetch and push): forgotten when this class runs a command
+        that may change it (``init``, ``remote add/set-url/...``, ``config``)."""
+        return self.session.cached(
+            f"{REMOTE_URL}{self.root}\0{remote}",
+            lambda: self.run("remote", "get-url", remote, check=False) or None,
+        )
+
+    def _forget_remotes(self) -> None:
+        for key in [k for k in self.session.cache if k.startswith(REMOTE_URL)]:
+            del self.session.cache[key]
 
     def is_ancestor(self, a: str, b: str) -> bool:
         return self.succeeds("merge-base", "--is-ancestor", a, b)

@@ -192,3 +192,40 @@ def test_rerun_when_github_is_ahead_changes_nothing(cli, project, tmp_path):
     assert change_lines(result.out) == []
     assert "GitHub is ahead" in result.out
     assert project.upstream_git("rev-parse", "main") == upstream_head
+
+
+def test_the_remote_url_is_read_once_until_a_command_may_change_it(tmp_path, monkeypatch):
+    """gitops.Git asks git for a remote's URL once per session (a setup checks it before every
+    fetch and push), and again after a command that may change it."""
+    import subprocess
+    from types import SimpleNamespace
+
+    from mlops_setup.gitops import Git
+
+    subprocess.run(["git", "init", "--quiet", str(tmp_path)], check=True)
+
+    class Session(SimpleNamespace):
+        def cached(self, key, load):
+            if key not in self.cache:
+                self.cache[key] = load()
+            return self.cache[key]
+
+    session = Session(
+        settings=SimpleNamespace(project=SimpleNamespace(dir=tmp_path)), env={}, cache={}
+    )
+    git = Git(session)
+    asked = []
+    real = Git._run
+    monkeypatch.setattr(
+        Git, "_run", lambda self, args, remote: asked.append(args) or real(self, args, remote)
+    )
+    assert git.remote_url("upstream") is None
+    assert git.remote_url("upstream") is None
+    git.run("remote", "add", "upstream", "https://github.com/acme/x.git")
+    assert git.remote_url("upstream") == "https://github.com/acme/x.git"
+    assert git.remote_url("upstream") == "https://github.com/acme/x.git"
+    git.run("remote", "set-url", "upstream", "https://github.com/acme/y.git")
+    assert git.remote_url("upstream") == "https://github.com/acme/y.git"
+    assert [a for a in asked if a[:2] == ("remote", "get-url")] == [
+        ("remote", "get-url", "upstream")
+    ] * 3
