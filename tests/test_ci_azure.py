@@ -290,3 +290,29 @@ def test_crash_between_add_and_write_is_cleaned_up_next_run(cli, azure, world, h
         change_lines(again.out)
     )
     assert journal(azure)["in_flight"] == {}
+
+
+@pytest.mark.vcr
+def test_a_client_secret_removed_in_entra_is_drift_and_replaced(cli, azure, world, http):
+    """Someone removed our client secret from the staging app in Entra ID: the GitHub secret
+    still holds it, so CI would fail to sign in. setup.status says drifted (not missing), and
+    ci.secrets warns, adds a new client secret and writes it."""
+    seed_azure(world)
+    assert cli("ci.secrets").code == 0
+    app = next(a for a in world.graph["apps"] if a["displayName"] == STAGING_SP)
+    app["passwordCredentials"] = [
+        c for c in app["passwordCredentials"] if "mlops-setup" not in c["displayName"]
+    ]
+    status = cli("setup.status")
+    row = next(line for line in status.out.splitlines() if line.startswith("ci.secrets "))
+    assert row.split()[1] == "drifted", status.out
+    result = cli("ci.secrets")
+    assert result.code == 0, result.err
+    assert (
+        "!   secret STAGING_AZURE_SP_CLIENT_SECRET has drifted: it holds client secret "
+        "135e29f0, revoked or expired; replacing it"
+    ) in result.out
+    assert change_lines(result.out)[:2] == [
+        f"add client secret to app {STAGING_SP} (lifetime 90 days)",
+        "set secret STAGING_AZURE_SP_CLIENT_SECRET",
+    ]

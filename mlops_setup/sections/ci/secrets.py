@@ -260,10 +260,19 @@ class EnvState(credentials.Slot):
 
 
 def _backing(
-    ledger: Ledger, env: str, secret: Any, live: list[Token], mine: list[Token] | None = None
+    ledger: Ledger,
+    env: str,
+    secret: Any,
+    live: list[Token],
+    mine: list[Token] | None = None,
+    *,
+    noun: str = "token",
+    made: str = "minted",
 ) -> tuple[Token | None, str, str]:
     """(the live token of ours the secret holds, if we can tell; why the secret has drifted
-    if it holds a token of ours that is no longer good; the id of that token)."""
+    if it holds a token of ours that is no longer good; the id of that token). ``noun`` and
+    ``made``: what the credential is called, and how it came to be (an Entra client secret,
+    added)."""
     if secret is None:
         return None, "", ""
     by_id = {t.token_id: t for t in live}
@@ -274,7 +283,7 @@ def _backing(
         if token.token_id in in_flight and updated and updated >= token.created - CLOCK_SLACK:
             return (
                 None,
-                f"it may hold token {short(token.token_id)}, minted by a run that did not finish",
+                f"it may hold {noun} {short(token.token_id)}, {made} by a run that did not finish",
                 token.token_id,
             )
     if record:
@@ -288,11 +297,11 @@ def _backing(
         token_id = record.get("token_id") or ""
         if record.get("unknown"):
             if token_id:
-                lost = f"it may hold token {short(token_id)} (an earlier write's answer was lost)"
+                lost = f"it may hold {noun} {short(token_id)} (an earlier write's answer was lost)"
                 return None, lost, token_id
-            return None, "it may hold a revoked token (an earlier write failed)", ""
+            return None, f"it may hold a revoked {noun} (an earlier write failed)", ""
         if token_id not in by_id:
-            return None, f"it holds token {short(token_id)}, revoked or expired", token_id
+            return None, f"it holds {noun} {short(token_id)}, revoked or expired", token_id
         return by_id[token_id], "", ""
     candidates = [
         t
@@ -307,7 +316,7 @@ def _backing(
         if t not in live and (updated is None or t.created <= updated + CLOCK_SLACK)
     ]
     if dead:  # the newest token of ours written before the secret's update: expired
-        return None, f"it holds token {short(dead[-1].token_id)}, which expired", ""
+        return None, f"it holds {noun} {short(dead[-1].token_id)}, which expired", ""
     return None, "", ""
 
 

@@ -102,7 +102,9 @@ def plan_azure_secrets(session: Any, dry_run: bool = False, rotate: bool = False
         live = [t for t in _ours(session, app, env) if t.live(now)]
         name = secret_name(env, "CLIENT_SECRET")
         secret = existing.get(name)
-        backing, drift, _suspect = _backing(ledger, env, secret, live)
+        backing, drift, _suspect = _backing(
+            ledger, env, secret, live, noun="client secret", made="added"
+        )
         if not dry_run:
             _tidy_journal(ledger, env, live, backing, secret)
         # no suspect: a client secret an interrupted run may have stored is retired as "left
