@@ -65,11 +65,14 @@ def is_project_root(folder: Path) -> bool:
     """Whether ``folder`` is the root of a generated MLOps Stacks project (see the module doc)."""
     if any((folder / marker).is_file() for marker in ROOT_MARKERS):
         return True
-    try:
-        return any(
-            (bundle.parent / "project_params.json").is_file()
-            for bundle in folder.glob("*/databricks.yml")
-        )
+    try:  # a bundle folder below: <folder>/*/databricks.yml beside project_params.json
+        with os.scandir(folder) as entries:  # (one listing, not glob's pattern matching)
+            return any(
+                os.path.isfile(os.path.join(entry.path, "project_params.json"))
+                and os.path.exists(os.path.join(entry.path, "databricks.yml"))
+                for entry in entries
+                if entry.is_dir()
+            )
     except OSError:
         return False
 
