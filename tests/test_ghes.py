@@ -21,7 +21,7 @@ from mlops_setup.yamlfile import ConfigError
 from tests.conftest import FAKE_GITHUB_TOKEN, FAKE_VALUES, make_project, mutating
 from tests.fakeapi import databricks_iam, github_repos
 from tests.test_repo import change_lines
-from tests.test_setup import FRESH, STEPS, checks_pass, master_sha, sections, states
+from tests.test_setup import FRESH, assert_made, checks_pass, states
 
 HOST = "ghe.example.com"
 API = f"https://{HOST}/api/v3"
@@ -70,13 +70,7 @@ def test_full_setup_on_enterprise_server_then_rerun_changes_nothing(
     assert f'"cicd_platform": "{ghhost.GHES_PLATFORM}"' in inspect.out
 
     result = cli("setup.all")
-    assert result.code == 0, result.err
-    assert result.err == ""
-    out = sections(result.out)
-    assert list(out) == STEPS
-    expected = {k: [x.format(main=master_sha(project)) for x in v] for k, v in FRESH.items()}
-    for step in STEPS:
-        assert change_lines(out[step]) == expected[step], step
+    assert_made(result, project, FRESH)
     # every GitHub request went to the server's API root, none to github.com
     github = [(m, u) for m, u in http() if HOST in u]
     assert github and all(u.startswith(API + "/") for _, u in github)

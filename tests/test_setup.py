@@ -170,16 +170,7 @@ def test_full_setup_then_rerun_changes_nothing_and_status_is_all_done(
 ):
     checks_pass(world)
     result = cli("setup.all")
-    assert result.code == 0, result.err
-    assert result.err == ""
-    out = sections(result.out)
-    assert list(out) == STEPS
-    expected = {k: [x.format(main=master_sha(project)) for x in v] for k, v in FRESH.items()}
-    for step in STEPS:
-        assert change_lines(out[step]) == expected[step], step
-    # every change creates something, but the ML code's merge and the local main's update
-    total = sum(len(v) for v in FRESH.values())
-    assert result.out.splitlines()[-1] == f"setup.all: {total - 3} added, 3 changed, 0 destroyed"
+    assert_made(result, project, FRESH)
     # it ended where the guide ends: the ML code on main and release, the clone on main
     assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
     assert project.git("symbolic-ref", "--short", "HEAD") == "main"
@@ -923,10 +914,11 @@ def _azure_secrets() -> list[str]:
 AZURE = {**FRESH, "ci.service-principals": _entra_sps(), "ci.secrets": _azure_secrets()}
 
 
-def run_whole_setup(cli, project, http, no_sleep, expected: dict[str, list[str]]) -> None:
-    """setup.all from nothing changes exactly ``expected``; a re-run and setup.status then send
-    no mutating request, wait for nothing, and find every step done."""
-    result = cli("setup.all")
+def assert_made(result, project, expected: dict[str, list[str]]) -> None:
+    """``setup.all`` succeeded, ran every step in order and changed exactly ``expected`` (step ->
+    change lines; ``{main}`` stands for the default branch's SHA). Every change creates
+    something but three updates in place: the workflow permissions, the ML code's merge and
+    the local main's update."""
     assert result.code == 0, result.err
     assert result.err == ""
     out = sections(result.out)
@@ -936,6 +928,13 @@ def run_whole_setup(cli, project, http, no_sleep, expected: dict[str, list[str]]
         assert change_lines(out[step]) == lines, step
     total = sum(len(v) for v in expected.values())
     assert result.out.splitlines()[-1] == f"setup.all: {total - 3} added, 3 changed, 0 destroyed"
+
+
+def run_whole_setup(cli, project, http, no_sleep, expected: dict[str, list[str]]) -> None:
+    """setup.all from nothing changes exactly ``expected``; a re-run and setup.status then send
+    no mutating request, wait for nothing, and find every step done."""
+    result = cli("setup.all")
+    assert_made(result, project, expected)
     assert project.upstream_git("rev-parse", "release") == project.upstream_git("rev-parse", "main")
     assert project.git("status", "--porcelain") == ""
     sent, slept = len(mutating(http())), len(no_sleep.calls)
