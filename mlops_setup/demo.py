@@ -200,8 +200,10 @@ def run_demo(
                                 )
                 finally:
                     _echo(shown, color)
-            # the whole guide's count, as `setup.all` closes
-            _echo({"apply": f"setup.all: {total.text(dry_run=False)}\n"}, color)
+            # the whole guide's count, as `setup.all` closes (its own words for no changes too)
+            Console(sys.stdout, color=color, width=DEMO_WIDTH).summary(
+                "setup.all", total, dry_run=False
+            )
         finally:
             session.close()
     return 0
