@@ -506,8 +506,7 @@ def _convert_now(text: str, target: Target) -> tuple[str, list[str]]:
     in_form = all(_in_form(doc, doc["jobs"][n], a, target) for n, a in auths.items())
     if in_form and (target.mode == "token" or not top_auth):
         return text, warnings
-    doc = _load(plain)  # a copy of our own to rewrite
-    auths = _cli_jobs(doc, [])
+    doc = _load(plain)  # a copy of our own to rewrite (the read above says the same jobs)
     for name, auth in auths.items():
         _rewrite_job(doc, doc["jobs"][name], auth, target)
     _drop_unreferenced(doc)
