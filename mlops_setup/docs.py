@@ -117,6 +117,29 @@ def step_command(name: str, phase: str, options: dict[str, Any] | None = None) -
     return shlex.join(argv)
 
 
+REPLAYS: dict[tuple[Any, ...], dict[str, list[tuple[str, str, str]]]] = {}
+"""The recorded runs (:attr:`Runner.runs`) this process replayed, by :func:`replay_key`."""
+
+
+def replay_key(root: Path) -> tuple[Any, ...]:
+    """The folder and the recordings the runs replay (name, size, mtime of each): a recording
+    rewritten in this process (``pytest --compose``, then ``docs.refresh``) is replayed anew."""
+    from .teardown import RECORDING
+
+    root = Path(root).resolve()
+    cassettes = root / "tests" / "cassettes"
+    files = sorted((cassettes / "test_demo").glob("*.yaml"))
+    files.append(cassettes / "test_teardown" / RECORDING)
+    stamps = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        stamps.append((path.name, stat.st_size, stat.st_mtime_ns))
+    return (str(root), tuple(stamps))
+
+
 class Runner:
     """What each console command of the runbook prints; every result is computed once."""
 
@@ -161,7 +184,16 @@ class Runner:
 
     @cached_property
     def runs(self) -> dict[str, list[tuple[str, str, str]]]:
-        """Task -> [(phase, command, output)]: what its step printed in one replay of the demo."""
+        """Task -> [(phase, command, output)]: what its step printed in one replay of the demo.
+
+        Replayed once per process and set of recordings (:data:`REPLAYS`): ``docs.build`` run
+        in the tests' process reuses the replay their Runner made."""
+        key = replay_key(self.root)
+        if key not in REPLAYS:
+            REPLAYS[key] = self._replay()
+        return {step: list(step_runs) for step, step_runs in REPLAYS[key].items()}
+
+    def _replay(self) -> dict[str, list[tuple[str, str, str]]]:
         import tempfile
 
         from .demo import demo_environment, run_demo

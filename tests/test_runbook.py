@@ -60,9 +60,33 @@ EXAMPLES = [
 
 
 @pytest.fixture(scope="session")
-def runner() -> docs.Runner:
-    """One Runner for the session: one demo replay, each help captured once."""
-    return docs.Runner(ROOT)
+def runner(tmp_path_factory, worker_id) -> docs.Runner:
+    """One Runner for the session: one demo replay, each help captured once.
+
+    Under pytest-xdist the workers share that replay: the first to need it makes it and leaves
+    it in the run's temporary folder (shared by the workers, new for each run), the others read
+    it, under a lock. The Runner's process memo (:data:`docs.REPLAYS`) then serves the
+    ``docs.build`` the site test runs too."""
+    made = docs.Runner(ROOT)
+    if worker_id == "master":
+        return made
+    import fcntl
+    import json
+
+    key = docs.replay_key(ROOT)
+    shared = tmp_path_factory.getbasetemp().parent / "runbook-replay.json"
+    with open(shared.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if shared.exists():
+            found = json.loads(shared.read_text())
+            if found["key"] == json.loads(json.dumps(key)):  # made from these recordings
+                docs.REPLAYS[key] = {
+                    step: [tuple(run) for run in step_runs]
+                    for step, step_runs in found["runs"].items()
+                }
+        runs = made.runs
+        shared.write_text(json.dumps({"key": key, "runs": runs}))
+    return made
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +174,18 @@ def test_a_help_text_changed_without_refresh_fails_with_a_diff(monkeypatch, runn
     assert "-  Create the GitHub repo (private) if it does not exist." in problem
     assert "run `invoke docs.refresh`" in problem
     assert "repo.md" in docs.Runbook(ROOT, fresh).stale()
+
+
+def test_a_rewritten_recording_is_replayed_anew(tmp_path):
+    """The process memo of replays (docs.REPLAYS) is keyed by the recordings themselves."""
+    recording = tmp_path / "tests" / "cassettes" / "test_demo" / "test_demo.yaml"
+    recording.parent.mkdir(parents=True)
+    recording.write_text("interactions: []\n")
+    before = docs.replay_key(tmp_path)
+    assert before == docs.replay_key(tmp_path)
+    recording.write_text("interactions: [] \n")  # a recomposed cassette: a new key
+    assert docs.replay_key(tmp_path) != before
+    assert docs.replay_key(tmp_path)[0] == str(tmp_path.resolve())
 
 
 def test_a_command_the_doctests_cannot_run_is_refused(runner):
