@@ -117,8 +117,10 @@ def step_command(name: str, phase: str, options: dict[str, Any] | None = None) -
     return shlex.join(argv)
 
 
-REPLAYS: dict[tuple[Any, ...], dict[str, list[tuple[str, str, str]]]] = {}
-"""The recorded runs (:attr:`Runner.runs`) this process replayed, by :func:`replay_key`."""
+REPLAYS: dict[tuple[Any, ...], dict[str, Any]] = {}
+"""What this process replayed, by :func:`replay_key`: ``"runs"`` (:attr:`Runner.runs`) and
+``"outputs"``, what each ``invoke demo ...`` printed. Both depend on the code and the recordings
+alone; help texts and ``--list`` are captured anew by each Runner."""
 
 
 def replay_key(root: Path) -> tuple[Any, ...]:
@@ -188,10 +190,10 @@ class Runner:
 
         Replayed once per process and set of recordings (:data:`REPLAYS`): ``docs.build`` run
         in the tests' process reuses the replay their Runner made."""
-        key = replay_key(self.root)
-        if key not in REPLAYS:
-            REPLAYS[key] = self._replay()
-        return {step: list(step_runs) for step, step_runs in REPLAYS[key].items()}
+        replayed = REPLAYS.setdefault(replay_key(self.root), {})
+        if "runs" not in replayed:
+            replayed["runs"] = self._replay()
+        return {step: list(step_runs) for step, step_runs in replayed["runs"].items()}
 
     def _replay(self) -> dict[str, list[tuple[str, str, str]]]:
         import tempfile
@@ -278,9 +280,15 @@ class Runner:
                 "`invoke --list`, `invoke demo`, or a step's run recorded by the demo (a task of "
                 "`demo_steps()`, with or without --dry-run); show other commands in a bash block"
             )
+        demo = argv[1] == "demo"
+        outputs = REPLAYS.setdefault(replay_key(self.root), {}).setdefault("outputs", {})
+        if demo and command in outputs:
+            return outputs[command]
         code, out, err = self.invoke(*argv[1:])
         if code != 0:
             raise DocsError(f"`{command}` failed (exit {code}): {clean(err or out)[-500:]}")
+        if demo:
+            outputs[command] = clean(out + err)
         return clean(out + err)
 
 

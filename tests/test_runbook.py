@@ -59,6 +59,17 @@ EXAMPLES = [
 ]
 
 
+# the demos the pages show (`$ invoke demo ...`): replayed once for the workers (see runner)
+DEMO_COMMANDS = sorted(
+    {
+        line.removeprefix("$ ")
+        for example in EXAMPLES
+        for line in str(example.values[0].parsed).splitlines()
+        if line.startswith("$ invoke demo")
+    }
+)
+
+
 @pytest.fixture(scope="session")
 def runner(tmp_path_factory, worker_id) -> docs.Runner:
     """One Runner for the session: one demo replay, each help captured once.
@@ -80,12 +91,15 @@ def runner(tmp_path_factory, worker_id) -> docs.Runner:
         if shared.exists():
             found = json.loads(shared.read_text())
             if found["key"] == json.loads(json.dumps(key)):  # made from these recordings
+                runs = found["replayed"]["runs"]
                 docs.REPLAYS[key] = {
-                    step: [tuple(run) for run in step_runs]
-                    for step, step_runs in found["runs"].items()
+                    "runs": {step: [tuple(r) for r in rs] for step, rs in runs.items()},
+                    "outputs": found["replayed"]["outputs"],
                 }
-        runs = made.runs
-        shared.write_text(json.dumps({"key": key, "runs": runs}))
+        made.runs  # noqa: B018 (the replay, made or read)
+        for command in DEMO_COMMANDS:
+            made.output(command)
+        shared.write_text(json.dumps({"key": key, "replayed": docs.REPLAYS[key]}))
     return made
 
 
