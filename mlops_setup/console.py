@@ -131,14 +131,35 @@ class _Wait:
 
 @dataclass
 class RunRecord:
-    """What this process applied, step by step: the line printed on Ctrl-C comes from it."""
+    """What this process applied, step by step: the line printed on Ctrl-C comes from it. And
+    what it has explained: a :class:`~mlops_setup.changes.Once` is said in full once a run, in
+    its ``again`` form after that (``told``, ``repeated``)."""
 
     applied: list[tuple[str, str]] = field(default_factory=list)  # (step, shown line)
     step: str = ""  # the step running now
+    said: set[str] = field(default_factory=set)  # keys of the Once texts explained
+    repeated: list[tuple[str, Any]] = field(default_factory=list)  # (mark, Once) said again
 
     def reset(self) -> None:
         self.applied.clear()
         self.step = ""
+        self.forget()
+
+    def forget(self) -> None:
+        """Nothing explained yet: what follows prints as a step run on its own does."""
+        self.said.clear()
+        self.repeated.clear()
+
+    def told(self, mark: str, text: str) -> str:
+        """``text`` as this run shows it: a Once already explained reads its ``again`` line."""
+        key = getattr(text, "key", "")
+        if not key:
+            return text
+        if key not in self.said:
+            self.said.add(key)
+            return text
+        self.repeated.append((mark, text))
+        return text.again  # type: ignore[attr-defined]
 
     def interrupted(self) -> str:
         """The one line for Ctrl-C: what was applied, and that a re-run resumes."""
@@ -260,10 +281,10 @@ class Console:
             self._print(f"      | {line}".rstrip(), as_is=True)
 
     def warning(self, text: str) -> None:
-        self._mark("!", text)
+        self._mark("!", RUN.told("!", text))
 
     def note(self, text: str) -> None:
-        self._mark(">", text)
+        self._mark(">", RUN.told(">", text))
 
     def progress(self, text: str) -> None:
         self._mark("..", text)
