@@ -81,7 +81,7 @@ def test_a_run_explains_a_thing_once_and_then_refers_back(monkeypatch):
         "  !   unrelated",
     ]
     assert second.warnings[0] == "jobs read 't', they fail; set it in f.yml"
-    assert json.dumps(second.warnings[:1]) == '["jobs read \'t\', they fail; set it in f.yml"]'
+    assert json.dumps(second.warnings[:1]) == "[\"jobs read 't', they fail; set it in f.yml\"]"
     assert copy.deepcopy(second.warnings)[0].again == "jobs fail: above"
     assert [(mark, str(text)) for mark, text in console_mod.RUN.repeated] == [
         ("!", "jobs read 't', they fail; set it in f.yml")
