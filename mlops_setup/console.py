@@ -23,6 +23,11 @@ Colour only on a terminal: ``NO_COLOR`` (any value) turns it off, ``FORCE_COLOR`
 ``0``) turns it on where there is no terminal; ``NO_COLOR`` wins. Piped output, CI logs and the
 runbook's recorded runs are plain text.
 
+A warning or note that is a :class:`~mlops_setup.changes.Once` is said in full the first time a
+run (one command: :data:`RUN`, reset by each) shows its key, and as its one-line ``again`` form
+after that (``see above``): ``setup.all`` and the demo explain the template's bare batch input
+table once, not in each step that meets it.
+
 On a terminal, lines longer than its width wrap at spaces under the text (never inside a word,
 so a URL stays whole); elsewhere lines are left whole (a log is searched, not read on a
 screen), unless a width is given: the demo and the runbook's recorded runs use 100 columns.

@@ -145,6 +145,11 @@ def run_demo(
     not (:func:`preview_adds`). Every block of output, both phases, is appended to
     ``transcript`` if given (the runbook embeds these). Returns the exit code.
 
+    The run explains a thing once (:class:`~mlops_setup.changes.Once`: the project summary's
+    note on the template's bare batch input table, then one line in each step that meets it),
+    as ``setup.all`` does; with ``previews``, each phase of each step starts afresh
+    (``RUN.forget``), so that a recorded run is what the command alone prints, in full.
+
     A replay must make the requests its recording made, in that order: vcrpy answers each with
     the first recorded answer to it not yet played, so a replay that left out the previews of
     a recording made with them would hand their answers to later reads (a secrets listing

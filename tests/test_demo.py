@@ -180,7 +180,7 @@ def test_demo_runs_offline_from_a_fresh_process(tmp_path, command):
     headers = [line for line in lines if line.startswith("== ")]
     assert len(headers) == len(demo.demo_steps()) + 1, headers  # + setup.inspect
     assert max(len(line) for line in lines) <= 100
-    assert len(lines) <= 117  # README, "Benchmark": where the lines go
+    assert len(lines) <= 112  # README, "Benchmark": where the lines go
     assert "\x1b[" not in done.stdout  # a pipe gets plain text
 
 
