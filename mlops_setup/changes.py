@@ -15,6 +15,11 @@ replaces it), the step says so with ``kind=``. A dry run's line says what *will*
 Changes run in order; a change may depend on an earlier one through ``Plan.results`` (the value
 each ``apply`` returned, by change key) or a closure. A failure stops the run at that change and
 says which changes were applied before it, so the operator knows where a re-run resumes.
+
+A warning or note that several steps give about the same thing (the template's bare batch input
+table: no grant on it, the jobs reading it will fail) is a :class:`Once`: a run of several steps
+(``setup.all``, the demo) says it in full the first time and in its one-line ``again`` form
+after that (``console.RUN`` remembers); a step run on its own says it in full.
 """
 
 from __future__ import annotations
@@ -85,6 +90,28 @@ VERBS: dict[str, tuple[str, str]] = {
     "delete": ("delete", "deleted"),
     "remove": ("delete", "removed"),
 }
+
+
+class Once(str):
+    """A warning or note explained in full once a run: ``key`` names what it explains (steps
+    that explain the same thing use the same key), ``again`` is the line shown once the run has
+    explained it (what this step concludes, and that the explanation is above). It is the full
+    text everywhere else: ``--json``, ``setup.status``."""
+
+    key: str
+    again: str
+
+    def __new__(cls, text: str, *, key: str = "", again: str = "") -> Once:
+        self = super().__new__(cls, text)
+        self.key = key
+        self.again = again
+        return self
+
+
+def bare_input_key(table: str, fix: str) -> str:
+    """The :class:`Once` key of a batch input table that is no ``catalog.schema.table`` name
+    (the template's TODO), set in ``fix`` (the file, or the config key, to change)."""
+    return f"bare input table {table!r} ({fix})"
 
 
 @dataclass
@@ -206,11 +233,12 @@ class Plan:
     def keep(self, what: str) -> None:
         self.kept.append(what)
 
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
+    def warn(self, message: str, *, once: str = "", again: str = "") -> None:
+        """A warning; with ``once`` (a key) and ``again``, a :class:`Once`."""
+        self.warnings.append(Once(message, key=once, again=again) if once else message)
 
-    def note(self, message: str) -> None:
-        self.notes.append(message)
+    def note(self, message: str, *, once: str = "", again: str = "") -> None:
+        self.notes.append(Once(message, key=once, again=again) if once else message)
 
     @property
     def empty(self) -> bool:

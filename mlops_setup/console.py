@@ -23,6 +23,11 @@ Colour only on a terminal: ``NO_COLOR`` (any value) turns it off, ``FORCE_COLOR`
 ``0``) turns it on where there is no terminal; ``NO_COLOR`` wins. Piped output, CI logs and the
 runbook's recorded runs are plain text.
 
+A warning or note that is a :class:`~mlops_setup.changes.Once` is said in full the first time a
+run (one command: :data:`RUN`, reset by each) shows its key, and as its one-line ``again`` form
+after that (``see above``): ``setup.all`` and the demo explain the template's bare batch input
+table once, not in each step that meets it.
+
 On a terminal, lines longer than its width wrap at spaces under the text (never inside a word,
 so a URL stays whole); elsewhere lines are left whole (a log is searched, not read on a
 screen), unless a width is given: the demo and the runbook's recorded runs use 100 columns.
@@ -131,14 +136,35 @@ class _Wait:
 
 @dataclass
 class RunRecord:
-    """What this process applied, step by step: the line printed on Ctrl-C comes from it."""
+    """What this process applied, step by step: the line printed on Ctrl-C comes from it. And
+    what it has explained: a :class:`~mlops_setup.changes.Once` is said in full once a run, in
+    its ``again`` form after that (``told``, ``repeated``)."""
 
     applied: list[tuple[str, str]] = field(default_factory=list)  # (step, shown line)
     step: str = ""  # the step running now
+    said: set[str] = field(default_factory=set)  # keys of the Once texts explained
+    repeated: list[tuple[str, Any]] = field(default_factory=list)  # (mark, Once) said again
 
     def reset(self) -> None:
         self.applied.clear()
         self.step = ""
+        self.forget()
+
+    def forget(self) -> None:
+        """Nothing explained yet: what follows prints as a step run on its own does."""
+        self.said.clear()
+        self.repeated.clear()
+
+    def told(self, mark: str, text: str) -> str:
+        """``text`` as this run shows it: a Once already explained reads its ``again`` line."""
+        key = getattr(text, "key", "")
+        if not key:
+            return text
+        if key not in self.said:
+            self.said.add(key)
+            return text
+        self.repeated.append((mark, text))
+        return text.again  # type: ignore[attr-defined]
 
     def interrupted(self) -> str:
         """The one line for Ctrl-C: what was applied, and that a re-run resumes."""
@@ -260,10 +286,10 @@ class Console:
             self._print(f"      | {line}".rstrip(), as_is=True)
 
     def warning(self, text: str) -> None:
-        self._mark("!", text)
+        self._mark("!", RUN.told("!", text))
 
     def note(self, text: str) -> None:
-        self._mark(">", text)
+        self._mark(">", RUN.told(">", text))
 
     def progress(self, text: str) -> None:
         self._mark("..", text)

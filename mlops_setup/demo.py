@@ -145,6 +145,11 @@ def run_demo(
     not (:func:`preview_adds`). Every block of output, both phases, is appended to
     ``transcript`` if given (the runbook embeds these). Returns the exit code.
 
+    The run explains a thing once (:class:`~mlops_setup.changes.Once`: the project summary's
+    note on the template's bare batch input table, then one line in each step that meets it),
+    as ``setup.all`` does; with ``previews``, each phase of each step starts afresh
+    (``RUN.forget``), so that a recorded run is what the command alone prints, in full.
+
     A replay must make the requests its recording made, in that order: vcrpy answers each with
     the first recorded answer to it not yet played, so a replay that left out the previews of
     a recording made with them would hand their answers to later reads (a secrets listing
@@ -157,7 +162,7 @@ def run_demo(
 
     from .backoff import RecordingSleep
     from .changes import Tally
-    from .console import DEMO_WIDTH, Console
+    from .console import DEMO_WIDTH, RUN, Console
     from .guide import options_for
     from .session import Runtime, load_session, run_in_session, use_runtime
 
@@ -175,6 +180,7 @@ def run_demo(
     player = _player(cassette_dir, replay, workdir / "upstream.git", name)
     phases = ("plan", "apply") if previews else ("apply",)
     total = Tally()
+    RUN.reset()  # a run of its own: nothing explained yet
     with use_runtime(runtime), player:
         session = load_session()
         try:
@@ -184,6 +190,8 @@ def run_demo(
                 shown: dict[str, str] = {}
                 try:
                     for phase in phases:
+                        if previews:  # each recorded run as the command alone prints it
+                            RUN.forget()
                         buffer = io.StringIO()
                         session.out = Console(
                             stream=buffer, err=buffer, width=DEMO_WIDTH, color=False
@@ -259,8 +267,21 @@ def project_summary(model: Any, out: Any) -> None:
         secrets = f"{len(doc['secrets'])} secrets"
     out.info(f"{line}; CI reads {secrets}")
     for note in doc["notes"]:
-        out.note(note)
+        out.note(_explains(doc, note))
     out.info("`invoke setup.inspect` shows every fact and the file it comes from")
+
+
+def _explains(doc: dict[str, Any], note: str) -> str:
+    """``note`` as the :class:`~mlops_setup.changes.Once` it is when it explains the template's
+    bare batch input table: the steps that meet that table again then refer back to it."""
+    from .changes import Once, bare_input_key
+
+    resources = f"{doc['project_folder']}/resources/batch-inference-workflow-resource.yml"
+    for tables in doc["batch_inference"].values():
+        table = tables.get("input_table", "")
+        if table and table.count(".") != 2 and f"reads {table!r}" in note:
+            return Once(note, key=bare_input_key(table, resources), again=note)
+    return note
 
 
 def preview_adds(preview: str, run: str) -> bool:

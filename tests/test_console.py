@@ -54,6 +54,45 @@ def test_same_symbol_in_preview_and_run_and_the_verb_says_which():
     ]
 
 
+def test_a_run_explains_a_thing_once_and_then_refers_back(monkeypatch):
+    """A Once warning (or note) in full the first time a run shows its key, then its one-line
+    ``again`` form; a new run (``RUN.reset``, each command) says it in full again. The plan
+    keeps the full text (``--json``, ``setup.status``)."""
+    import copy
+    import json
+
+    from mlops_setup import console as console_mod
+    from mlops_setup.console import RunRecord
+
+    monkeypatch.setattr(console_mod, "RUN", RunRecord())
+    out = io.StringIO()
+    console = Console(out, color=False)
+    first, second = Plan("ci.permissions"), Plan("deploy.jobs")
+    first.warn("table 't' is bare: not granted; set it in f.yml", once="t", again="t: see above")
+    first.note("later", once="n", again="later again")
+    second.warn("jobs read 't', they fail; set it in f.yml", once="t", again="jobs fail: above")
+    second.warn("unrelated")
+    for plan in (first, second):
+        execute(plan, console, dry_run=False)
+    assert [line for line in out.getvalue().splitlines() if line.startswith("  ")] == [
+        "  !   table 't' is bare: not granted; set it in f.yml",
+        "  >   later",
+        "  !   jobs fail: above",
+        "  !   unrelated",
+    ]
+    assert second.warnings[0] == "jobs read 't', they fail; set it in f.yml"
+    assert json.dumps(second.warnings[:1]) == "[\"jobs read 't', they fail; set it in f.yml\"]"
+    assert copy.deepcopy(second.warnings)[0].again == "jobs fail: above"
+    assert [(mark, str(text)) for mark, text in console_mod.RUN.repeated] == [
+        ("!", "jobs read 't', they fail; set it in f.yml")
+    ]
+    console_mod.RUN.reset()  # the next command: a step run on its own says it all
+    out.truncate(0)
+    out.seek(0)
+    execute(second, console, dry_run=True)
+    assert "  !   jobs read 't', they fail; set it in f.yml" in out.getvalue().splitlines()
+
+
 def test_a_verb_without_a_kind_is_refused():
     with pytest.raises(ValueError, match="unknown action verb"):
         Change("frobnicate", "x")

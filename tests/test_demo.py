@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from mlops_setup import demo
+from mlops_setup.console import DEMO_WIDTH, RUN, Console
 from tests.conftest import FAKE_VALUES, ROOT
 from tests.fakeapi import github_pulls
 
@@ -65,10 +66,23 @@ def run_recorded(tmp_path, capsys, world, mode: str, *, previews: bool = False):
 def test_demo(tmp_path, capsys, clean_env, world):
     """Composes (--compose) or replays the cassette that `invoke demo` plays."""
     out, _ = run_recorded(tmp_path, capsys, world, "aws")
-    # the template's bare input table: one warning a step for both targets, not one each
+    # the template's bare input table: one warning a step for both targets, not one each;
+    # explained once, by the project's summary, then one line a step referring back to it
+    assert out.count("(a TODO the template leaves)") == 1
+    assert "the batch inference job\n      reads 'taxi_scoring_sample' in staging and prod" in out
+    grants = out.split("== ci.permissions: ")[1].split("\n== ")[0]
+    assert "taxi_scoring_sample" not in grants.replace(
+        "!   batch input table 'taxi_scoring_sample' (staging, prod): SELECT not granted, see "
+        "above\n",
+        "",
+        1,
+    )
     jobs = out.split("== deploy.jobs: ")[1].split("\n== ")[0]
     assert jobs.count("!   ") == 1
-    assert "!   staging-my-mlops-project-batch-inference-job and prod-my-mlops-project-" in jobs
+    assert (
+        "!   batch inference jobs (staging, prod) will fail when they run (daily at 11:00 UTC): "
+        "see above\n"
+    ) in jobs
 
 
 @pytest.mark.vcr
@@ -166,7 +180,7 @@ def test_demo_runs_offline_from_a_fresh_process(tmp_path, command):
     headers = [line for line in lines if line.startswith("== ")]
     assert len(headers) == len(demo.demo_steps()) + 1, headers  # + setup.inspect
     assert max(len(line) for line in lines) <= 100
-    assert len(lines) <= 117  # README, "Benchmark": where the lines go
+    assert len(lines) <= 112  # README, "Benchmark": where the lines go
     assert "\x1b[" not in done.stdout  # a pipe gets plain text
 
 
@@ -195,4 +209,22 @@ def test_the_demo_prints_the_runs_the_runbook_records(tmp_path, capsys, clean_en
     assert len(runs) == len(demo.demo_steps())
     total = alone.splitlines()[-1]
     assert total.startswith("setup.all: ") and total.endswith(" destroyed")  # as setup.all ends
-    assert alone.removesuffix(total + "\n").endswith("".join(runs))
+    # a run of several steps explains a thing once and refers back to it after that
+    # (changes.Once); a recorded run is what its step prints alone, so it says it in full
+    recorded = "".join(runs)
+    assert RUN.repeated  # the template's bare input table: ci.permissions, deploy.jobs
+    for mark, once in RUN.repeated:
+        full, again = (shown(mark, text) for text in (str(once), once.again))
+        assert len(again.splitlines()) == 1 and full in recorded, (full, recorded)
+        recorded = recorded.replace(full, again, 1)
+    assert alone.removesuffix(total + "\n").endswith(recorded)
+
+
+def shown(mark: str, text: str) -> str:
+    """``text`` as the demo prints a warning (``!``) or a note (``>``)."""
+    import io
+
+    out = io.StringIO()
+    console = Console(stream=out, width=DEMO_WIDTH, color=False)
+    {"!": console.warning, ">": console.note}[mark](text)
+    return out.getvalue()

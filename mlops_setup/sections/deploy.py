@@ -37,7 +37,7 @@ from typing import Any
 from invoke import Collection, task
 
 from .. import ENVIRONMENTS
-from ..changes import Plan, SetupError, first_line, without_project
+from ..changes import Plan, SetupError, bare_input_key, first_line, without_project
 from ..session import DRY_RUN_HELP, Session, Step, open_session, run_step
 from .release import branch_sha, github_repo
 
@@ -286,7 +286,7 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
     missing: list[str] = []
     running: list[_Scheduled] = []
     paused = 0
-    todo: dict[tuple[str, str], list[str]] = {}  # (the template's bare table, when) -> jobs
+    todo: dict[tuple[str, str], list[tuple[str, str]]] = {}  # (bare table, when) -> env, job
     for env in ENVIRONMENTS:
         w = session.clients.workspace(env)
         for name in job_names(settings, env):
@@ -316,13 +316,18 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
                     paused += 1
             if name.endswith("-batch-inference-job"):
                 _check_input_table(session, plan, env, w, job, when, todo)
-    for (table, when), names in todo.items():  # one warning for the jobs of every target
+    resources = f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+    for (table, when), jobs in todo.items():  # one warning for the jobs of every target
+        names = [name for _, name in jobs]
         they, runs = ("it", "runs") if len(names) == 1 else ("they", "run")
+        envs = ", ".join(env for env, _ in jobs)
         plan.warn(
             f"{' and '.join(names)} read{'s' * (len(names) == 1)} {table!r}, not a "
             f"catalog.schema.table name (a TODO the template leaves): {they} will fail when "
-            f"{they} {runs} ({when}); set input_table_name in "
-            f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+            f"{they} {runs} ({when}); set input_table_name in {resources}",
+            once=bare_input_key(table, resources),
+            again=f"batch inference job{'s' * (len(names) > 1)} ({envs}) will fail when "
+            f"{they} {runs} ({when}): see above",
         )
     if missing:
         raise SetupError(
@@ -400,7 +405,7 @@ def _check_input_table(
     w: Any,
     job: Any,
     when: str,
-    todo: dict[tuple[str, str], list[str]],
+    todo: dict[tuple[str, str], list[tuple[str, str]]],
 ) -> None:
     """Warn when the batch inference job's input table is missing or out of reach; a bare
     name (the template's TODO) goes into ``todo`` instead, which the step warns of once."""
@@ -422,7 +427,7 @@ def _check_input_table(
     if not table:  # neither the job nor the config names one: nothing to check
         return
     if table.count(".") != 2:  # the template's TODO: a bare name, resolved nowhere in particular
-        todo.setdefault((table, when), []).append(name)
+        todo.setdefault((table, when), []).append((env, name))
         return
     if configured and table != configured:
         plan.warn(

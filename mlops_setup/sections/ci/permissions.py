@@ -28,7 +28,7 @@ from invoke import task
 
 from ... import ENVIRONMENTS
 from ...backoff import WaitTimeout
-from ...changes import Plan, SetupError
+from ...changes import Plan, SetupError, bare_input_key
 from ...databricks_util import (
     PAGE_PERMISSIONS,
     ApiErrors,
@@ -102,9 +102,11 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
             if key
             else f"set it in {resources}"
         )
+        said = f"batch {label} table {table_name!r} ({', '.join(targets)})"
         plan.warn(
-            f"batch {label} table {table_name!r} ({', '.join(targets)}) is not a full "
-            f"catalog.schema.table name: {privilege} not granted; {where}"
+            f"{said} is not a full catalog.schema.table name: {privilege} not granted; {where}",
+            once=bare_input_key(table_name, key or resources) if label == "input" else "",
+            again=f"{said}: {privilege} not granted, see above",
         )
     if tables_missing:
         plan.warn("batch tables do not exist yet, not granted: " + ", ".join(tables_missing))
