@@ -19,6 +19,9 @@ mutations 0.
 * Requests of a full ``setup.all`` and of its re-run, counted by running the real code against
   the in-process fake API of the tests (``tests/fakeapi``) on a fresh example project.
 * Peak memory (max RSS) of the demo process.
+* With ``--suite``: the README's test command (``pytest``, here with ``-p no:randomly``), wall
+  and CPU of one run (target: <= 60 s wall on 2 cores). On 2 cores the wall time cannot go
+  below half the CPU time, so the CPU time says what a quiet machine would show.
 """
 
 from __future__ import annotations
@@ -135,6 +138,9 @@ def drop_bytecode() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--suite", action="store_true", help="also time one run of the test suite (~1-2 min)"
+    )
     args = parser.parse_args()
     invoke = [PY, "-m", "invoke"]
     floor = [PY, "-c", "import databricks.sdk, github, git"]
@@ -174,6 +180,10 @@ def main() -> None:
         warm = in_turns(warm_cmds, args.runs)
     load_after = os.getloadavg()
     counts = count_requests()
+    suite = None
+    if args.suite:
+        suite = run_once([PY, "-m", "pytest", "-p", "no:randomly"], ROOT, dict(os.environ))
+        load_after = os.getloadavg()
 
     def ms(seconds: float) -> str:
         return f"{seconds * 1000:.0f} ms"
@@ -204,6 +214,15 @@ def main() -> None:
         ),
         ("demo peak memory (max RSS)", f"{warm['demo'][2] / 1024:.0f} MiB"),
     ]
+    if suite:
+        cores = os.cpu_count() or 1
+        rows.append(
+            (
+                "test suite, pytest -p no:randomly (target <= 60 s wall)",
+                f"{suite[0]:.0f} s wall, {suite[1]:.0f} s CPU (CPU / {cores} cores: "
+                f"{suite[1] / cores:.0f} s)",
+            )
+        )
     width = max(len(r[0]) for r in rows)
     print(
         f"{'measure'.ljust(width)}  value   (median of {args.runs} runs, Python "
