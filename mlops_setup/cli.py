@@ -93,11 +93,17 @@ def install() -> None:
 
     if getattr(Program, "_mlops_setup_cli", False):
         return
-    parse_tasks, parse_cleanup, execute = (
+    parse_tasks, parse_cleanup, execute, make_parser = (
         Program.parse_tasks,
         Program.parse_cleanup,
         Program.execute,
+        Program._make_parser,
     )
+
+    def _make_parser(self: Any) -> Any:
+        if self.args.complete.value:  # completion re-tokenizes (shlex) a line: every task
+            return make_parser(self)
+        return parser_for(self, self.argv)
 
     def _parse_tasks(self: Any) -> None:
         argv = list(self.core.unparsed)
@@ -134,8 +140,39 @@ def install() -> None:
     Program.parse_tasks = _parse_tasks  # type: ignore[method-assign]
     Program.parse_cleanup = _parse_cleanup  # type: ignore[method-assign]
     Program.execute = _execute  # type: ignore[method-assign]
+    Program._make_parser = _make_parser  # type: ignore[method-assign]
     Program._mlops_setup_cli = True  # type: ignore[attr-defined]
     _ = Exit  # imported above so a failing import shows here, not at the first Ctrl-C
+
+
+def parser_for(program: Any, argv: list[str]) -> Any:
+    """Invoke's task parser for ``argv``, given only the tasks named somewhere in it.
+
+    Invoke's own ``Program._make_parser`` gives its ``Parser`` a context for every task
+    (``Collection.to_contexts``: each task's flags built from its signature), and every parse
+    deep-copies them all: most of the cost of a call, for the one or two tasks a line names. The
+    parser can only switch to a task (or take it as ``--help``'s value, or find a flag value
+    ambiguous with it) when the name or an alias is a token, or the part of one after ``=`` or
+    after a short flag (``--help=ci.secrets``, ``-hci.secrets``): always a substring of an
+    ``argv`` element. So the tasks whose name or alias is a substring of one are a superset of
+    those the parse can reach, and it reads the same as with every task: the same tasks and
+    flags, the same errors (a test holds it to a table of lines). ``--complete`` re-splits a
+    quoted line with shlex, so it keeps Invoke's parser of every task."""
+    from invoke import Parser, ParserContext
+
+    line = "\0".join(argv)  # no task name holds a NUL: "in line" is "in one element"
+    collection = program.collection
+    ignore = program.config.tasks.ignore_unknown_help
+    contexts = [
+        ParserContext(
+            name=primary,
+            aliases=aliases,
+            args=collection[primary].get_arguments(ignore_unknown_help=ignore),
+        )
+        for primary, aliases in collection.task_names.items()
+        if primary in line or any(alias in line for alias in aliases)
+    ]
+    return Parser(initial=program.initial_context, contexts=contexts)
 
 
 def interrupted() -> Exception:
