@@ -10,7 +10,7 @@ this must stay cheap (``--list``): the section modules import databricks-sdk, Py
 pydantic only inside the code that needs them.
 
 Both commands are Invoke's ``Program``; :func:`namespace` calls :func:`install` once, which
-wraps three of its methods (idempotently, for every ``Program``):
+wraps four of its methods (idempotently, for every ``Program``; :data:`INVOKE` keeps Invoke's):
 
 * ``parse_tasks``/``parse_cleanup``: an unknown task or flag (``invoke ci.secret``,
   ``--dryrun``) exits 2 (``EXIT_USAGE``, Invoke says 1) with "did you mean ...?" naming the
@@ -22,6 +22,8 @@ wraps three of its methods (idempotently, for every ``Program``):
   run applied, and that a re-run resumes (``console.RUN``); and while the tasks run, the
   commands our messages suggest name the program that runs them (``console.PROGRAM``:
   ``mlops-setup ci.secrets``, not ``invoke ci.secrets``, which finds no tasks outside a clone).
+* ``_make_parser``: the task parser is given only the tasks a line names (:func:`parser_for`),
+  not every task, each deep-copied on every parse; it reads every line as Invoke's does.
 
 The exit codes are those of README.md's table (``tests/test_exit_codes.py`` holds the two
 together).
@@ -44,6 +46,7 @@ NAME = "mlops-setup"
 SECTIONS = ("repo", "ci", "code", "release", "deploy", "handoff")  # the guide's order
 VERBOSE_FLAGS = ("-v", "--verbose")
 _UNKNOWN = re.compile(r"^No idea what '(?P<token>.*)' is!$")
+INVOKE: dict[str, Any] = {}  # Invoke's own Program methods that install() wraps, by name
 
 
 def suggestion(token: str, program: Any, context: Any = None) -> str:
@@ -98,6 +101,12 @@ def install() -> None:
         Program.parse_cleanup,
         Program.execute,
         Program._make_parser,
+    )
+    INVOKE.update(
+        parse_tasks=parse_tasks,
+        parse_cleanup=parse_cleanup,
+        execute=execute,
+        _make_parser=make_parser,
     )
 
     def _make_parser(self: Any) -> Any:
