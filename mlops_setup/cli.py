@@ -165,8 +165,10 @@ def parser_for(program: Any, argv: list[str]) -> Any:
     after a short flag (``--help=ci.secrets``, ``-hci.secrets``): always a substring of an
     ``argv`` element. So the tasks whose name or alias is a substring of one are a superset of
     those the parse can reach, and it reads the same as with every task: the same tasks and
-    flags, the same errors (a test holds it to a table of lines). ``--complete`` re-splits a
-    quoted line with shlex, so it keeps Invoke's parser of every task."""
+    flags, the same errors (``tests/test_cli.py`` holds it to Invoke's parser on a table of
+    lines, which also builds Invoke's parser of every task: a namespace it would refuse, two
+    tasks of one name or a flag's help for no parameter, fails there). ``--complete`` re-splits
+    a quoted line with shlex, so it keeps Invoke's parser of every task."""
     from invoke import Parser, ParserContext
 
     line = "\0".join(argv)  # no task name holds a NUL: "in line" is "in one element"
