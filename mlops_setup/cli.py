@@ -10,7 +10,7 @@ this must stay cheap (``--list``): the section modules import databricks-sdk, Py
 pydantic only inside the code that needs them.
 
 Both commands are Invoke's ``Program``; :func:`namespace` calls :func:`install` once, which
-wraps three of its methods (idempotently, for every ``Program``):
+wraps four of its methods (idempotently, for every ``Program``; :data:`INVOKE` keeps Invoke's):
 
 * ``parse_tasks``/``parse_cleanup``: an unknown task or flag (``invoke ci.secret``,
   ``--dryrun``) exits 2 (``EXIT_USAGE``, Invoke says 1) with "did you mean ...?" naming the
@@ -22,6 +22,8 @@ wraps three of its methods (idempotently, for every ``Program``):
   run applied, and that a re-run resumes (``console.RUN``); and while the tasks run, the
   commands our messages suggest name the program that runs them (``console.PROGRAM``:
   ``mlops-setup ci.secrets``, not ``invoke ci.secrets``, which finds no tasks outside a clone).
+* ``_make_parser``: the task parser is given only the tasks a line names (:func:`parser_for`),
+  not every task, each deep-copied on every parse; it reads every line as Invoke's does.
 
 The exit codes are those of README.md's table (``tests/test_exit_codes.py`` holds the two
 together).
@@ -44,6 +46,7 @@ NAME = "mlops-setup"
 SECTIONS = ("repo", "ci", "code", "release", "deploy", "handoff")  # the guide's order
 VERBOSE_FLAGS = ("-v", "--verbose")
 _UNKNOWN = re.compile(r"^No idea what '(?P<token>.*)' is!$")
+INVOKE: dict[str, Any] = {}  # Invoke's own Program methods that install() wraps, by name
 
 
 def suggestion(token: str, program: Any, context: Any = None) -> str:
@@ -93,11 +96,23 @@ def install() -> None:
 
     if getattr(Program, "_mlops_setup_cli", False):
         return
-    parse_tasks, parse_cleanup, execute = (
+    parse_tasks, parse_cleanup, execute, make_parser = (
         Program.parse_tasks,
         Program.parse_cleanup,
         Program.execute,
+        Program._make_parser,
     )
+    INVOKE.update(
+        parse_tasks=parse_tasks,
+        parse_cleanup=parse_cleanup,
+        execute=execute,
+        _make_parser=make_parser,
+    )
+
+    def _make_parser(self: Any) -> Any:
+        if self.args.complete.value:  # completion re-tokenizes (shlex) a line: every task
+            return make_parser(self)
+        return parser_for(self, self.argv)
 
     def _parse_tasks(self: Any) -> None:
         argv = list(self.core.unparsed)
@@ -134,8 +149,41 @@ def install() -> None:
     Program.parse_tasks = _parse_tasks  # type: ignore[method-assign]
     Program.parse_cleanup = _parse_cleanup  # type: ignore[method-assign]
     Program.execute = _execute  # type: ignore[method-assign]
+    Program._make_parser = _make_parser  # type: ignore[method-assign]
     Program._mlops_setup_cli = True  # type: ignore[attr-defined]
     _ = Exit  # imported above so a failing import shows here, not at the first Ctrl-C
+
+
+def parser_for(program: Any, argv: list[str]) -> Any:
+    """Invoke's task parser for ``argv``, given only the tasks named somewhere in it.
+
+    Invoke's own ``Program._make_parser`` gives its ``Parser`` a context for every task
+    (``Collection.to_contexts``: each task's flags built from its signature), and every parse
+    deep-copies them all: most of the cost of a call, for the one or two tasks a line names. The
+    parser can only switch to a task (or take it as ``--help``'s value, or find a flag value
+    ambiguous with it) when the name or an alias is a token, or the part of one after ``=`` or
+    after a short flag (``--help=ci.secrets``, ``-hci.secrets``): always a substring of an
+    ``argv`` element. So the tasks whose name or alias is a substring of one are a superset of
+    those the parse can reach, and it reads the same as with every task: the same tasks and
+    flags, the same errors (``tests/test_cli.py`` holds it to Invoke's parser on a table of
+    lines, which also builds Invoke's parser of every task: a namespace it would refuse, two
+    tasks of one name or a flag's help for no parameter, fails there). ``--complete`` re-splits
+    a quoted line with shlex, so it keeps Invoke's parser of every task."""
+    from invoke import Parser, ParserContext
+
+    line = "\0".join(argv)  # no task name holds a NUL: "in line" is "in one element"
+    collection = program.collection
+    ignore = program.config.tasks.ignore_unknown_help
+    contexts = [
+        ParserContext(
+            name=primary,
+            aliases=aliases,
+            args=collection[primary].get_arguments(ignore_unknown_help=ignore),
+        )
+        for primary, aliases in collection.task_names.items()
+        if primary in line or any(alias in line for alias in aliases)
+    ]
+    return Parser(initial=program.initial_context, contexts=contexts)
 
 
 def interrupted() -> Exception:

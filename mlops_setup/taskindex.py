@@ -27,6 +27,7 @@ collections, parameters that are not plain ``name=default`` with a JSON default)
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
 import json
@@ -194,16 +195,29 @@ class IndexedTask(Task):
         super().__init__(
             body,
             name=entry["name"],
-            aliases=entry["aliases"],
-            positional=entry["positional"],
+            aliases=list(entry["aliases"]),  # the task's own lists: the entry stays as read
+            positional=list(entry["positional"]),
             optional=entry["optional"],
             default=entry["default"],
             auto_shortflags=entry["auto_shortflags"],
             help=entry["help"],
             autoprint=entry["autoprint"],
-            iterable=entry["iterable"],
-            incrementable=entry["incrementable"],
+            iterable=list(entry["iterable"]),
+            incrementable=list(entry["incrementable"]),
         )
+
+    # Left out of a deep copy: read, never written, here or by Invoke (the index entry, the
+    # immutable Signature). The rest is copied, as Invoke's copies need: parsing pops the help.
+    _SHARED = frozenset({"entry", "__signature__"})
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> IndexedTask:
+        """A deep copy, less the read-only index entry: Invoke copies every task of a namespace
+        on each load (``Collection.from_module``), and the entry was most of that cost."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for key, value in vars(self).items():
+            new.__dict__[key] = value if key in self._SHARED else copy.deepcopy(value, memo)
+        return new
 
     @property
     def target(self) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import sys
 import tomllib
 
 import pytest
+from invoke import Program
 
 from mlops_setup import __version__, cli, locate
 from tests.conftest import ROOT, run_cli
@@ -176,3 +177,116 @@ def test_the_commands_a_message_suggests_name_the_command_in_use(tmp_path, monke
     assert again.code == 2
     assert "`invoke setup.inspect` lists what the project says" in again.err
     assert f"project.dir: {tmp_path / 'none'}: this folder" in again.err  # the folder once
+
+
+# Lines for the parser of the named tasks (cli.parser_for) against Invoke's parser of every
+# task: tasks, aliases (`repo` is repo.all), several tasks, unknown tasks and flags, flag values
+# that are task names, --help TASK in every spelling, core flags, the remainder, --complete.
+LINES = [
+    [],
+    ["ci.secrets", "--dry-run"],
+    ["repo.create"],
+    ["repo"],
+    ["code", "--merge"],
+    ["repo.create", "--dry-run", "ci.secrets", "--rotate", "repo", "setup.plan", "--json"],
+    ["ci.secrets", "ci.secrets"],
+    ["ci.secrets", "-dr"],
+    ["ci.secrets", "-x"],
+    ["ci.secrets", "--dry-run=yes"],
+    ["ci.secret"],
+    ["ci"],
+    ["secrets"],
+    ["nonsense", "ci.secrets"],
+    ["ci.secrets", "--dryrun"],
+    ["--dryrun", "ci.secrets"],
+    ["--dry-run", "repo.create"],
+    ["setup.plan", "--jsn"],
+    ["demo", "--cloud", "repo"],
+    ["demo", "--cloud=ci.secrets", "repo.create"],
+    ["demo", "--cloud", "--auth", "x"],
+    ["setup.destroy", "--yes-delete-repo", "repo.create"],
+    ["setup.destroy", "--yes-delete-repo"],
+    ["docs.serve", "--addr", "setup.all", "docs.build", "--site-dir=docs"],
+    ["--help", "ci.secrets"],
+    ["--help=ci.secrets"],
+    ["-hci.secrets"],
+    ["-h", "repo"],
+    ["ci.secrets", "--help"],
+    ["repo.create", "ci.auth", "--help"],
+    ["--help", "setup.stat"],
+    ["--help", "nonsense"],
+    ["--help"],
+    ["--list"],
+    ["--list", "ci"],
+    ["--list", "ci.secrets"],
+    ["--list=setup"],
+    ["--version"],
+    ["--echo", "ci.secrets", "--hide", "both"],
+    ["ci.secrets", "--echo", "--warn-only"],
+    ["ci.secrets", "--", "repo.create"],
+    ["--complete", "--", "mlops-setup", "ci.sec"],
+    ["--complete", "--", "mlops-setup", "ci.secrets", "--"],
+    ["--complete", "--", "mlops-setup", "'ci.sec''rets'", "-"],
+]
+# `invoke` parses with the same parser (its core flags and the docs tasks differ): a few lines.
+INVOKE_LINES = [
+    ["docs.serve", "--addr", "setup.all", "docs.build", "--site-dir=docs"],
+    ["docs.refresh", "--check", "repo"],
+    ["--help=docs.build"],
+    ["--dryrun", "ci.secrets"],
+    ["repo.create", "ci.auth", "--help"],
+    ["docs.refrsh"],
+    ["--list", "docs"],
+    ["--complete", "--", "invoke", "docs."],
+    ["--complete", "--", "invoke", "'docs.re''fresh'", "--"],
+    ["-c", "tasks", "ci.secrets", "--dry-run"],
+]
+
+
+def _parsed_line(program: str, argv: list[str]) -> tuple[int, str, str]:
+    """``program ARGV`` up to running its tasks, which are printed instead (names, flags)."""
+
+    def execute(self):
+        print(
+            "core", sorted((k, a.value) for k, a in self.core[0].args.items()), self.core.remainder
+        )
+        for context in self.tasks:
+            print("task", context.name, sorted((k, a.value) for k, a in context.args.items()))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Program, "execute", execute)
+        if program == "invoke":
+            done = run_cli(*argv)
+            return done.code, done.out, done.err
+        return mlops_setup(*argv)
+
+
+@pytest.mark.parametrize(("program", "lines"), [("mlops-setup", LINES), ("invoke", INVOKE_LINES)])
+def test_the_parser_of_the_named_tasks_reads_every_line_as_invokes_does(program, lines):
+    cli.install()
+    assert Program._make_parser is not cli.INVOKE["_make_parser"]
+    ours = [_parsed_line(program, argv) for argv in lines]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Program, "_make_parser", cli.INVOKE["_make_parser"])
+        invokes = [_parsed_line(program, argv) for argv in lines]
+    for argv, mine, theirs in zip(lines, ours, invokes, strict=True):
+        assert mine == theirs, argv
+    assert any("task ci.secrets" in out for _, out, _ in ours)  # the lines did parse tasks
+    assert any(code == 2 and "did you mean" in err for code, _, err in ours)
+    assert any(out.startswith("Usage: ") and "Docstring:" in out for _, out, _ in ours)
+
+
+def test_the_parser_is_given_only_the_tasks_a_line_names():
+    seen = {}
+
+    def execute(self):
+        seen[tuple(self.argv[1:])] = set(self.parser.contexts) | set(self.parser.contexts.aliases)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Program, "execute", execute)
+        mlops_setup("ci.secrets", "--dry-run")
+        mlops_setup("repo", "ci.auth")
+    assert seen == {
+        ("ci.secrets", "--dry-run"): {"ci.secrets"},
+        ("repo", "ci.auth"): {"repo.all", "repo", "ci.auth"},
+    }

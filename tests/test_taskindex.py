@@ -164,3 +164,18 @@ def test_the_cli_uses_a_module_already_imported():
     from mlops_setup.sections import release
 
     assert cli.namespace().collections["release"] is release.ns
+
+
+def test_a_copy_of_an_indexed_task_has_its_own_help_and_shares_the_entry_untouched():
+    """Invoke deep-copies every task on each load; an IndexedTask's copy leaves out only its
+    index entry (read-only), and parsing the copy (which pops its help) changes nothing else."""
+    entry = next(e for e in taskindex.load()["collections"]["ci"]["tasks"] if e["key"] == "secrets")
+    before = copy.deepcopy(entry)
+    original = taskindex.IndexedTask(entry)
+    twin = copy.deepcopy(original)
+    assert twin == original and twin.entry is entry and vars(twin).keys() == vars(original).keys()
+    parsed = [(a.names, a.kind, a.default, a.help) for a in twin.get_arguments()]
+    assert twin.help == {}  # popped by the parse, from the copy only
+    assert original.help == before["help"] and entry == before
+    again = [(a.names, a.kind, a.default, a.help) for a in copy.deepcopy(original).get_arguments()]
+    assert again == parsed and all(help_ for *_, help_ in parsed)
