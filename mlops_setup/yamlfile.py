@@ -220,6 +220,56 @@ def scalar_from_env(raw: str) -> Any:
     return "" if value is None else value
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def copy_plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
+    """A deep copy of settings data, as :func:`copy.deepcopy` makes it (a value that appears
+    twice, as a YAML alias makes it, is copied once, and so only once), several times faster on
+    the mappings, lists and scalars that YAML, variables and flags give. Anything else goes to
+    :func:`copy.deepcopy`."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    memo = {} if memo is None else memo
+    if id(value) in memo:
+        return memo[id(value)]
+    if kind is dict:
+        out: Any = {}
+        memo[id(value)] = out
+        for key, item in value.items():
+            out[key if type(key) in _SCALARS else copy_plain(key, memo)] = copy_plain(item, memo)
+        return out
+    if kind is list:
+        out = []
+        memo[id(value)] = out
+        out.extend(copy_plain(item, memo) for item in value)
+        return out
+    import copy
+
+    return copy.deepcopy(value, memo)
+
+
+# What the last few settings texts parsed to, keyed by the text itself (not by the file's size
+# or time, which an edit within the clock's tick can leave as they were): every task loads the
+# settings, the tests thousands of times, and the bounded loader is pure Python (~3 ms a file).
+# Only what loaded is kept; a caller gets a copy of it, so nothing it does reaches the next.
+_PARSED: dict[str, Any] = {}
+_PARSED_MAX = 32
+
+
+def _parsed(text: str) -> Any:
+    """:func:`load_text`, remembered for the last :data:`_PARSED_MAX` texts that loaded."""
+    if text in _PARSED:
+        data = _PARSED.pop(text)  # and put back last: the least recently used goes first
+    else:
+        data = load_text(text)
+        while len(_PARSED) >= _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]
+    _PARSED[text] = data
+    return copy_plain(data)
+
+
 def read_yaml(path: Path, label: str) -> dict:
     """The mapping in ``path``; ConfigError naming ``label`` for any problem."""
     try:
@@ -243,7 +293,7 @@ def read_yaml(path: Path, label: str) -> dict:
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{label}: a settings file has at most {MAX_BYTES} bytes")
     try:
-        data = load_text(text)
+        data = _parsed(text)
     except _Refused as exc:
         where = f"{exc.where}: " if exc.where else ""
         raise ConfigError(f"{label}: {where}{exc.what}") from None
