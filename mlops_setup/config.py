@@ -842,7 +842,7 @@ def _required(settings: Settings, sources: dict) -> None:
 def _defaults() -> tuple[dict, dict]:
     """config/defaults.yaml (a fresh copy: the layers are merged into it in place) and the
     schema of its keys. Read each time: :func:`read_yaml` parses a text it has seen once."""
-    data = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
+    data = read_yaml(DEFAULTS_FILE, "config/defaults.yaml", shipped=True)
     return data, _schema_of(data)
 
 

@@ -13,9 +13,9 @@ import time
 import pytest
 import yaml
 
-from mlops_setup import validators
+from mlops_setup import locate, validators
 from mlops_setup.config import ConfigError, load_settings
-from mlops_setup.yamlfile import MAX_BYTES, copy_plain, load_text
+from mlops_setup.yamlfile import MAX_BYTES, _Refused, copy_plain, load_text
 
 BUDGET = 2.0  # seconds: "no hang" means this, for every input
 
@@ -386,3 +386,18 @@ def test_invalid_values_reach_no_git_command(cli, project, http):
     assert "github.default_branch" in result.err
     assert not (project.root / ".git").exists()
     assert http() == []
+
+
+@pytest.mark.parametrize("shipped", ["defaults.yaml", "example.yaml"])
+def test_the_files_we_ship_read_the_same_through_libyaml(shipped):
+    """config/defaults.yaml is composed by libyaml (``shipped=True``): the same settings as the
+    bounded pure-Python composer gives, and the same node checks refuse what they refuse."""
+    text = locate.resource(f"data/{shipped}").read_text()
+    assert load_text(text, shipped=True) == load_text(text)
+    for bad, what in (
+        (text + "\ngithub: {}\n", "given twice"),
+        (text + "\nextra: !!binary aGVsbG8=\n", "expected a plain value"),
+        (text + "\nextra: &a [*a]\n", "recursive"),
+    ):
+        with pytest.raises(_Refused, match=what):
+            load_text(bad, shipped=True)
