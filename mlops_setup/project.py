@@ -41,6 +41,7 @@ import json
 import os
 import re
 import stat
+import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -306,14 +307,15 @@ class _Tree:
 _PARSED: dict[str, tuple[dict, Any]] = {}
 _PARSED_MAX = 128
 _PARSED_TEXT = 64 * 1024
+_PARSED_LOCK = threading.Lock()
 
 
 def _parse_yaml(text: str) -> tuple[dict, Any]:
     """The mapping a YAML text holds ({} for anything else) and its node (lines of keys);
     raises what the parser raises."""
-    if text in _PARSED:
-        parsed = _PARSED.pop(text)  # and put back last: the least recently used goes first
-    else:
+    with _PARSED_LOCK:
+        parsed = _PARSED.pop(text, None)  # and put back last: the least recently used goes first
+    if parsed is None:
         loader = _LOADER(text)
         try:  # parsed once: the node (lines of keys), then the data built from it
             node = loader.get_single_node()
@@ -323,9 +325,10 @@ def _parse_yaml(text: str) -> tuple[dict, Any]:
         parsed = (data if isinstance(data, dict) else {}, node)
         if len(text) > _PARSED_TEXT:
             return parsed
-        while len(_PARSED) >= _PARSED_MAX:
+    with _PARSED_LOCK:
+        _PARSED[text] = parsed
+        while len(_PARSED) > _PARSED_MAX:
             del _PARSED[next(iter(_PARSED))]
-    _PARSED[text] = parsed
     return parsed
 
 

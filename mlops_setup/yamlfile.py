@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import re
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -266,18 +267,21 @@ def copy_plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
 # Only what loaded is kept; a caller gets a copy of it, so nothing it does reaches the next.
 _PARSED: dict[tuple[bool, str], Any] = {}
 _PARSED_MAX = 32
+_PARSED_LOCK = threading.Lock()
+_MISSING = object()
 
 
 def _parsed(text: str, shipped: bool) -> Any:
     """:func:`load_text`, remembered for the last :data:`_PARSED_MAX` texts that loaded."""
     key = (shipped, text)
-    if key in _PARSED:
-        data = _PARSED.pop(key)  # and put back last: the least recently used goes first
-    else:
+    with _PARSED_LOCK:
+        data = _PARSED.pop(key, _MISSING)  # and put back last: the least recent goes first
+    if data is _MISSING:
         data = load_text(text, shipped=shipped)
-        while len(_PARSED) >= _PARSED_MAX:
+    with _PARSED_LOCK:
+        _PARSED[key] = data
+        while len(_PARSED) > _PARSED_MAX:
             del _PARSED[next(iter(_PARSED))]
-    _PARSED[key] = data
     return copy_plain(data)
 
 
