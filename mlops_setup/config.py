@@ -84,10 +84,14 @@ from . import ENVIRONMENTS  # noqa: E402 - re-exported; settings use them too
 # --------------------------------------------------------------------------- the typed model
 
 
+_USERINFO = re.compile(r"^([a-z+]+)://([^/@\s]+)@", re.IGNORECASE)
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
 def _no_credentials(url: str) -> str:
     """URLs carry no ``user:password@`` (nor, over https, a user: a token as user name): a
     credential there ends up in .git/config and logs. ``ssh://git@host/...`` is fine."""
-    userinfo = re.match(r"^([a-z+]+)://([^/@\s]+)@", url, re.IGNORECASE)
+    userinfo = _USERINFO.match(url)
     if userinfo and (userinfo.group(1).lower() != "ssh" or ":" in userinfo.group(2)):
         raise ValueError("a URL without a user or password in it (secrets never live in config)")
     return url
@@ -1044,7 +1048,7 @@ def _root_name(project_dir: Path) -> str:
         name = params.get("input_root_dir") if isinstance(params, dict) else None
     except (OSError, ValueError):
         name = None
-    if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name):
+    if isinstance(name, str) and _REPO_NAME.fullmatch(name):
         return name
     return project_dir.name
 
