@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from . import ghhost, locate, validators
-from .yamlfile import ConfigError, read_yaml, scalar_from_env
+from .yamlfile import ConfigError, copy_plain, read_yaml, scalar_from_env
 
 DEFAULTS_FILE = locate.resource(locate.DEFAULTS)  # config/defaults.yaml, shipped in the package
 OPERATOR_FILE = locate.PROJECT_FILE
@@ -84,10 +84,14 @@ from . import ENVIRONMENTS  # noqa: E402 - re-exported; settings use them too
 # --------------------------------------------------------------------------- the typed model
 
 
+_USERINFO = re.compile(r"^([a-z+]+)://([^/@\s]+)@", re.IGNORECASE)
+_REPO_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
 def _no_credentials(url: str) -> str:
     """URLs carry no ``user:password@`` (nor, over https, a user: a token as user name): a
     credential there ends up in .git/config and logs. ``ssh://git@host/...`` is fine."""
-    userinfo = re.match(r"^([a-z+]+)://([^/@\s]+)@", url, re.IGNORECASE)
+    userinfo = _USERINFO.match(url)
     if userinfo and (userinfo.group(1).lower() != "ssh" or ":" in userinfo.group(2)):
         raise ValueError("a URL without a user or password in it (secrets never live in config)")
     return url
@@ -647,9 +651,7 @@ def _differ(key: str, given: str, value: str) -> bool:
 
 def _with_stand_ins(merged: dict) -> dict:
     """A copy whose unset project facts hold valid stand-ins, to type-check the other layers."""
-    import copy
-
-    out = copy.deepcopy(merged)
+    out = copy_plain(merged)
     cloud = _dotted_get(out, "databricks.cloud")
     cloud = cloud if isinstance(cloud, str) and cloud in ACCOUNT_HOSTS else "aws"
     host = {
@@ -841,19 +843,11 @@ def _required(settings: Settings, sources: dict) -> None:
         raise ConfigError(f"{_label(sources, key)}: {key}: expected {expected}")
 
 
-_DEFAULTS: dict[tuple[int, int], dict] = {}
-
-
-def _defaults() -> dict:
-    """config/defaults.yaml, parsed once per version of the file (a fresh copy each time)."""
-    import copy
-
-    info = DEFAULTS_FILE.stat()
-    key = (info.st_mtime_ns, info.st_size)
-    if key not in _DEFAULTS:
-        _DEFAULTS.clear()
-        _DEFAULTS[key] = read_yaml(DEFAULTS_FILE, "config/defaults.yaml")
-    return copy.deepcopy(_DEFAULTS[key])
+def _defaults() -> tuple[dict, dict]:
+    """config/defaults.yaml (a fresh copy: the layers are merged into it in place) and the
+    schema of its keys. Read each time: :func:`read_yaml` parses a text it has seen once."""
+    data = read_yaml(DEFAULTS_FILE, "config/defaults.yaml", shipped=True)
+    return data, _schema_of(data)
 
 
 def operator_file(
@@ -890,12 +884,20 @@ def _layers(
     cwd: Path,
 ) -> tuple[dict, dict[str, str], dict[str, Any], Path]:
     """Every layer read, checked and merged: (merged, sources, override, base folder)."""
-    defaults = _defaults()
-    schema = _schema_of(defaults)
+    defaults, schema = _defaults()
     override: dict[str, Any] = {}
-    root = locate.find_project_root(cwd)
-    path = config_file or operator_file(invoke_config, cwd, root)
-    sources = Sources(str(path) if path is not None else str((root or cwd) / OPERATOR_FILE))
+    found: list[Path | None] = []
+
+    def root() -> Path | None:
+        """The project around ``cwd``, looked for only when needed: the walk up lists every
+        folder on the way to ``/`` (and each folder in them), and a project file in ``cwd``
+        that sets ``project.dir`` needs none of it."""
+        if not found:
+            found.append(locate.find_project_root(cwd))
+        return found[0]
+
+    path = config_file or operator_file(invoke_config, cwd) or operator_file(None, cwd, root())
+    sources = Sources(str(path) if path is not None else str((root() or cwd) / OPERATOR_FILE))
     merged = defaults
     user, user_label = _user_layer(env, schema)
     merged = _merge(merged, user, sources, user_label)
@@ -923,8 +925,8 @@ def _layers(
         _check_layer(flags, schema, "task flags")
         merged = _merge(merged, flags, sources, "task flag")
     project = merged.get("project")
-    if isinstance(project, dict) and project.get("dir") in ("", None) and root is not None:
-        project["dir"] = str(root)
+    if isinstance(project, dict) and project.get("dir") in ("", None) and root() is not None:
+        project["dir"] = str(root())
         sources["project.dir"] = f"the project found from {cwd}"
     return merged, sources, override, base_dir
 
@@ -1046,7 +1048,7 @@ def _root_name(project_dir: Path) -> str:
         name = params.get("input_root_dir") if isinstance(params, dict) else None
     except (OSError, ValueError):
         name = None
-    if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name):
+    if isinstance(name, str) and _REPO_NAME.fullmatch(name):
         return name
     return project_dir.name
 

@@ -149,10 +149,13 @@ def config_layers(
     """Every layer in the order they apply (later wins), with its file and whether it is used."""
     env = os.environ if env is None else env
     cwd = Path(cwd or Path.cwd())
-    root = find_project_root(cwd)
     user = user_config_file(env)
     given = config_file or runtime_file(invoke_config)
-    path = given or project_file(None, cwd, root)
+    path = given or project_file(None, cwd)
+    root = None
+    if path is None:  # only then the walk up to the project root (it lists every folder)
+        root = find_project_root(cwd)
+        path = project_file(None, cwd, root)
     if given is not None:
         project_note = "given with -f"
     elif path is not None:

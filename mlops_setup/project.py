@@ -36,12 +36,15 @@ Standard library and PyYAML only: ``invoke --help`` may import this.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
+import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +99,7 @@ OTHER_CI = {".gitlab": "gitlab", ".azure/devops-pipelines": "azure_devops"}
 # The template's GitHub Actions variants (input_cicd_platform); both are set up alike.
 GITHUB_PLATFORMS = ("github_actions", "github_actions_for_github_enterprise_servers")
 _SECRET_REF = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
+_PR_BASE = re.compile(r"gh pr create\b.*?--base[ =]['\"]?([^'\"\s]+)")
 _VAR_REF = re.compile(r"\$\{(bundle\.target|bundle\.name|var\.([A-Za-z0-9_-]+))\}")
 
 
@@ -205,11 +209,17 @@ class ProjectModel:
 
 
 class _Tree:
-    """Bounded, never-raising reads of files below one root, with problems collected."""
+    """Bounded, never-raising reads of files below one root, with problems collected.
+
+    One read of the project reads each file once (the text is kept for the read's other
+    questions), and a YAML text parses once per process (:func:`_parse_yaml`)."""
 
     def __init__(self, root: Path, problems: list[Problem]) -> None:
         self.root = root
         self.problems = problems
+        self._texts: dict[str, str | None] = {}
+        self._real_root: str | None = None
+        self._real_dirs: dict[str, str] = {}
 
     def problem(self, problem: Problem) -> None:
         if problem not in self.problems:  # a file read twice says its problem once
@@ -222,15 +232,35 @@ class _Tree:
             return str(path)
 
     def text(self, rel: str) -> str | None:
+        if rel not in self._texts:
+            self._texts[rel] = self._read(rel)
+        return self._texts[rel]
+
+    def _inside(self, path: Path) -> bool:
+        """Whether ``path``, links resolved, is inside the root (links resolved too). The
+        folders on the way are resolved once per read of the project (most files share a
+        few); ``realpath(folder/name)`` is ``realpath(realpath(folder)/name)``."""
+        if self._real_root is None:
+            self._real_root = os.path.realpath(self.root)
+        folder, name = os.path.split(path)
+        if folder not in self._real_dirs:
+            self._real_dirs[folder] = os.path.realpath(folder)
+        real = os.path.join(self._real_dirs[folder], name)
+        if name in ("", ".", "..") or os.path.islink(real):
+            real = os.path.realpath(real)
+        return Path(real).is_relative_to(self._real_root)
+
+    def _read(self, rel: str) -> str | None:
         path = self.root / rel
         try:
-            if not path.is_file():
+            info = _stat(path)
+            if info is None or not stat.S_ISREG(info.st_mode):
                 return None
             # a link anywhere on the way (the file, its folder, the project folder) counts
-            if not path.resolve().is_relative_to(self.root.resolve()):
+            if not self._inside(path):
                 self.problem(Problem("a link to outside the project; not read", rel))
                 return None
-            if path.stat().st_size > MAX_FILE_BYTES:
+            if info.st_size > MAX_FILE_BYTES:
                 self.problem(Problem(f"larger than {MAX_FILE_BYTES} bytes; not read", rel))
                 return None
             return path.read_text(encoding="utf-8")
@@ -259,20 +289,60 @@ class _Tree:
         text = self.text(rel)
         if text is None:
             return None
-        loader = None
-        try:  # parsed once: the node (lines of keys), then the data built from it
-            loader = _LOADER(text)
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
+        try:
+            data, node = _parse_yaml(text)
         except (yaml.YAMLError, RecursionError) as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{rel}:{mark.line + 1}" if mark else rel
             self.problem(Problem(f"not valid YAML ({getattr(exc, 'problem', exc)})", where))
             return None
+        return _Yaml(rel, data, node)
+
+
+# What the last YAML texts of projects parsed to, keyed by the text itself (never by a file's
+# size or time, which an edit within the clock's tick can leave as they were): every task reads
+# the project, ~10 YAML files, and parsing them was most of a settings load. The reader only
+# reads what it parsed, never changes it, and nothing of it reaches the model but strings
+# (tests/test_project.py holds it so); texts larger than _PARSED_TEXT are parsed each time.
+_PARSED: dict[str, tuple[dict, Any]] = {}
+_PARSED_MAX = 128
+_PARSED_TEXT = 64 * 1024
+_PARSED_LOCK = threading.Lock()
+
+
+def _parse_yaml(text: str) -> tuple[dict, Any]:
+    """The mapping a YAML text holds ({} for anything else) and its node (lines of keys);
+    raises what the parser raises."""
+    with _PARSED_LOCK:
+        parsed = _PARSED.pop(text, None)  # and put back last: the least recently used goes first
+    if parsed is None:
+        loader = _LOADER(text)
+        try:  # parsed once: the node (lines of keys), then the data built from it
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
         finally:
-            if loader is not None:
-                loader.dispose()
-        return _Yaml(rel, data if isinstance(data, dict) else {}, node)
+            loader.dispose()
+        parsed = (data if isinstance(data, dict) else {}, node)
+        if len(text) > _PARSED_TEXT:
+            return parsed
+    with _PARSED_LOCK:
+        _PARSED[text] = parsed
+        while len(_PARSED) > _PARSED_MAX:
+            del _PARSED[next(iter(_PARSED))]
+    return parsed
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    """``os.stat``, None where :meth:`Path.is_file` says False without asking further (no such
+    file, a name that is not a path); other errors are raised, as ``is_file`` raises them."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return None
+        raise
+    except ValueError:
+        return None
 
 
 class _Yaml:
@@ -322,9 +392,10 @@ def read_project(root: Path, select: str = "") -> ProjectModel:
     _read_platform(tree, model, params)
     deploy = tree.yaml(DEPLOY_CICD)
     deploy_text = tree.text(DEPLOY_CICD) or ""
-    for odd in _bundle_folders(root, regular=False):
+    folders, odd_ones = _bundle_folders(root)
+    for odd in odd_ones:
         model.problems.append(Problem("not a regular file; not read", f"{odd}/databricks.yml"))
-    for folder in _bundle_folders(root):
+    for folder in folders:
         bundle = _read_bundle(tree, folder, params, deploy_text)
         if bundle is not None:
             model.bundles.append(bundle)
@@ -386,16 +457,17 @@ def _read_platform(tree: _Tree, model: ProjectModel, params: dict) -> None:
             return
 
 
-def _bundle_folders(root: Path, regular: bool = True) -> list[str]:
-    """Folders holding a ``databricks.yml`` (``regular=False``: one that is not a file)."""
+def _bundle_folders(root: Path) -> tuple[list[str], list[str]]:
+    """Folders holding a ``databricks.yml``: those where it is a file, those where it is not."""
+    regular: list[str] = []
+    odd: list[str] = []
     try:
-        return sorted(
-            p.parent.name
-            for p in root.glob("*/databricks.yml")
-            if p.is_file() == regular and not p.parent.name.startswith(".")
-        )
+        for p in root.glob("*/databricks.yml"):
+            if not p.parent.name.startswith("."):
+                (regular if p.is_file() else odd).append(p.parent.name)
     except OSError:
-        return []
+        return [], []
+    return sorted(regular), sorted(odd)
 
 
 def _select(model: ProjectModel, select: str) -> None:
@@ -567,7 +639,7 @@ def _read_branches(tree: _Tree, model: ProjectModel, params: dict, deploy_text: 
                     )
         if key == "default_branch":
             for i, line in enumerate(deploy_text.splitlines(), 1):
-                m = re.search(r"gh pr create\b.*?--base[ =]['\"]?([^'\"\s]+)", line)
+                m = _PR_BASE.search(line)
                 if m and "$" not in m[1] and "{" not in m[1]:
                     seen.append((m[1], f"{DEPLOY_CICD}:{i}"))
                     break
@@ -856,9 +928,11 @@ def _files_below(tree: _Tree, base: Path) -> list[str]:
     return sorted(out)
 
 
+@lru_cache(maxsize=4096)
 def _glob_match(path: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
     """Whether a relative path matches an ``include:`` glob (``*`` within a folder, ``**``
-    across folders)."""
+    across folders). A pure function of two tuples of strings: remembered, since every read
+    of the project asks it of every file of the project folder again."""
 
     @cache
     def match(i: int, j: int) -> bool:
@@ -903,7 +977,7 @@ def _appended_targets(deploy_text: str) -> dict[str, tuple[str, str]]:
     if not m:
         return {}
     try:
-        frag = _safe_load(m[1].replace("\\n", "\n"))
+        frag, _ = _parse_yaml(m[1].replace("\\n", "\n"))
     except yaml.YAMLError:
         return {}
     out: dict[str, tuple[str, str]] = {}

@@ -276,3 +276,52 @@ def test_auth_mode_combinations_refused(project, settings, message):
         load(project)
     assert str(bad.value).startswith(str(project.config_file) + ": ")
     assert message in str(bad.value)
+
+
+def test_an_edited_file_is_read_even_at_the_same_size_and_time(project):
+    """Parsed settings files are kept between loads keyed by their text, not by size and time:
+    an edit within the clock's tick, to a text of the same length, is what the next load sees."""
+    assert load(project).github.owner == "acme"
+    path = project.config_file
+    before = path.stat()
+    text = path.read_text()
+    assert "owner: acme\n" in text
+    path.write_text(text.replace("owner: acme\n", "owner: acmf\n"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+    assert load(project).github.owner == "acmf"
+
+
+def test_a_caller_changing_what_it_got_changes_no_later_load(project):
+    """Settings files, defaults and project files are parsed once and kept; every load hands out
+    its own copy, so nothing a caller does to what it got reaches the next load."""
+    from mlops_setup.config import _defaults
+    from mlops_setup.project import Problem
+    from mlops_setup.yamlfile import read_yaml
+
+    first = load(project)
+    settings, model = first.model_dump(), first.model.to_json()
+    # everything a caller can reach and change: the settings' dicts, the model, raw layers
+    first.override["github.default_branch"] = "changed"
+    first.model.problems.append(Problem("changed"))
+    first.model.sources.clear()
+    first.model.hosts["prod"] = "https://changed.cloud.databricks.com"
+    first.model.selected.jobs["prod"].append("changed")
+    first.model.selected.batch_inference["prod"]["input_table"] = "changed"
+    first.model.selected.sources.clear()
+    first.model.bundles.clear()
+    read_yaml(project.config_file, "x")["github"]["owner"] = "changed"
+    defaults, _ = _defaults()
+    defaults["github"]["host"] = "changed.example.com"
+    defaults["project"]["dir"] = "/changed"
+    again = load(project)
+    assert again.model_dump() == settings
+    assert again.model.to_json() == model
+    assert read_yaml(project.config_file, "x")["github"]["owner"] == "acme"
+    fresh, _ = _defaults()
+    assert (fresh["github"]["host"], fresh["project"]["dir"]) == ("github.com", "")

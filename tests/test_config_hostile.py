@@ -6,15 +6,16 @@ no traceback, no hang (every case here finishes well inside ``BUDGET`` seconds).
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 
 import pytest
 import yaml
 
-from mlops_setup import validators
+from mlops_setup import locate, validators
 from mlops_setup.config import ConfigError, load_settings
-from mlops_setup.yamlfile import MAX_BYTES, load_text
+from mlops_setup.yamlfile import MAX_BYTES, _Refused, copy_plain, load_text
 
 BUDGET = 2.0  # seconds: "no hang" means this, for every input
 
@@ -94,6 +95,20 @@ def test_alias_bomb_is_refused_before_anything_walks_it():
 def test_merge_keys_and_plain_aliases_still_work():
     data = load_text("base: &b {x: 1}\nother: {<<: *b, y: 2}\nlist: [*b]\n")
     assert data == {"base": {"x": 1}, "other": {"x": 1, "y": 2}, "list": [{"x": 1}]}
+
+
+def test_a_kept_parse_is_copied_as_deepcopy_would():
+    """read_yaml keeps what a text parsed to and hands out copies (copy_plain): equal, sharing
+    nothing with what is kept, and a value an alias names twice is one value in the copy too
+    (as copy.deepcopy makes it, and as cheap as the text: a wide alias tree is copied once)."""
+    data = load_text("base: &b {x: [1, 2]}\nlist: [*b, *b]\nwide: &w [*b, *b, *b]\nall: [*w, *w]\n")
+    copied = copy_plain(data)
+    assert copied == data == copy.deepcopy(data)
+    assert copied["list"][0] is copied["list"][1] is copied["base"]
+    assert copied["all"][0] is copied["all"][1] is copied["wide"]
+    originals = {id(data), id(data["base"]), id(data["base"]["x"]), id(data["wide"])}
+    copies = {id(copied), id(copied["base"]), id(copied["base"]["x"]), id(copied["wide"])}
+    assert not originals & copies
 
 
 def test_oversized_file_and_fifo(project):
@@ -371,3 +386,18 @@ def test_invalid_values_reach_no_git_command(cli, project, http):
     assert "github.default_branch" in result.err
     assert not (project.root / ".git").exists()
     assert http() == []
+
+
+@pytest.mark.parametrize("shipped", ["defaults.yaml", "example.yaml"])
+def test_the_files_we_ship_read_the_same_through_libyaml(shipped):
+    """config/defaults.yaml is composed by libyaml (``shipped=True``): the same settings as the
+    bounded pure-Python composer gives, and the same node checks refuse what they refuse."""
+    text = locate.resource(f"data/{shipped}").read_text()
+    assert load_text(text, shipped=True) == load_text(text)
+    for bad, what in (
+        (text + "\ngithub: {}\n", "given twice"),
+        (text + "\nextra: !!binary aGVsbG8=\n", "expected a plain value"),
+        (text + "\nextra: &a [*a]\n", "recursive"),
+    ):
+        with pytest.raises(_Refused, match=what):
+            load_text(bad, shipped=True)

@@ -110,6 +110,26 @@ def test_layers_in_order_user_project_env_flags(root, env):
     assert flagged.github.visibility == "private"  # flags beat everything
 
 
+def test_the_walk_up_is_made_only_when_a_setting_needs_it(root, tmp_path, env, monkeypatch):
+    """The walk up to the project root lists every folder on the way to ``/``: a file in the
+    working directory that names project.dir needs none of it, so none is made; without one,
+    it still finds the project (and the file at its root)."""
+    walks: list[Path] = []
+    find = locate.find_project_root
+    monkeypatch.setattr(
+        locate, "find_project_root", lambda start: walks.append(start) or find(start)
+    )
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    (ops / locate.PROJECT_FILE).write_text(TWO_LINES + f"project: {{dir: {root}}}\n")
+    assert load_settings(cwd=ops, env=env).project.dir == root
+    assert [layer.active for layer in locate.config_layers(env=env, cwd=ops)][2]
+    assert walks == []
+    sub = root / "my_mlops_project"
+    assert load_settings(cwd=sub, env=env).project.dir == root.resolve()
+    assert walks == [sub]
+
+
 def test_working_directory_file_comes_before_the_root_one(root, env):
     sub = root / "my_mlops_project"
     (sub / locate.PROJECT_FILE).write_text(TWO_LINES.replace("acme", "globex"))

@@ -8,9 +8,12 @@ variant's parameters, not from the reader.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -275,3 +278,82 @@ def test_the_templates_bare_input_table_is_one_note_naming_every_target(tmp_path
     bare = [n for n in notes if "taxi_scoring_sample" in n]
     assert len(bare) == 1, notes
     assert "reads 'taxi_scoring_sample' in staging and prod, which is not a full" in bare[0]
+
+
+def _same_size_and_time(path: Path, old: str, new: str) -> None:
+    """Edit ``path`` in place, to a text of the same length, and put its times back: to
+    ``stat`` it is the file it was (same size, same mtime to the nanosecond, same inode)."""
+    before = path.stat()
+    text = path.read_text()
+    assert old in text and len(old) == len(new)
+    path.write_text(text.replace(old, new))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        before.st_size,
+        before.st_mtime_ns,
+        before.st_ino,
+    )
+
+
+def test_an_edit_that_keeps_size_and_time_is_read(tmp_path):
+    """What the reader keeps between reads is keyed by the text, not by the file's size and
+    time: an edit within the clock's tick, to the same length, is read the next time."""
+    root = write_example_project(tmp_path / "p")
+    resources = root / "my_mlops_project/resources/batch-inference-workflow-resource.yml"
+    first = read_project(root)
+    assert first.selected.batch_inference["prod"]["input_table"] == "taxi_scoring_sample"
+    _same_size_and_time(resources, "taxi_scoring_sample", "taxi_scoring_sampl2")
+    _same_size_and_time(root / "my_mlops_project/databricks.yml", "prod:", "prox:")
+    again = read_project(root)
+    assert again.selected.batch_inference["prod"]["input_table"] == "taxi_scoring_sampl2"
+    assert "prod" not in again.selected.targets_in_bundle  # the target is now "prox"
+
+
+def _containers(value: Any, seen: dict[int, Any]) -> dict[int, Any]:
+    """Every mapping, list and set reachable from ``value`` (through dataclass fields too)."""
+    if id(value) in seen or isinstance(value, str | int | float | bool | type(None) | Path):
+        return seen
+    if isinstance(value, dict | list | set):
+        seen[id(value)] = value
+        items = list(value.items()) if isinstance(value, dict) else list(value)
+        for item in items:
+            _containers(item, seen)
+    elif dataclasses.is_dataclass(value):
+        seen[id(value)] = value
+        for f in dataclasses.fields(value):
+            _containers(getattr(value, f.name), seen)
+    elif isinstance(value, tuple):
+        for item in value:
+            _containers(item, seen)
+    return seen
+
+
+def test_what_the_reader_keeps_is_never_handed_out_nor_changed(tmp_path):
+    """The parsed YAML kept between reads (keyed by text) stays as parsed: no model holds a
+    mapping or list of it, so a step changing its model changes no later read, and the reader
+    itself changes none of it."""
+    from mlops_setup import project as reader
+
+    reader._PARSED.clear()
+    roots = [
+        write_example_project(tmp_path / "a"),
+        write_example_project(tmp_path / "b", "churn-model", cloud="azure", with_cicd=False),
+        write_example_project(tmp_path / "c", mode="CICD_Only", cloud="gcp"),
+    ]
+    models = [read_project(root) for root in roots] + [read_project(roots[0])]
+    assert reader._PARSED  # the texts were kept: this test looks at something
+    kept = _containers([data for data, _ in reader._PARSED.values()], {})
+    for model in models:
+        shared = kept.keys() & _containers(model, {}).keys()
+        assert not shared, [kept[i] for i in shared][:3]
+    for text, (data, _) in reader._PARSED.items():
+        assert data == (yaml.safe_load(text) if isinstance(yaml.safe_load(text), dict) else {})
+    # a caller that changes everything it can reach in its model changes no later read
+    pristine = read_project(roots[0]).to_json()
+    model = read_project(roots[0])
+    for container in _containers(model, {}).values():
+        if isinstance(container, dict | list | set):
+            container.clear()
+    model.selected = None
+    assert read_project(roots[0]).to_json() == pristine
