@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from mlops_setup.replay import GitEffects, server_git
 
 
@@ -123,3 +125,109 @@ def test_the_cassette_index_finds_what_vcrpy_finds():
             indexed = [list(cassette._responses(r)) for r in asked]
             assert indexed == scanned, path.name
             assert sum(map(len, indexed)) >= len(cassette.data)  # every request found itself
+
+
+# ------------------------------------------------------------- the replay's per-request costs
+
+
+def test_the_environ_proxies_shortcut_answers_as_requests_does(monkeypatch):
+    """tests/conftest.py's shortcut for requests' proxy look-up is installed in this run, takes
+    the short way only in an environment that names no proxy, and gives requests' own answer
+    (or error) for every environment and URL tried here."""
+    import os
+
+    import requests.sessions
+
+    shortcut = requests.sessions.get_environ_proxies
+    original = getattr(shortcut, "original", None)
+    assert original is not None, "the shortcut is not installed: replayed requests scan os.environ"
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    urls = [
+        "https://api.github.com/repos/acme/r",
+        "https://dbc-1234abcd-5678.cloud.databricks.com:443/api/2.0/preview/scim/v2/Me",
+        "http://127.0.0.1:8080/api/v3/user",
+        "file:///tmp/x",
+    ]
+    envs = [
+        {},
+        {"HTTPS_PROXY": "http://proxy.corp.example:3128"},
+        {"https_proxy": "http://lower.example:3128", "HTTPS_PROXY": "http://upper.example:1"},
+        {"HTTPS_PROXY": "http://proxy.corp.example:3128", "NO_PROXY": "api.github.com"},
+        {"ALL_PROXY": "socks5://s.example:1080", "no_proxy": ".databricks.com"},
+        {"NO_PROXY": "*"},
+        {"HTTP_PROXY": "http://cgi.example:1", "REQUEST_METHOD": "GET"},
+        {"Weird_Proxy": "http://w.example:2"},
+    ]
+    for env in envs:
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            for url in urls:
+                for no_proxy in (None, "github.com,127.0.0.1"):
+                    assert shortcut(url, no_proxy) == original(url, no_proxy), (env, url, no_proxy)
+    # a malformed URL fails the same way on both paths
+    with pytest.raises(ValueError):
+        original("https://[::1/x")
+    with pytest.raises(ValueError):
+        shortcut("https://[::1/x")
+    # and a session sees a proxy the operator exported, through the shortcut
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    settings = requests.Session().merge_environment_settings(
+        "https://api.github.com/user", {}, None, None, None
+    )
+    assert settings["proxies"]["https"] == "http://proxy.corp.example:3128"
+
+
+def test_the_environ_proxies_shortcut_skips_the_scan_without_proxies(monkeypatch):
+    """With no proxy variable the shortcut answers without requests' code (the saving), and
+    with one it always asks requests' code."""
+    import os
+
+    import requests.sessions
+
+    shortcut = requests.sessions.get_environ_proxies
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    asked = []
+    original = shortcut.original
+
+    def spy(url, no_proxy=None):
+        asked.append(url)
+        return original(url, no_proxy)
+
+    # the closure reads the original through its cell: replace the cell's content for the test
+    cell = next(
+        c
+        for name, c in zip(shortcut.__code__.co_freevars, shortcut.__closure__, strict=True)
+        if name == "original"
+    )
+    monkeypatch.setattr(cell, "cell_contents", spy)
+    assert shortcut("https://api.github.com/user") == {}
+    assert asked == []
+    monkeypatch.setenv("https_proxy", "http://proxy.corp.example:3128")
+    assert shortcut("https://api.github.com/user") == {"https": "http://proxy.corp.example:3128"}
+    assert asked == ["https://api.github.com/user"]
+    assert shortcut("https://api.github.com/user", "example.com")["https"]
+    assert len(asked) == 2
+
+
+def test_absent_http_libraries_fail_to_import_at_once():
+    """The libraries vcrpy tries to patch and this environment lacks are marked absent (the
+    same ImportError, without a search of sys.path); the installed ones are untouched."""
+    import importlib
+    import sys
+
+    from tests.conftest import VCR_PATCH_TARGETS
+
+    for name in VCR_PATCH_TARGETS:
+        if sys.modules.get(name, "unset") is None:
+            with pytest.raises(ImportError):
+                importlib.import_module(name)
+        else:
+            assert importlib.import_module(name) is not None, name
+    marked = [n for n in VCR_PATCH_TARGETS if sys.modules.get(n, "unset") is None]
+    assert marked, "nothing marked absent: every library vcrpy patches is installed?"
+    assert "httpx" not in marked  # installed (GitHubKit's client): vcrpy patches it
