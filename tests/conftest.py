@@ -34,6 +34,7 @@ from mlops_setup import replay  # noqa: E402
 from mlops_setup.backoff import RecordingSleep  # noqa: E402
 from mlops_setup.example import write_example_project  # noqa: E402
 from mlops_setup.session import Runtime, use_runtime  # noqa: E402
+from tests import parsecache  # noqa: E402
 from tests.fakeapi import FakeAPI, World  # noqa: E402
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -132,13 +133,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_recording_configure(config: pytest.Config, vcr) -> None:
     vcr.register_matcher("request", replay.request_matcher)
+    # the same YAML, parsed once per cassette text rather than once per run (tests/parsecache.py)
+    vcr.register_serializer("yaml", parsecache.CACHED_YAML_SERIALIZER)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def cheaper_replayed_requests() -> None:
-    """Once per test process (an xdist worker, not the controller): the two shortcuts below."""
+    """Once per test process (an xdist worker, not the controller): the two shortcuts below,
+    and old parsed cassettes pruned."""
     skip_absent_vcr_targets()
     install_environ_proxies_shortcut()
+    parsecache.cache().prune()
 
 
 # vcrpy's stubs open every replayed connection inside ``force_reset``, which tries to import

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,103 @@ def test_absent_http_libraries_fail_to_import_at_once():
     marked = [n for n in VCR_PATCH_TARGETS if sys.modules.get(n, "unset") is None]
     assert marked, "nothing marked absent: every library vcrpy patches is installed?"
     assert "httpx" not in marked  # installed (GitHubKit's client): vcrpy patches it
+
+
+# ------------------------------------------------------------------ parsed cassettes, cached
+
+CASSETTES = Path(__file__).parent / "cassettes"
+A_CASSETTE = CASSETTES / "test_setup" / "test_plan_on_a_fresh_world_reads_only.yaml"
+
+
+def test_a_cached_parse_is_the_parse_of_that_very_text(tmp_path):
+    """The cache gives back what vcrpy's own parse gives for the same text, without parsing
+    again; a text changed by one character is parsed afresh, never served an older parse."""
+    from vcr.serializers import yamlserializer
+
+    from tests.parsecache import ParseCache
+
+    text = A_CASSETTE.read_text(encoding="utf-8")
+    parsed: list[str] = []
+
+    def parse(t):
+        parsed.append(t)
+        return yamlserializer.deserialize(t)
+
+    cache = ParseCache(tmp_path)
+    first = cache.load(text, parse, "vcr-yaml")
+    again = ParseCache(tmp_path).load(text, parse, "vcr-yaml")  # another process, same folder
+    assert again == first == yamlserializer.deserialize(text)
+    assert len(parsed) == 1
+    assert [type(i["request"]["body"]) for i in again["interactions"]] == [
+        type(i["request"]["body"]) for i in first["interactions"]
+    ]
+    uri = first["interactions"][0]["request"]["uri"]
+    changed = text.replace(uri, uri + "?page=2", 1)
+    assert changed != text
+    fresh = cache.load(changed, parse, "vcr-yaml")
+    assert fresh["interactions"][0]["request"]["uri"] == uri + "?page=2"
+    assert len(parsed) == 2
+    # another parser's result is another entry
+    cache.load(text, lambda t: {"other": True}, "other-kind")
+    assert cache.load(text, parse, "vcr-yaml") == first
+
+
+def test_the_parse_cache_survives_bad_entries_and_bad_text(tmp_path):
+    import yaml
+
+    from tests.parsecache import ParseCache
+
+    cache = ParseCache(tmp_path)
+    text = "interactions: []\nversion: 1\n"
+    path = cache.path_for(text, "k")
+    path.write_bytes(b"\x00not marshal")  # a torn or foreign entry: parsed again, rewritten
+    assert cache.load(text, yaml.safe_load, "k") == {"interactions": [], "version": 1}
+    assert cache.load(text, lambda t: 1 / 0, "k") == {"interactions": [], "version": 1}
+    with pytest.raises(yaml.YAMLError):  # a text that does not parse still fails, every time
+        cache.load("a: [", yaml.safe_load, "k")
+    assert cache.path_for("a: [", "k").exists() is False
+    from io import BytesIO
+
+    assert isinstance(cache.load("x", lambda t: BytesIO(b"b"), "k"), BytesIO)  # not storable
+    assert not cache.path_for("x", "k").exists()
+    assert ParseCache(None).load(text, yaml.safe_load, "k") == {"interactions": [], "version": 1}
+
+
+def test_the_parse_cache_is_private_and_pruned(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import time
+
+    from tests.parsecache import KEEP_DAYS, ParseCache
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache = ParseCache.in_temp_dir()
+    assert cache.folder is not None
+    assert cache.folder.stat().st_mode & 0o077 == 0
+    cache.load("a: 1", lambda t: {"a": 1}, "k")
+    cache.load("b: 1", lambda t: {"b": 1}, "k")
+    old = cache.path_for("a: 1", "k")
+    long_ago = time.time() - (KEEP_DAYS + 1) * 86400
+    os.utime(old, (long_ago, long_ago))
+    assert cache.prune() == 1
+    assert not old.exists() and cache.path_for("b: 1", "k").exists()
+    # a folder others may write to is not used
+    cache.folder.chmod(0o777)
+    assert ParseCache.in_temp_dir().folder is None
+
+
+def test_replay_parses_cassettes_through_the_cache():
+    """The VCR the tests replay with reads YAML through tests/parsecache.py and writes it as
+    vcrpy does (the cassette's text format is unchanged)."""
+    import vcr
+    from vcr.serializers import yamlserializer
+
+    from tests.conftest import pytest_recording_configure
+    from tests.parsecache import CACHED_YAML_SERIALIZER, cache
+
+    player = vcr.VCR()
+    pytest_recording_configure(None, player)
+    assert player.serializers["yaml"] is CACHED_YAML_SERIALIZER
+    data = CACHED_YAML_SERIALIZER.deserialize(A_CASSETTE.read_text(encoding="utf-8"))
+    assert CACHED_YAML_SERIALIZER.serialize(data) == yamlserializer.serialize(data)
+    assert cache().path_for(A_CASSETTE.read_text(encoding="utf-8"), "vcr-yaml").exists()
