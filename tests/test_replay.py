@@ -93,6 +93,9 @@ def test_scrub_covers_json_and_form_bodies():
     assert scrub_text(b"\x00\x01") == b"\x00\x01"
 
 
+FORM_URI = "https://accounts.cloud.databricks.com/oidc/accounts/a/v1/token"
+
+
 def test_the_cassette_index_finds_what_vcrpy_finds():
     """replay.index_cassette is only a faster look-up: for every recorded request, and for
     near misses of it (another body, query, method, host), the indexed cassette yields the same
@@ -121,10 +124,20 @@ def test_the_cassette_index_finds_what_vcrpy_finds():
                 asked.append(Request("PATCH", stored.uri, stored.body, {}))
                 other_host = stored.uri.replace("://", "://other.", 1)
                 asked.append(Request(stored.method, other_host, stored.body, {}))
+                # what only recording filters: secret headers (never compared)
+                secret = {"Authorization": "Bearer dapi-secret", "Cookie": "s=1"}
+                asked.append(Request(stored.method, stored.uri, stored.body, secret))
+            # bodies the filter changes before they are compared: a secret in a form and in
+            # JSON (scrubbed to the placeholder the recorded ones hold), and not a secret
+            asked.append(Request("POST", FORM_URI, b"client_secret=S3CR3T&grant_type=x", {}))
+            asked.append(Request("POST", FORM_URI, b'{"client_secret": "S3CR3T"}', {}))
+            asked.append(Request("POST", FORM_URI, b"grant_type=x", {}))
             scanned = [list(Cassette._responses(cassette, r)) for r in asked]
+            playable = [bool(Cassette.can_play_response_for(cassette, r)) for r in asked]
             assert index_cassette(cassette), f"{path.name}: the index was not installed"
             indexed = [list(cassette._responses(r)) for r in asked]
             assert indexed == scanned, path.name
+            assert [bool(cassette.can_play_response_for(r)) for r in asked] == playable
             assert sum(map(len, indexed)) >= len(cassette.data)  # every request found itself
 
 
@@ -332,3 +345,89 @@ def test_replay_parses_cassettes_through_the_cache():
     data = CACHED_YAML_SERIALIZER.deserialize(A_CASSETTE.read_text(encoding="utf-8"))
     assert CACHED_YAML_SERIALIZER.serialize(data) == yamlserializer.serialize(data)
     assert cache().path_for(A_CASSETTE.read_text(encoding="utf-8"), "vcr-yaml").exists()
+
+
+def _cassette_file(folder, pairs):
+    """A cassette at ``folder/c.yaml`` holding ``pairs`` of (vcr Request, response dict)."""
+    from vcr.serialize import serialize
+    from vcr.serializers import yamlserializer
+
+    text = serialize(
+        {"requests": [q for q, _ in pairs], "responses": [r for _, r in pairs]}, yamlserializer
+    )
+    (folder / "c.yaml").write_text(text, encoding="utf-8")
+    return "c.yaml"
+
+
+def _answer(body: str) -> dict:
+    return {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"Content-Type": ["application/json"]},
+        "body": {"string": body},
+    }
+
+
+def test_replay_compares_scrubbed_bodies_and_records_no_secret(tmp_path):
+    """In replay the look-ups skip the header filters (never compared) but still scrub bodies:
+    a request with a secret in its form or JSON body finds the recorded, scrubbed one, as
+    vcrpy's whole filter finds it; and what a cassette would record still goes through the
+    whole filter: no Authorization or Cookie header, no secret in a body."""
+    import json
+    from urllib.parse import urlencode
+
+    from vcr.request import Request
+
+    from mlops_setup.replay import PLACEHOLDER, index_cassette, make_vcr
+
+    form = urlencode([("client_secret", PLACEHOLDER), ("grant_type", "client_credentials")])
+    name = _cassette_file(
+        tmp_path,
+        [
+            (Request("POST", FORM_URI, form, {}), _answer('{"access_token":"x"}')),
+            (
+                Request("POST", FORM_URI, json.dumps({"client_secret": PLACEHOLDER}), {}),
+                _answer("{}"),
+            ),
+        ],
+    )
+    secret = {"Authorization": "Bearer dapi-secret", "Cookie": "s=1"}
+    asked = [
+        Request("POST", FORM_URI, b"client_secret=S3CR3T&grant_type=client_credentials", secret),
+        Request("POST", FORM_URI, b'{"client_secret": "S3CR3T"}', secret),
+    ]
+    with make_vcr(str(tmp_path)).use_cassette(name) as cassette:
+        assert index_cassette(cassette)
+        assert [i for r in asked for i, _ in cassette._responses(r)] == [0, 1]
+        assert all(cassette.can_play_response_for(r) for r in asked)
+        # recording, were it to happen, filters as vcrpy does
+        cassette.append(asked[0], _answer("{}") | {"headers": {"Set-Cookie": ["s=2"]}})
+        recorded, response = cassette.data[-1]
+        assert "authorization" not in {k.lower() for k in recorded.headers}
+        assert "cookie" not in {k.lower() for k in recorded.headers}
+        assert b"S3CR3T" not in recorded.body
+        assert recorded.body == form.encode()  # the placeholder, form-encoded
+        assert "Set-Cookie" not in response["headers"]
+        cassette.data.pop()  # record mode none: nothing is written; keep the cassette as it was
+        cassette.dirty = False
+    # a request the cassette does not hold is refused as before
+    with make_vcr(str(tmp_path)).use_cassette(name) as cassette:
+        assert index_cassette(cassette)
+        other = Request("POST", FORM_URI, b"client_secret=S3CR3T&grant_type=password", secret)
+        assert not cassette.can_play_response_for(other)
+
+
+def test_the_match_filter_falls_back_to_vcrpys_for_other_filters(tmp_path):
+    """A VCR with a filter the look-ups cannot leave out (query parameters) keeps vcrpy's whole
+    filter for them."""
+    import vcr
+
+    from mlops_setup.replay import _match_filter, make_vcr
+
+    plain = make_vcr(str(tmp_path))
+    with plain.use_cassette(str(tmp_path / "p.yaml"), record_mode="none") as cassette:
+        assert _match_filter(cassette._before_record_request) is not cassette._before_record_request
+    other = vcr.VCR(
+        filter_query_parameters=["token"], before_record_request=lambda r: r, match_on=["method"]
+    )
+    with other.use_cassette(str(tmp_path / "q.yaml"), record_mode="none") as cassette:
+        assert _match_filter(cassette._before_record_request) is cassette._before_record_request
