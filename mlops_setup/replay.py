@@ -158,12 +158,15 @@ def index_cassette(cassette: Any) -> bool:
     for index, (stored, _) in enumerate(cassette.data):
         by_route.setdefault(_route(stored), []).append(index)
 
-    # vcrpy filters one request four times on its way to playback (can_play_response_for,
-    # then its `in`, which filters the filtered copy again, then play_response), each time a
-    # deep copy plus the body's scrub. The last request's filtered copy is kept and handed out
-    # again while the request is unchanged; the copy itself filters to itself (the filters
-    # are idempotent: dropped headers stay dropped, a scrubbed body scrubs to the same text).
-    filter_request = cassette._before_record_request
+    # vcrpy filters one request three times on its way to playback (can_play_response_for,
+    # then its `in`, then play_response), each time a deep copy of the request, its headers
+    # filtered, and its body's scrub. For the look-ups, only what request_matcher compares
+    # counts: the method, the URI and the scrubbed body, never a header. So the look-ups use
+    # a copy with only the body scrubbed (see _match_filter), and the last request's copy is
+    # kept and handed out again while the request is unchanged (the copy filters to itself:
+    # a scrubbed body scrubs to the same text). cassette._before_record_request, what vcrpy
+    # would record through (append), stays vcrpy's whole filter.
+    filter_request = _match_filter(cassette._before_record_request)
     last: list[Any] = [None, None, None]  # the request, its state then, its filtered copy
 
     def _state(request: Any) -> tuple:
@@ -171,7 +174,7 @@ def index_cassette(cassette: Any) -> bool:
         items = tuple((k, repr(v)) for k, v in headers.items()) if headers else ()
         return (request.method, request.uri, request.body, items)
 
-    def before_record_request(request: Any) -> Any:
+    def match_filter(request: Any) -> Any:
         if request is not None and request is last[2]:
             return request
         if request is not None and request is last[0] and _state(request) == last[1]:
@@ -183,10 +186,8 @@ def index_cassette(cassette: Any) -> bool:
             last[:] = [request, _state(request), filtered]
         return filtered
 
-    cassette._before_record_request = before_record_request
-
     def responses(request: Any) -> Any:  # vcr.cassette.Cassette._responses, indexed
-        request = cassette._before_record_request(request)
+        request = match_filter(request)
         if request is None:
             return
         for index in by_route.get(_route(request), ()):
@@ -194,8 +195,48 @@ def index_cassette(cassette: Any) -> bool:
             if requests_match(request, stored, cassette._match_on):
                 yield index, response
 
+    def can_play_response_for(request: Any) -> Any:  # vcrpy's, through match_filter
+        request = match_filter(request)
+        return (
+            request
+            and request in cassette
+            and cassette.record_mode != "all"
+            and (cassette.rewound or cassette.allow_playback_repeats)
+        )
+
     cassette._responses = responses
+    cassette.can_play_response_for = can_play_response_for
     return True
+
+
+def _match_filter(vcr_filter: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """What vcrpy's request filter (``vcr_filter``, a cassette's ``_before_record_request``)
+    does to what :func:`request_matcher` compares: a shallow copy of the request, its body
+    through :func:`_before_record_request`; the headers are left as they are (only recording
+    drops them). When the filter holds anything but header filters and
+    :func:`_before_record_request` (another VCR configuration, another vcrpy), ``vcr_filter``
+    itself."""
+    import copy
+
+    from vcr import filters
+
+    cells = dict(zip(vcr_filter.__code__.co_freevars, vcr_filter.__closure__ or (), strict=False))
+    try:
+        functions = list(cells["filter_functions"].cell_contents)
+    except (KeyError, ValueError, TypeError):
+        return vcr_filter
+    body_filters = [
+        f
+        for f in functions
+        if not (isinstance(f, functools.partial) and f.func is filters.replace_headers)
+    ]
+    if body_filters != [_before_record_request]:
+        return vcr_filter
+
+    def match_filter(request: Any) -> Any:
+        return None if request is None else _before_record_request(copy.copy(request))
+
+    return match_filter
 
 
 def _before_record_request(request: Any) -> Any:

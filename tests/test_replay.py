@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from mlops_setup.replay import GitEffects, server_git
 
@@ -90,6 +93,9 @@ def test_scrub_covers_json_and_form_bodies():
     assert scrub_text(b"\x00\x01") == b"\x00\x01"
 
 
+FORM_URI = "https://accounts.cloud.databricks.com/oidc/accounts/a/v1/token"
+
+
 def test_the_cassette_index_finds_what_vcrpy_finds():
     """replay.index_cassette is only a faster look-up: for every recorded request, and for
     near misses of it (another body, query, method, host), the indexed cassette yields the same
@@ -118,8 +124,310 @@ def test_the_cassette_index_finds_what_vcrpy_finds():
                 asked.append(Request("PATCH", stored.uri, stored.body, {}))
                 other_host = stored.uri.replace("://", "://other.", 1)
                 asked.append(Request(stored.method, other_host, stored.body, {}))
+                # what only recording filters: secret headers (never compared)
+                secret = {"Authorization": "Bearer dapi-secret", "Cookie": "s=1"}
+                asked.append(Request(stored.method, stored.uri, stored.body, secret))
+            # bodies the filter changes before they are compared: a secret in a form and in
+            # JSON (scrubbed to the placeholder the recorded ones hold), and not a secret
+            asked.append(Request("POST", FORM_URI, b"client_secret=S3CR3T&grant_type=x", {}))
+            asked.append(Request("POST", FORM_URI, b'{"client_secret": "S3CR3T"}', {}))
+            asked.append(Request("POST", FORM_URI, b"grant_type=x", {}))
             scanned = [list(Cassette._responses(cassette, r)) for r in asked]
+            playable = [bool(Cassette.can_play_response_for(cassette, r)) for r in asked]
             assert index_cassette(cassette), f"{path.name}: the index was not installed"
             indexed = [list(cassette._responses(r)) for r in asked]
             assert indexed == scanned, path.name
+            assert [bool(cassette.can_play_response_for(r)) for r in asked] == playable
             assert sum(map(len, indexed)) >= len(cassette.data)  # every request found itself
+
+
+# ------------------------------------------------------------- the replay's per-request costs
+
+
+def test_the_environ_proxies_shortcut_answers_as_requests_does(monkeypatch):
+    """tests/conftest.py's shortcut for requests' proxy look-up is installed in this run, takes
+    the short way only in an environment that names no proxy, and gives requests' own answer
+    (or error) for every environment and URL tried here."""
+    import os
+
+    import requests.sessions
+
+    shortcut = requests.sessions.get_environ_proxies
+    original = getattr(shortcut, "original", None)
+    assert original is not None, "the shortcut is not installed: replayed requests scan os.environ"
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name == "REQUEST_METHOD":
+            monkeypatch.delenv(name)
+    urls = [
+        "https://api.github.com/repos/acme/r",
+        "https://dbc-1234abcd-5678.cloud.databricks.com:443/api/2.0/preview/scim/v2/Me",
+        "http://127.0.0.1:8080/api/v3/user",
+        "file:///tmp/x",
+    ]
+    envs = [
+        {},
+        {"HTTPS_PROXY": "http://proxy.corp.example:3128"},
+        {"https_proxy": "http://lower.example:3128", "HTTPS_PROXY": "http://upper.example:1"},
+        {"HTTPS_PROXY": "http://proxy.corp.example:3128", "NO_PROXY": "api.github.com"},
+        {"ALL_PROXY": "socks5://s.example:1080", "no_proxy": ".databricks.com"},
+        {"NO_PROXY": "*"},
+        {"HTTP_PROXY": "http://cgi.example:1", "REQUEST_METHOD": "GET"},
+        {"Weird_Proxy": "http://w.example:2"},
+    ]
+    for env in envs:
+        with monkeypatch.context() as m:
+            for name, value in env.items():
+                m.setenv(name, value)
+            for url in urls:
+                for no_proxy in (None, "github.com,127.0.0.1"):
+                    assert shortcut(url, no_proxy) == original(url, no_proxy), (env, url, no_proxy)
+    # a malformed URL fails the same way on both paths
+    with pytest.raises(ValueError):
+        original("https://[::1/x")
+    with pytest.raises(ValueError):
+        shortcut("https://[::1/x")
+    # and a session sees a proxy the operator exported, through the shortcut
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    settings = requests.Session().merge_environment_settings(
+        "https://api.github.com/user", {}, None, None, None
+    )
+    assert settings["proxies"]["https"] == "http://proxy.corp.example:3128"
+
+
+def test_the_environ_proxies_shortcut_skips_the_scan_without_proxies(monkeypatch):
+    """With no proxy variable the shortcut answers without requests' code (the saving), and
+    with one it always asks requests' code."""
+    import os
+
+    import requests.sessions
+
+    shortcut = requests.sessions.get_environ_proxies
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    asked = []
+    original = shortcut.original
+
+    def spy(url, no_proxy=None):
+        asked.append(url)
+        return original(url, no_proxy)
+
+    # the closure reads the original through its cell: replace the cell's content for the test
+    cell = next(
+        c
+        for name, c in zip(shortcut.__code__.co_freevars, shortcut.__closure__, strict=True)
+        if name == "original"
+    )
+    monkeypatch.setattr(cell, "cell_contents", spy)
+    assert shortcut("https://api.github.com/user") == {}
+    assert asked == []
+    monkeypatch.setenv("https_proxy", "http://proxy.corp.example:3128")
+    assert shortcut("https://api.github.com/user") == {"https": "http://proxy.corp.example:3128"}
+    assert asked == ["https://api.github.com/user"]
+    assert shortcut("https://api.github.com/user", "example.com")["https"]
+    assert len(asked) == 2
+
+
+def test_absent_http_libraries_fail_to_import_at_once():
+    """The libraries vcrpy tries to patch and this environment lacks are marked absent (the
+    same ImportError, without a search of sys.path); the installed ones are untouched."""
+    import importlib
+    import sys
+
+    from tests.conftest import VCR_PATCH_TARGETS
+
+    for name in VCR_PATCH_TARGETS:
+        if sys.modules.get(name, "unset") is None:
+            with pytest.raises(ImportError):
+                importlib.import_module(name)
+        else:
+            assert importlib.import_module(name) is not None, name
+    marked = [n for n in VCR_PATCH_TARGETS if sys.modules.get(n, "unset") is None]
+    assert marked, "nothing marked absent: every library vcrpy patches is installed?"
+    assert "httpx" not in marked  # installed (GitHubKit's client): vcrpy patches it
+
+
+# ------------------------------------------------------------------ parsed cassettes, cached
+
+CASSETTES = Path(__file__).parent / "cassettes"
+A_CASSETTE = CASSETTES / "test_setup" / "test_plan_on_a_fresh_world_reads_only.yaml"
+
+
+def test_a_cached_parse_is_the_parse_of_that_very_text(tmp_path):
+    """The cache gives back what vcrpy's own parse gives for the same text, without parsing
+    again; a text changed by one character is parsed afresh, never served an older parse."""
+    from vcr.serializers import yamlserializer
+
+    from tests.parsecache import ParseCache
+
+    text = A_CASSETTE.read_text(encoding="utf-8")
+    parsed: list[str] = []
+
+    def parse(t):
+        parsed.append(t)
+        return yamlserializer.deserialize(t)
+
+    cache = ParseCache(tmp_path)
+    first = cache.load(text, parse, "vcr-yaml")
+    again = ParseCache(tmp_path).load(text, parse, "vcr-yaml")  # another process, same folder
+    assert again == first == yamlserializer.deserialize(text)
+    assert len(parsed) == 1
+    assert [type(i["request"]["body"]) for i in again["interactions"]] == [
+        type(i["request"]["body"]) for i in first["interactions"]
+    ]
+    uri = first["interactions"][0]["request"]["uri"]
+    changed = text.replace(uri, uri + "?page=2", 1)
+    assert changed != text
+    fresh = cache.load(changed, parse, "vcr-yaml")
+    assert fresh["interactions"][0]["request"]["uri"] == uri + "?page=2"
+    assert len(parsed) == 2
+    # another parser's result is another entry
+    cache.load(text, lambda t: {"other": True}, "other-kind")
+    assert cache.load(text, parse, "vcr-yaml") == first
+
+
+def test_the_parse_cache_survives_bad_entries_and_bad_text(tmp_path):
+    import yaml
+
+    from tests.parsecache import ParseCache
+
+    cache = ParseCache(tmp_path)
+    text = "interactions: []\nversion: 1\n"
+    path = cache.path_for(text, "k")
+    path.write_bytes(b"\x00not marshal")  # a torn or foreign entry: parsed again, rewritten
+    assert cache.load(text, yaml.safe_load, "k") == {"interactions": [], "version": 1}
+    assert cache.load(text, lambda t: 1 / 0, "k") == {"interactions": [], "version": 1}
+    with pytest.raises(yaml.YAMLError):  # a text that does not parse still fails, every time
+        cache.load("a: [", yaml.safe_load, "k")
+    assert cache.path_for("a: [", "k").exists() is False
+    from io import BytesIO
+
+    assert isinstance(cache.load("x", lambda t: BytesIO(b"b"), "k"), BytesIO)  # not storable
+    assert not cache.path_for("x", "k").exists()
+    assert ParseCache(None).load(text, yaml.safe_load, "k") == {"interactions": [], "version": 1}
+
+
+def test_the_parse_cache_is_private_and_pruned(tmp_path, monkeypatch):
+    import os
+    import tempfile
+    import time
+
+    from tests.parsecache import KEEP_DAYS, ParseCache
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    cache = ParseCache.in_temp_dir()
+    assert cache.folder is not None
+    assert cache.folder.stat().st_mode & 0o077 == 0
+    cache.load("a: 1", lambda t: {"a": 1}, "k")
+    cache.load("b: 1", lambda t: {"b": 1}, "k")
+    old = cache.path_for("a: 1", "k")
+    long_ago = time.time() - (KEEP_DAYS + 1) * 86400
+    os.utime(old, (long_ago, long_ago))
+    assert cache.prune() == 1
+    assert not old.exists() and cache.path_for("b: 1", "k").exists()
+    # a folder others may write to is not used
+    cache.folder.chmod(0o777)
+    assert ParseCache.in_temp_dir().folder is None
+
+
+def test_replay_parses_cassettes_through_the_cache():
+    """The VCR the tests replay with reads YAML through tests/parsecache.py and writes it as
+    vcrpy does (the cassette's text format is unchanged)."""
+    import vcr
+    from vcr.serializers import yamlserializer
+
+    from tests.conftest import pytest_recording_configure
+    from tests.parsecache import CACHED_YAML_SERIALIZER, cache
+
+    player = vcr.VCR()
+    pytest_recording_configure(None, player)
+    assert player.serializers["yaml"] is CACHED_YAML_SERIALIZER
+    data = CACHED_YAML_SERIALIZER.deserialize(A_CASSETTE.read_text(encoding="utf-8"))
+    assert CACHED_YAML_SERIALIZER.serialize(data) == yamlserializer.serialize(data)
+    assert cache().path_for(A_CASSETTE.read_text(encoding="utf-8"), "vcr-yaml").exists()
+
+
+def _cassette_file(folder, pairs):
+    """A cassette at ``folder/c.yaml`` holding ``pairs`` of (vcr Request, response dict)."""
+    from vcr.serialize import serialize
+    from vcr.serializers import yamlserializer
+
+    text = serialize(
+        {"requests": [q for q, _ in pairs], "responses": [r for _, r in pairs]}, yamlserializer
+    )
+    (folder / "c.yaml").write_text(text, encoding="utf-8")
+    return "c.yaml"
+
+
+def _answer(body: str) -> dict:
+    return {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"Content-Type": ["application/json"]},
+        "body": {"string": body},
+    }
+
+
+def test_replay_compares_scrubbed_bodies_and_records_no_secret(tmp_path):
+    """In replay the look-ups skip the header filters (never compared) but still scrub bodies:
+    a request with a secret in its form or JSON body finds the recorded, scrubbed one, as
+    vcrpy's whole filter finds it; and what a cassette would record still goes through the
+    whole filter: no Authorization or Cookie header, no secret in a body."""
+    import json
+    from urllib.parse import urlencode
+
+    from vcr.request import Request
+
+    from mlops_setup.replay import PLACEHOLDER, index_cassette, make_vcr
+
+    form = urlencode([("client_secret", PLACEHOLDER), ("grant_type", "client_credentials")])
+    name = _cassette_file(
+        tmp_path,
+        [
+            (Request("POST", FORM_URI, form, {}), _answer('{"access_token":"x"}')),
+            (
+                Request("POST", FORM_URI, json.dumps({"client_secret": PLACEHOLDER}), {}),
+                _answer("{}"),
+            ),
+        ],
+    )
+    secret = {"Authorization": "Bearer dapi-secret", "Cookie": "s=1"}
+    asked = [
+        Request("POST", FORM_URI, b"client_secret=S3CR3T&grant_type=client_credentials", secret),
+        Request("POST", FORM_URI, b'{"client_secret": "S3CR3T"}', secret),
+    ]
+    with make_vcr(str(tmp_path)).use_cassette(name) as cassette:
+        assert index_cassette(cassette)
+        assert [i for r in asked for i, _ in cassette._responses(r)] == [0, 1]
+        assert all(cassette.can_play_response_for(r) for r in asked)
+        # recording, were it to happen, filters as vcrpy does
+        cassette.append(asked[0], _answer("{}") | {"headers": {"Set-Cookie": ["s=2"]}})
+        recorded, response = cassette.data[-1]
+        assert "authorization" not in {k.lower() for k in recorded.headers}
+        assert "cookie" not in {k.lower() for k in recorded.headers}
+        assert b"S3CR3T" not in recorded.body
+        assert recorded.body == form.encode()  # the placeholder, form-encoded
+        assert "Set-Cookie" not in response["headers"]
+        cassette.data.pop()  # record mode none: nothing is written; keep the cassette as it was
+        cassette.dirty = False
+    # a request the cassette does not hold is refused as before
+    with make_vcr(str(tmp_path)).use_cassette(name) as cassette:
+        assert index_cassette(cassette)
+        other = Request("POST", FORM_URI, b"client_secret=S3CR3T&grant_type=password", secret)
+        assert not cassette.can_play_response_for(other)
+
+
+def test_the_match_filter_falls_back_to_vcrpys_for_other_filters(tmp_path):
+    """A VCR with a filter the look-ups cannot leave out (query parameters) keeps vcrpy's whole
+    filter for them."""
+    import vcr
+
+    from mlops_setup.replay import _match_filter, make_vcr
+
+    plain = make_vcr(str(tmp_path))
+    with plain.use_cassette(str(tmp_path / "p.yaml"), record_mode="none") as cassette:
+        assert _match_filter(cassette._before_record_request) is not cassette._before_record_request
+    other = vcr.VCR(
+        filter_query_parameters=["token"], before_record_request=lambda r: r, match_on=["method"]
+    )
+    with other.use_cassette(str(tmp_path / "q.yaml"), record_mode="none") as cassette:
+        assert _match_filter(cassette._before_record_request) is cassette._before_record_request
