@@ -229,3 +229,106 @@ def test_the_remote_url_is_read_once_until_a_command_may_change_it(tmp_path, mon
     assert [a for a in asked if a[:2] == ("remote", "get-url")] == [
         ("remote", "get-url", "upstream")
     ] * 3
+
+
+def _git_for(path, monkeypatch):
+    """A gitops.Git on ``path`` (a bare session) and the list of git commands it runs."""
+    from types import SimpleNamespace
+
+    from mlops_setup.gitops import Git
+
+    class Session(SimpleNamespace):
+        def cached(self, key, load):
+            if key not in self.cache:
+                self.cache[key] = load()
+            return self.cache[key]
+
+    session = Session(settings=SimpleNamespace(project=SimpleNamespace(dir=path)), env={}, cache={})
+    asked = []
+    real = Git._run
+    monkeypatch.setattr(
+        Git, "_run", lambda self, args, remote: asked.append(args) or real(self, args, remote)
+    )
+    return (lambda: Git(session)), asked
+
+
+def _plain(path, *args):
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _commit(path, message):
+    import subprocess
+
+    subprocess.run(
+        ["git", "commit", "--quiet", "--allow-empty", "-m", message], cwd=path, check=True
+    )
+
+
+def _answers(git, path):
+    """What gitops.Git says, and what git says asked one question per process."""
+    refs = ["HEAD", "refs/heads/main", "refs/heads/feature/x", "refs/remotes/upstream/main"]
+    ours = (git.current_branch(), *[git.rev(r) for r in refs])
+    theirs = (
+        _plain(path, "symbolic-ref", "--quiet", "--short", "HEAD"),
+        *[_plain(path, "rev-parse", "--verify", "--quiet", f"{r}^{{commit}}") for r in refs],
+    )
+    return ours, theirs
+
+
+def test_refs_are_read_once_per_step_and_agree_with_git(tmp_path, monkeypatch):
+    """gitops.Git reads the branches, the remote-tracking refs and HEAD's branch with one
+    ``for-each-ref`` (a step asked rev-parse and symbolic-ref once per ref); its answers are
+    git's own in every state HEAD can be in: before the first commit, on a branch, on a branch
+    with a slash, detached."""
+    import subprocess
+
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(tmp_path)], check=True)
+    new_git, asked = _git_for(tmp_path, monkeypatch)
+    ours, theirs = _answers(new_git(), tmp_path)
+    assert ours == theirs == ("main", None, None, None, None)  # unborn main
+    _commit(tmp_path, "first")
+    first = _plain(tmp_path, "rev-parse", "HEAD")
+    subprocess.run(
+        ["git", "update-ref", "refs/remotes/upstream/main", first], cwd=tmp_path, check=True
+    )
+    subprocess.run(["git", "checkout", "--quiet", "-b", "feature/x"], cwd=tmp_path, check=True)
+    _commit(tmp_path, "second")
+    second = _plain(tmp_path, "rev-parse", "HEAD")
+    asked.clear()
+    git = new_git()
+    ours, theirs = _answers(git, tmp_path)
+    assert ours == theirs == ("feature/x", second, first, second, first)
+    assert [a[0] for a in asked] == ["for-each-ref"]  # one process for all five answers
+    subprocess.run(["git", "checkout", "--quiet", "--detach", "main"], cwd=tmp_path, check=True)
+    ours, theirs = _answers(new_git(), tmp_path)
+    assert ours == theirs == (None, first, first, second, first)
+
+
+def test_refs_are_read_again_after_a_command_that_may_move_one(tmp_path, monkeypatch):
+    """What the snapshot of the refs remembers is never stale: a command run through the same
+    Git that may move a ref (commit, checkout, fetch, ...) drops it, and a branch someone else
+    moved between two steps is seen by the next step's Git."""
+    import subprocess
+
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(tmp_path)], check=True)
+    _commit(tmp_path, "first")
+    new_git, asked = _git_for(tmp_path, monkeypatch)
+    git = new_git()
+    before = git.rev("HEAD")
+    assert git.rev("refs/heads/main") == before
+    git.run("commit", "--quiet", "--allow-empty", "-m", "second")  # through this Git
+    after = git.rev("HEAD")
+    assert after != before and after == _plain(tmp_path, "rev-parse", "HEAD")
+    git.run("checkout", "--quiet", "-b", "other")
+    assert git.current_branch() == "other"
+    assert [a[0] for a in asked if a[0] != "commit" and a[0] != "checkout"] == ["for-each-ref"] * 3
+    # between two steps, someone moves main and switches branch behind the tool's back
+    subprocess.run(["git", "checkout", "--quiet", "main"], cwd=tmp_path, check=True)
+    _commit(tmp_path, "a colleague's commit")
+    moved = _plain(tmp_path, "rev-parse", "main")
+    next_step = new_git()
+    assert (next_step.current_branch(), next_step.rev("refs/heads/main")) == ("main", moved)
+    assert moved != after

@@ -269,8 +269,8 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
     if git.remote_url(s.remote) is None:
         raise SetupError(f"no remote {s.remote}", fix="run `invoke repo.init`", page=PAGE)
     paths = _first_commit_paths(settings)
-    branch = git.current_branch()
     remote_sha = git.fetch(s.remote, s.default_branch)
+    branch = git.current_branch()
     if branch != s.default_branch:
         # Later steps work on other branches (code.pr's add-ml-code): once the local default
         # branch is on GitHub, this step is done, whatever branch the project is on now.
