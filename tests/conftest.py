@@ -226,9 +226,26 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
         "WORKFLOW_TOKEN": FAKE_WORKFLOW_PAT,
         **GIT_ENV,
     }
+    env["GIT_CONFIG_GLOBAL"] = _git_config()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
+
+
+@functools.cache
+def _git_config() -> str:
+    """The tests' global git config (no user's ``~/.gitconfig`` reaches a test): git's automatic
+    housekeeping off. Otherwise every commit, fetch and merge starts ``git maintenance run
+    --auto`` and every push ``git gc --auto`` in the bare repository, one more process each
+    that finds nothing to do in repositories this small (a sixth of a test's git processes)."""
+    import atexit
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mlops-setup-gitconfig-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    config = folder / "gitconfig"
+    config.write_text("[maintenance]\n\tauto = false\n[receive]\n\tautogc = false\n")
+    return str(config)
 
 
 @dataclass
