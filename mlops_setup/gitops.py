@@ -93,6 +93,12 @@ class Git:
         self.root = session.settings.project.dir
         self.page = page
         self._refs: Refs | None = None
+        self._head: tuple[str | None, str | None] | None = None  # (branch, commit), by status
+
+    def forget_refs(self) -> None:
+        """Read the refs and HEAD afresh at the next question (someone else may have moved
+        them: a step that waited, for checks say, before it asks again)."""
+        self._refs = self._head = None
 
     def env(self, remote: bool = False) -> dict[str, str]:
         env = {**os.environ, **self.session.env, "GIT_TERMINAL_PROMPT": "0"}
@@ -119,7 +125,7 @@ class Git:
         if args[:1] in (("init",), ("remote",), ("config",)) and args[1:2] != ("get-url",):
             self._forget_remotes()  # what remote_url read may change
         if not _reads_only(args):
-            self._refs = None  # it may move a ref or HEAD
+            self.forget_refs()  # it may move a ref or HEAD
         done = self._run(args, remote)
         if check and done.returncode != 0:
             raise GitFailed(args, done.returncode, done.stderr, self.page)
@@ -141,7 +147,7 @@ class Git:
 
     def succeeds(self, *args: str) -> bool:
         if not _reads_only(args):
-            self._refs = None
+            self.forget_refs()
         return self._run(args, remote=False).returncode == 0
 
     def refs(self) -> Refs:
@@ -159,6 +165,8 @@ class Git:
         ``HEAD`` on a branch, is looked up in :meth:`refs`; anything else asks ``rev-parse``."""
         if ref.startswith(("refs/heads/", "refs/remotes/")) and ref not in self.refs().other:
             return self.refs().commits.get(ref)
+        if ref == "HEAD" and self._head is not None:
+            return self._head[1]
         if ref == "HEAD":
             branch = self.current_branch()
             if branch is not None:  # on a branch: its commit, or None before the first commit
@@ -192,9 +200,34 @@ class Git:
 
     def current_branch(self) -> str | None:
         """The branch HEAD is on (None: a detached HEAD), born or not."""
+        if self._head is not None:
+            return self._head[0]
         refs = self.refs()
         if not refs.head_known:  # detached, or on a branch without a commit yet: ask
             refs.head_branch = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
             refs.head_branch = refs.head_branch or None
             refs.head_known = True
         return refs.head_branch
+
+    def status(self, *paths: str) -> list[str]:
+        """The changes in ``paths`` (``git status --porcelain=v2``, untracked files one by one),
+        one entry each; HEAD's branch and commit come with them (``--branch``), and
+        :meth:`current_branch` and ``rev("HEAD")`` answer from them until a command may move
+        HEAD (a branch not born yet needs no ``symbolic-ref`` of its own)."""
+        out = self.run(
+            "status", "--porcelain=v2", "--branch", "--untracked-files=all", "-z", "--", *paths
+        )
+        header = {}
+        entries = []
+        for item in out.split("\0"):
+            if item.startswith("# "):
+                key, _, value = item[2:].partition(" ")
+                header[key] = value
+            elif item:
+                entries.append(item)
+        branch, commit = header.get("branch.head"), header.get("branch.oid")
+        self._head = (
+            None if branch in (None, "(detached)") else branch,
+            None if commit in (None, "(initial)") else commit,
+        )
+        return entries

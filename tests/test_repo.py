@@ -268,13 +268,17 @@ def _commit(path, message):
 
 
 def _answers(git, path):
-    """What gitops.Git says, and what git says asked one question per process."""
+    """What gitops.Git says, and what git says asked one question per process; HEAD's branch
+    and commit also as ``Git.status`` reads them, which must agree."""
     refs = ["HEAD", "refs/heads/main", "refs/heads/feature/x", "refs/remotes/upstream/main"]
     ours = (git.current_branch(), *[git.rev(r) for r in refs])
     theirs = (
         _plain(path, "symbolic-ref", "--quiet", "--short", "HEAD"),
         *[_plain(path, "rev-parse", "--verify", "--quiet", f"{r}^{{commit}}") for r in refs],
     )
+    with_status = type(git)(git.session)
+    assert with_status.status() == []  # a clean tree
+    assert (with_status.current_branch(), with_status.rev("HEAD")) == theirs[:2]
     return ours, theirs
 
 
@@ -301,7 +305,7 @@ def test_refs_are_read_once_per_step_and_agree_with_git(tmp_path, monkeypatch):
     git = new_git()
     ours, theirs = _answers(git, tmp_path)
     assert ours == theirs == ("feature/x", second, first, second, first)
-    assert [a[0] for a in asked] == ["for-each-ref"]  # one process for all five answers
+    assert [a[0] for a in asked] == ["for-each-ref", "status"]  # one for all five answers
     subprocess.run(["git", "checkout", "--quiet", "--detach", "main"], cwd=tmp_path, check=True)
     ours, theirs = _answers(new_git(), tmp_path)
     assert ours == theirs == (None, first, first, second, first)
@@ -332,3 +336,27 @@ def test_refs_are_read_again_after_a_command_that_may_move_one(tmp_path, monkeyp
     next_step = new_git()
     assert (next_step.current_branch(), next_step.rev("refs/heads/main")) == ("main", moved)
     assert moved != after
+    # HEAD as status read it is dropped the same way
+    next_step.status()
+    was = next_step.rev("HEAD")
+    next_step.run("commit", "--quiet", "--allow-empty", "-m", "third")
+    assert next_step.rev("HEAD") == _plain(tmp_path, "rev-parse", "HEAD") != was
+
+
+def test_status_lists_the_changes_of_the_paths_asked(tmp_path, monkeypatch):
+    """Git.status: the changed and untracked files of the paths asked, one entry each (repo.push
+    commits when its paths have any)."""
+    import subprocess
+
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(tmp_path)], check=True)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("a\n")
+    (tmp_path / "other.txt").write_text("b\n")
+    new_git, _ = _git_for(tmp_path, monkeypatch)
+    assert new_git().status("docs") == ["? docs/a.md"]
+    assert len(new_git().status()) == 2
+    subprocess.run(["git", "add", "."], cwd=tmp_path, check=True)
+    _commit(tmp_path, "first")
+    assert new_git().status("docs") == []
+    (tmp_path / "docs" / "a.md").write_text("changed\n")
+    assert [e.split(" ")[-1] for e in new_git().status("docs")] == ["docs/a.md"]

@@ -242,6 +242,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
 
         def then_wait() -> Any:
             result = inner()
+            git.forget_refs()  # the head as it is now, whatever moved it since the plan
             head = git.rev(f"refs/heads/{branch}") or ""
             state["head"] = head
             _checks_or_fail(session, repo, state["pr"], head)
