@@ -314,7 +314,8 @@ def _deep_merge(base: dict, top: dict) -> dict:
 @functools.cache
 def _empty_bare_repo() -> Path:
     """:func:`mlops_setup.replay.init_upstream`, run once per process: each project copies it
-    (a copy is the same files, and costs a third of spawning git from a test process)."""
+    (a copy is the same files, less the sample hooks, and costs a third of spawning git from a
+    test process)."""
     import atexit
     import tempfile
 
@@ -322,6 +323,10 @@ def _empty_bare_repo() -> Path:
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     template = folder / "empty.git"
     replay.init_upstream(template)
+    # git's sample hooks (``*.sample``: examples, never run) are most of its files; a copy
+    # without them takes half the CPU time (~0.6 ms instead of ~1.4 ms a test)
+    for sample in (template / "hooks").glob("*.sample"):
+        sample.unlink()
     return template
 
 
