@@ -360,3 +360,21 @@ def test_status_lists_the_changes_of_the_paths_asked(tmp_path, monkeypatch):
     assert new_git().status("docs") == []
     (tmp_path / "docs" / "a.md").write_text("changed\n")
     assert [e.split(" ")[-1] for e in new_git().status("docs")] == ["docs/a.md"]
+
+
+def test_a_colleagues_commit_is_the_one_a_clone_would_push(cli, project):
+    """The fixture's commit_upstream writes into the bare repo directly (git fast-import): the
+    commit is the one a colleague's clone, add, commit and push would have made, SHA for SHA."""
+    import shutil
+
+    _init_and_commit(cli, project)
+    other = project.workdir / "colleague"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=project.workdir)
+    made = project.commit_upstream("docs/NOTES.md", "a PR merged on GitHub\n", "merged PR")
+    (other / "docs" / "NOTES.md").write_text("a PR merged on GitHub\n")
+    project.git("add", "docs/NOTES.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "merged PR", cwd=other)
+    assert project.git("rev-parse", "HEAD", cwd=other) == made
+    assert project.upstream_git("rev-parse", "main") == made
+    assert project.upstream_git("show", "main:docs/NOTES.md") == "a PR merged on GitHub"
+    shutil.rmtree(other)
