@@ -235,16 +235,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
 @functools.cache
 def _git_config() -> str:
     """The tests' global git config (no user's ``~/.gitconfig`` reaches a test): git's automatic
-    housekeeping off. Otherwise every commit, fetch and merge starts ``git maintenance run
-    --auto`` and every push ``git gc --auto`` in the bare repository, one more process each
-    that finds nothing to do in repositories this small (a sixth of a test's git processes)."""
+    housekeeping off (every commit, fetch and merge started ``git maintenance run --auto``, and
+    every push ``git gc --auto`` in the bare repository, a process each that found nothing to
+    do in repositories this small), fetched objects kept packed (~1 ms less a fetch)."""
     import atexit
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="mlops-setup-gitconfig-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     config = folder / "gitconfig"
-    config.write_text("[maintenance]\n\tauto = false\n[receive]\n\tautogc = false\n")
+    config.write_text(
+        "[maintenance]\n\tauto = false\n[receive]\n\tautogc = false\n"
+        # what a fetch receives is kept as the pack it came in (as the bare upstream keeps
+        # what it receives, replay.init_upstream): not one loose file per object
+        "[fetch]\n\tunpackLimit = 1\n"
+    )
     return str(config)
 
 
