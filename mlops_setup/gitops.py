@@ -47,11 +47,58 @@ class GitFailed(SetupError):
         )
 
 
+# Commands that never move a ref or HEAD: the snapshot of the refs (:meth:`Git.refs`) outlives
+# them. Any other command run through :class:`Git` (commit, checkout, fetch, push, ...) drops it.
+READS = frozenset(
+    {"rev-parse", "status", "for-each-ref", "merge-base", "cat-file", "log", "diff", "ls-files"}
+)
+SNAPSHOT_FORMAT = "%(HEAD) %(objecttype) %(objectname) %(refname)"
+
+
+def _reads_only(args: tuple[str, ...]) -> bool:
+    if args[:2] == ("remote", "get-url"):
+        return True
+    if args[:1] == ("symbolic-ref",):  # a query (``symbolic-ref [opts] HEAD``), not a change
+        return len([a for a in args[1:] if not a.startswith("-")]) <= 1
+    return args[:1] != () and args[0] in READS
+
+
+class Refs:
+    """One ``git for-each-ref`` of the local branches and remote-tracking refs: their commits,
+    and the branch HEAD is on (``%(HEAD)``), read by one process instead of one per ref."""
+
+    def __init__(self, listing: str) -> None:
+        self.commits: dict[str, str] = {}
+        self.other: set[str] = set()  # refs to something other than a commit: ask rev-parse
+        self.head_branch: str | None = None  # the branch HEAD is on
+        self.head_known = False  # False: HEAD is on no branch listed here (detached, or unborn)
+        for line in listing.splitlines():
+            mark, kind, sha, name = line[:1], *line[2:].split(" ", 2)
+            if kind == "commit":
+                self.commits[name] = sha
+            else:
+                self.other.add(name)
+            if mark == "*" and name.startswith("refs/heads/"):
+                self.head_branch = name.removeprefix("refs/heads/")
+                self.head_known = True
+
+
 class Git:
+    """git in the project's folder. The refs are read once (:meth:`refs`) and remembered until
+    this object runs a command that may move one: plan functions make a new ``Git`` per step,
+    so a step sees what others (a colleague, another step) did to the repository before it."""
+
     def __init__(self, session: Any, page: str = "repo.md") -> None:
         self.session = session
         self.root = session.settings.project.dir
         self.page = page
+        self._refs: Refs | None = None
+        self._head: tuple[str | None, str | None] | None = None  # (branch, commit), by status
+
+    def forget_refs(self) -> None:
+        """Read the refs and HEAD afresh at the next question (someone else may have moved
+        them: a step that waited, for checks say, before it asks again)."""
+        self._refs = self._head = None
 
     def env(self, remote: bool = False) -> dict[str, str]:
         env = {**os.environ, **self.session.env, "GIT_TERMINAL_PROMPT": "0"}
@@ -77,6 +124,8 @@ class Git:
             self.check_remote()
         if args[:1] in (("init",), ("remote",), ("config",)) and args[1:2] != ("get-url",):
             self._forget_remotes()  # what remote_url read may change
+        if not _reads_only(args):
+            self.forget_refs()  # it may move a ref or HEAD
         done = self._run(args, remote)
         if check and done.returncode != 0:
             raise GitFailed(args, done.returncode, done.stderr, self.page)
@@ -97,9 +146,31 @@ class Git:
             )
 
     def succeeds(self, *args: str) -> bool:
+        if not _reads_only(args):
+            self.forget_refs()
         return self._run(args, remote=False).returncode == 0
 
+    def refs(self) -> Refs:
+        """The local branches and remote-tracking refs, as of the last command that may have
+        moved one (read again after it)."""
+        if self._refs is None:
+            listing = self.run(
+                "for-each-ref", f"--format={SNAPSHOT_FORMAT}", "refs/heads", "refs/remotes"
+            )
+            self._refs = Refs(listing)
+        return self._refs
+
     def rev(self, ref: str) -> str | None:
+        """The commit ``ref`` names (None: none). A full branch or remote-tracking ref name, or
+        ``HEAD`` on a branch, is looked up in :meth:`refs`; anything else asks ``rev-parse``."""
+        if ref.startswith(("refs/heads/", "refs/remotes/")) and ref not in self.refs().other:
+            return self.refs().commits.get(ref)
+        if ref == "HEAD" and self._head is not None:
+            return self._head[1]
+        if ref == "HEAD":
+            branch = self.current_branch()
+            if branch is not None:  # on a branch: its commit, or None before the first commit
+                return self.rev(f"refs/heads/{branch}")
         out = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False)
         return out or None
 
@@ -128,4 +199,35 @@ class Git:
         return self.rev(f"refs/remotes/{remote}/{branch}")
 
     def current_branch(self) -> str | None:
-        return self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False) or None
+        """The branch HEAD is on (None: a detached HEAD), born or not."""
+        if self._head is not None:
+            return self._head[0]
+        refs = self.refs()
+        if not refs.head_known:  # detached, or on a branch without a commit yet: ask
+            refs.head_branch = self.run("symbolic-ref", "--quiet", "--short", "HEAD", check=False)
+            refs.head_branch = refs.head_branch or None
+            refs.head_known = True
+        return refs.head_branch
+
+    def status(self, *paths: str) -> list[str]:
+        """The changes in ``paths`` (``git status --porcelain=v2``, untracked files one by one),
+        one entry each; HEAD's branch and commit come with them (``--branch``), and
+        :meth:`current_branch` and ``rev("HEAD")`` answer from them until a command may move
+        HEAD (a branch not born yet needs no ``symbolic-ref`` of its own)."""
+        out = self.run(
+            "status", "--porcelain=v2", "--branch", "--untracked-files=all", "-z", "--", *paths
+        )
+        header = {}
+        entries = []
+        for item in out.split("\0"):
+            if item.startswith("# "):
+                key, _, value = item[2:].partition(" ")
+                header[key] = value
+            elif item:
+                entries.append(item)
+        branch, commit = header.get("branch.head"), header.get("branch.oid")
+        self._head = (
+            None if branch in (None, "(detached)") else branch,
+            None if commit in (None, "(initial)") else commit,
+        )
+        return entries

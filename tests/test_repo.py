@@ -229,3 +229,152 @@ def test_the_remote_url_is_read_once_until_a_command_may_change_it(tmp_path, mon
     assert [a for a in asked if a[:2] == ("remote", "get-url")] == [
         ("remote", "get-url", "upstream")
     ] * 3
+
+
+def _git_for(path, monkeypatch):
+    """A gitops.Git on ``path`` (a bare session) and the list of git commands it runs."""
+    from types import SimpleNamespace
+
+    from mlops_setup.gitops import Git
+
+    class Session(SimpleNamespace):
+        def cached(self, key, load):
+            if key not in self.cache:
+                self.cache[key] = load()
+            return self.cache[key]
+
+    session = Session(settings=SimpleNamespace(project=SimpleNamespace(dir=path)), env={}, cache={})
+    asked = []
+    real = Git._run
+    monkeypatch.setattr(
+        Git, "_run", lambda self, args, remote: asked.append(args) or real(self, args, remote)
+    )
+    return (lambda: Git(session)), asked
+
+
+def _plain(path, *args):
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _commit(path, message):
+    import subprocess
+
+    subprocess.run(
+        ["git", "commit", "--quiet", "--allow-empty", "-m", message], cwd=path, check=True
+    )
+
+
+def _answers(git, path):
+    """What gitops.Git says, and what git says asked one question per process; HEAD's branch
+    and commit also as ``Git.status`` reads them, which must agree."""
+    refs = ["HEAD", "refs/heads/main", "refs/heads/feature/x", "refs/remotes/upstream/main"]
+    ours = (git.current_branch(), *[git.rev(r) for r in refs])
+    theirs = (
+        _plain(path, "symbolic-ref", "--quiet", "--short", "HEAD"),
+        *[_plain(path, "rev-parse", "--verify", "--quiet", f"{r}^{{commit}}") for r in refs],
+    )
+    with_status = type(git)(git.session)
+    assert with_status.status() == []  # a clean tree
+    assert (with_status.current_branch(), with_status.rev("HEAD")) == theirs[:2]
+    return ours, theirs
+
+
+def test_refs_are_read_once_per_step_and_agree_with_git(tmp_path, monkeypatch):
+    """gitops.Git reads the branches, the remote-tracking refs and HEAD's branch with one
+    ``for-each-ref`` (a step asked rev-parse and symbolic-ref once per ref); its answers are
+    git's own in every state HEAD can be in: before the first commit, on a branch, on a branch
+    with a slash, detached."""
+    import subprocess
+
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(tmp_path)], check=True)
+    new_git, asked = _git_for(tmp_path, monkeypatch)
+    ours, theirs = _answers(new_git(), tmp_path)
+    assert ours == theirs == ("main", None, None, None, None)  # unborn main
+    _commit(tmp_path, "first")
+    first = _plain(tmp_path, "rev-parse", "HEAD")
+    subprocess.run(
+        ["git", "update-ref", "refs/remotes/upstream/main", first], cwd=tmp_path, check=True
+    )
+    subprocess.run(["git", "checkout", "--quiet", "-b", "feature/x"], cwd=tmp_path, check=True)
+    _commit(tmp_path, "second")
+    second = _plain(tmp_path, "rev-parse", "HEAD")
+    asked.clear()
+    git = new_git()
+    ours, theirs = _answers(git, tmp_path)
+    assert ours == theirs == ("feature/x", second, first, second, first)
+    assert [a[0] for a in asked] == ["for-each-ref", "status"]  # one for all five answers
+    subprocess.run(["git", "checkout", "--quiet", "--detach", "main"], cwd=tmp_path, check=True)
+    ours, theirs = _answers(new_git(), tmp_path)
+    assert ours == theirs == (None, first, first, second, first)
+
+
+def test_refs_are_read_again_after_a_command_that_may_move_one(tmp_path, monkeypatch):
+    """What the snapshot of the refs remembers is never stale: a command run through the same
+    Git that may move a ref (commit, checkout, fetch, ...) drops it, and a branch someone else
+    moved between two steps is seen by the next step's Git."""
+    import subprocess
+
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(tmp_path)], check=True)
+    _commit(tmp_path, "first")
+    new_git, asked = _git_for(tmp_path, monkeypatch)
+    git = new_git()
+    before = git.rev("HEAD")
+    assert git.rev("refs/heads/main") == before
+    git.run("commit", "--quiet", "--allow-empty", "-m", "second")  # through this Git
+    after = git.rev("HEAD")
+    assert after != before and after == _plain(tmp_path, "rev-parse", "HEAD")
+    git.run("checkout", "--quiet", "-b", "other")
+    assert git.current_branch() == "other"
+    assert [a[0] for a in asked if a[0] != "commit" and a[0] != "checkout"] == ["for-each-ref"] * 3
+    # between two steps, someone moves main and switches branch behind the tool's back
+    subprocess.run(["git", "checkout", "--quiet", "main"], cwd=tmp_path, check=True)
+    _commit(tmp_path, "a colleague's commit")
+    moved = _plain(tmp_path, "rev-parse", "main")
+    next_step = new_git()
+    assert (next_step.current_branch(), next_step.rev("refs/heads/main")) == ("main", moved)
+    assert moved != after
+    # HEAD as status read it is dropped the same way
+    next_step.status()
+    was = next_step.rev("HEAD")
+    next_step.run("commit", "--quiet", "--allow-empty", "-m", "third")
+    assert next_step.rev("HEAD") == _plain(tmp_path, "rev-parse", "HEAD") != was
+
+
+def test_status_lists_the_changes_of_the_paths_asked(tmp_path, monkeypatch):
+    """Git.status: the changed and untracked files of the paths asked, one entry each (repo.push
+    commits when its paths have any)."""
+    import subprocess
+
+    subprocess.run(["git", "init", "--quiet", "--initial-branch=main", str(tmp_path)], check=True)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("a\n")
+    (tmp_path / "other.txt").write_text("b\n")
+    new_git, _ = _git_for(tmp_path, monkeypatch)
+    assert new_git().status("docs") == ["? docs/a.md"]
+    assert len(new_git().status()) == 2
+    subprocess.run(["git", "add", "."], cwd=tmp_path, check=True)
+    _commit(tmp_path, "first")
+    assert new_git().status("docs") == []
+    (tmp_path / "docs" / "a.md").write_text("changed\n")
+    assert [e.split(" ")[-1] for e in new_git().status("docs")] == ["docs/a.md"]
+
+
+def test_a_colleagues_commit_is_the_one_a_clone_would_push(cli, project):
+    """The fixture's commit_upstream writes into the bare repo directly (git fast-import): the
+    commit is the one a colleague's clone, add, commit and push would have made, SHA for SHA."""
+    import shutil
+
+    _init_and_commit(cli, project)
+    other = project.workdir / "colleague"
+    project.git("clone", "--quiet", str(project.upstream), str(other), cwd=project.workdir)
+    made = project.commit_upstream("docs/NOTES.md", "a PR merged on GitHub\n", "merged PR")
+    (other / "docs" / "NOTES.md").write_text("a PR merged on GitHub\n")
+    project.git("add", "docs/NOTES.md", cwd=other)
+    project.git("commit", "--quiet", "-m", "merged PR", cwd=other)
+    assert project.git("rev-parse", "HEAD", cwd=other) == made
+    assert project.upstream_git("rev-parse", "main") == made
+    assert project.upstream_git("show", "main:docs/NOTES.md") == "a PR merged on GitHub"
+    shutil.rmtree(other)

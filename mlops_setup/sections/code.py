@@ -128,6 +128,13 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
             )
         return plan
     pr = last if last is not None and last.state == "open" else None
+    status: list[list[str]] = []  # the working tree's changes, read once: planning writes none
+
+    def changed_paths() -> list[str]:
+        if not status:
+            status.append(_changed_paths(git))
+        return status[0]
+
     local = git.rev(f"refs/heads/{branch}")
     pushed = git.rev(f"refs/remotes/{remote}/{branch}")
     publish: list[Any] = []  # the changes that put a new head on GitHub
@@ -135,8 +142,8 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
         last is None
         and local is None
         and current == base
-        and git.rev(base) == upstream_base
-        and not _changed_paths(git)
+        and git.rev(f"refs/heads/{base}") == upstream_base
+        and not changed_paths()
     ):
         # a Project_Only or CICD_Only root: the guide's first commit (`git add .`) held it all
         plan.keep(f"the ML code is already on {base}: no pull request to open")
@@ -148,7 +155,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
                 fix=f"`git checkout {base}` and run again",
                 page=PAGE,
             )
-        local_base = git.rev(base)
+        local_base = git.rev(f"refs/heads/{base}")
         if local_base != upstream_base:
             if local_base is None or not git.is_ancestor(local_base, upstream_base):
                 raise SetupError(
@@ -173,7 +180,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
         from .ci.auth import plan_local_workflows
 
         plan_local_workflows(session, plan)
-    paths = _changed_paths(git)
+    paths = changed_paths()
     if paths:
         _refuse_secrets(settings.project.dir, paths)
         message = COMMIT_MESSAGE.format(project=settings.project.name)
@@ -235,6 +242,7 @@ def plan_pr(session: Session, dry_run: bool = False, merge: bool = False) -> Pla
 
         def then_wait() -> Any:
             result = inner()
+            git.forget_refs()  # the head as it is now, whatever moved it since the plan
             head = git.rev(f"refs/heads/{branch}") or ""
             state["head"] = head
             _checks_or_fail(session, repo, state["pr"], head)
@@ -394,7 +402,7 @@ def _plan_update_base(
 ) -> None:
     s = session.settings.github
     base = s.default_branch
-    local_base = git.rev(base)
+    local_base = git.rev(f"refs/heads/{base}")
     if local_base == upstream_base and current == base:
         plan.keep(f"local {base} is up to date with {s.remote}")
         return

@@ -269,8 +269,9 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
     if git.remote_url(s.remote) is None:
         raise SetupError(f"no remote {s.remote}", fix="run `invoke repo.init`", page=PAGE)
     paths = _first_commit_paths(settings)
-    branch = git.current_branch()
     remote_sha = git.fetch(s.remote, s.default_branch)
+    dirty = git.status(*paths)  # and HEAD's branch and commit
+    branch = git.current_branch()
     if branch != s.default_branch:
         # Later steps work on other branches (code.pr's add-ml-code): once the local default
         # branch is on GitHub, this step is done, whatever branch the project is on now.
@@ -292,7 +293,6 @@ def plan_push(session: Session, dry_run: bool = False) -> Plan:
             fix="use a new, empty repo, or clone it and copy the project in; we never force-push",
             page=PAGE,
         )
-    dirty = git.run("status", "--porcelain", "--untracked-files=all", "--", *paths)
     if local_sha is None or dirty:
         what = "first commit" if local_sha is None else "changes to"
 
