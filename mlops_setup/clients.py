@@ -11,8 +11,9 @@ Authentication (secrets never come from the config file):
 * Databricks: the SDK's unified auth: the profile named in the config (``~/.databrickscfg``), or
   ``DATABRICKS_*`` environment variables.
 * git push over HTTPS: the GitHub token, handed to git per command through
-  ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_0``/``GIT_CONFIG_VALUE_0`` environment variables (an
-  ``http.extraHeader``), so it never lands in ``.git/config``, the remote URL or ``ps`` output.
+  ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_<n>``/``GIT_CONFIG_VALUE_<n>`` environment variables (an
+  ``http.extraHeader``, numbered after any the operator passes git that way), so it never lands
+  in ``.git/config``, the remote URL or ``ps`` output.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 from .changes import SetupError, first_line
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Mapping
+
     from databricks.sdk import AccountClient, WorkspaceClient
     from github import Github
 
@@ -179,19 +182,33 @@ class Clients:
 
     # -------------------------------------------------------------------------------- git
     # git itself runs through mlops_setup.gitops.Git; this only supplies its auth environment.
-    def git_env(self) -> dict[str, str]:
-        """Environment for a git command that talks to the remote: auth header, no prompts."""
+    def git_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for a git command that talks to the remote: auth header, no prompts.
+
+        ``base``: the environment git gets (default: this run's). Settings the operator passes
+        git the same way (``GIT_CONFIG_COUNT``, ``GIT_CONFIG_KEY_<n>``) are kept: ours is
+        numbered after them."""
         env = {"GIT_TERMINAL_PROMPT": "0"}
         url = self.settings.github.git_url
         self.reach.require(_as_url(url), "github.git_url")
         if url.startswith("https://"):
+            given = (self.env if base is None else base).get("GIT_CONFIG_COUNT", "0") or "0"
+            if not given.isdigit():
+                raise SetupError(
+                    f"GIT_CONFIG_COUNT is {given!r} in the environment, not a count; git would "
+                    "refuse it: unset it or set it to the number of GIT_CONFIG_KEY_<n> you pass"
+                )
+            n = int(given)
             pair = f"x-access-token:{github_token(self.env, self.settings.github.host)}".encode()
             env.update(
-                GIT_CONFIG_COUNT="1",
-                # scoped to the repo's URL: git sends it to that URL only, never to a redirect
-                # target or another remote
-                GIT_CONFIG_KEY_0=f"http.{url}.extraHeader",
-                GIT_CONFIG_VALUE_0=f"Authorization: Basic {base64.b64encode(pair).decode()}",
+                {
+                    "GIT_CONFIG_COUNT": str(n + 1),
+                    # scoped to the repo's URL: git sends it to that URL only, never to a
+                    # redirect target or another remote
+                    f"GIT_CONFIG_KEY_{n}": f"http.{url}.extraHeader",
+                    f"GIT_CONFIG_VALUE_{n}": "Authorization: Basic "
+                    + base64.b64encode(pair).decode(),
+                }
             )
         return env
 

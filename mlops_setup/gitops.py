@@ -103,7 +103,7 @@ class Git:
     def env(self, remote: bool = False) -> dict[str, str]:
         env = {**os.environ, **self.session.env, "GIT_TERMINAL_PROMPT": "0"}
         if remote:
-            env.update(self.session.clients.git_env())
+            env.update(self.session.clients.git_env(env))
         return env
 
     def _run(self, args: tuple[str, ...], remote: bool) -> subprocess.CompletedProcess:

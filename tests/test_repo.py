@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mlops_setup.changes import SetupError
 from tests.conftest import FAKE_VALUES, change_lines, mutating
 from tests.fakeapi import github_repos
 
@@ -169,6 +170,15 @@ def test_token_reaches_git_only_through_the_environment(project, runtime):
     )
     assert env["GIT_CONFIG_VALUE_0"].startswith("Authorization: Basic ")
     assert FAKE_VALUES[0] not in env["GIT_CONFIG_VALUE_0"]  # base64, never the raw token
+    assert env["GIT_CONFIG_COUNT"] == "1"
+    # the operator's own settings passed the same way are kept; ours is numbered after them
+    theirs = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "a.b", "GIT_CONFIG_KEY_1": "c.d"}
+    after = session.clients.git_env(theirs)
+    assert after["GIT_CONFIG_COUNT"] == "3" and "GIT_CONFIG_KEY_0" not in after
+    assert after["GIT_CONFIG_KEY_2"] == env["GIT_CONFIG_KEY_0"]
+    assert after["GIT_CONFIG_VALUE_2"] == env["GIT_CONFIG_VALUE_0"]
+    with pytest.raises(SetupError, match="GIT_CONFIG_COUNT is 'two'"):
+        session.clients.git_env({"GIT_CONFIG_COUNT": "two"})
 
 
 def test_remote_operations_refuse_a_remote_that_is_not_the_configured_repo(cli, project):
