@@ -58,6 +58,14 @@ DEMO_ENV = {
     "GIT_COMMITTER_DATE": "2026-03-02T09:00:00+00:00",
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
+    # git's housekeeping, which finds nothing to do in a repository this young: no
+    # `git maintenance run --auto` after each commit, fetch and merge; a fetch keeps the pack
+    # it receives (as the stand-in upstream does, replay.init_upstream)
+    "GIT_CONFIG_COUNT": "2",
+    "GIT_CONFIG_KEY_0": "maintenance.auto",
+    "GIT_CONFIG_VALUE_0": "false",
+    "GIT_CONFIG_KEY_1": "fetch.unpackLimit",
+    "GIT_CONFIG_VALUE_1": "1",
 }
 
 
