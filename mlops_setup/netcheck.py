@@ -176,10 +176,10 @@ def _proxy_for(url: str) -> tuple[str, int] | None:
     import urllib.request
 
     parts = urlsplit(url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
     proxy = urllib.request.getproxies().get(parts.scheme)
-    if not proxy:
+    if not proxy:  # no proxy: nothing to bypass (each lookup reads the whole environment)
+        return None
+    if urllib.request.proxy_bypass(parts.hostname or ""):
         return None
     p = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
     return (p.hostname, p.port or 8080) if p.hostname else None

@@ -130,13 +130,13 @@ def indentation(text: str) -> tuple[int, int, int]:
     only the lines it means to (ruamel.yaml writes one style for the whole file). The sequence
     indent and dash offset are ruamel.yaml's guess; the mapping indent is the first nested
     mapping's step. The template's style where the file does not show one."""
-    from ruamel.yaml.error import YAMLError
     from ruamel.yaml.util import load_yaml_guess_indent
 
     try:
-        _, sequence, offset = load_yaml_guess_indent(text)
-    except YAMLError:  # not valid YAML: _load says so
+        _loaded(text)  # the kept parse (a rewrite has it already), not a parse of its own
+    except WorkflowError:  # not valid YAML: _load says so
         return TEMPLATE_INDENT
+    _, sequence, offset = load_yaml_guess_indent(text, yaml=_NoLoad())  # the guess: lines only
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     mapping = TEMPLATE_INDENT[0]
     for line, after in itertools.pairwise(lines):
@@ -151,12 +151,31 @@ def indentation(text: str) -> tuple[int, int, int]:
 
 
 def _load(text: str) -> Any:
+    """``text`` parsed by ruamel.yaml's round-trip parser, a document of the caller's own to
+    change: a deep copy of the one parse kept per text (a copy costs a sixth of a parse; a run
+    rewrites the same workflow for each branch and mode it checks)."""
+    import copy
+
+    return copy.deepcopy(_loaded(text))
+
+
+@functools.lru_cache(maxsize=_TEXTS_KEPT)
+def _loaded(text: str) -> Any:
+    """The kept parse of :func:`_load`: never changed, only copied."""
     from ruamel.yaml.error import YAMLError
 
     try:
         return _yaml().load(text)
     except YAMLError as exc:
         raise WorkflowError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+class _NoLoad:
+    """A stand-in for ruamel.yaml's loader in ``load_yaml_guess_indent``: its guess reads the
+    lines only, and :func:`indentation` has the parse already."""
+
+    def load(self, text: str) -> None:
+        return None
 
 
 @functools.cache

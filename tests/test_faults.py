@@ -20,6 +20,7 @@ handler wrapped by :func:`lose_answer`. The composed cassette then replays the s
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -1342,12 +1343,13 @@ def _runs_git(func: ast.FunctionDef) -> bool:
 
 
 def test_fault_matrix_is_complete():
+    functions = functools.cache(_functions)  # one parse a module, not one a row (~50 rows)
     for fault, (where, outcome) in FAULT_MATRIX.items():
         assert outcome, f"{fault}: no expected outcome"
         module, name = where.split("::")
         path = TESTS / module
         assert path.exists(), f"{fault}: {module} missing"
-        func = _functions(path).get(name.split("[", 1)[0])  # test[param]: one row per param
+        func = functions(path).get(name.split("[", 1)[0])  # test[param]: one row per param
         assert func is not None, f"{fault}: {where} missing"
         if _marked_vcr(func):
             cassette = CASSETTES / module.removesuffix(".py") / f"{name}.yaml"
@@ -1356,6 +1358,6 @@ def test_fault_matrix_is_complete():
             assert _runs_git(func), f"{fault}: {where} neither replays a cassette nor runs git"
     # every fault test of this module is in the table
     listed = {where.split("[", 1)[0] for where, _ in FAULT_MATRIX.values()}
-    for name in _functions(Path(__file__)):
+    for name in functions(Path(__file__)):
         if name.startswith("test_") and name != "test_fault_matrix_is_complete":
             assert f"test_faults.py::{name}" in listed, f"{name} is not in FAULT_MATRIX"
