@@ -11,7 +11,10 @@ nothing; data :mod:`marshal` cannot hold (vcrpy's ``BytesIO`` bodies) is returne
 
 The entries live in a folder of the temporary directory (a tmpfs when the tests use one), owned
 by this user and closed to others; it is not used when it is not. Entries unused for
-:data:`KEEP_DAYS` days are removed when a test process starts.
+:data:`KEEP_DAYS` days are removed when a test process starts. The tests' cache (:func:`cache`)
+keeps only the parse of a text committed in tests/cassettes (its git blob id is one of HEAD's
+there): a cassette a test writes in its own folder, or one recomposed and not yet committed, is
+parsed every time and never copied to the temporary directory.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import hashlib
 import marshal
 import os
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +34,8 @@ from typing import Any
 
 KEEP_DAYS = 7
 FOLDER_NAME = "mlops-setup-parsed-cassettes"
+ROOT = Path(__file__).resolve().parent.parent
+CASSETTES = "tests/cassettes"
 
 
 def _versions() -> str:
@@ -44,14 +50,15 @@ def _versions() -> str:
 class ParseCache:
     """``load(text, parse, kind)``: ``parse(text)``, or what it returned for this text before."""
 
-    def __init__(self, folder: Path | None) -> None:
+    def __init__(self, folder: Path | None, keep: Callable[[str], bool] | None = None) -> None:
         self.folder = folder
+        self.keep = keep  # which texts' parses may be kept on disk (None: any)
         self.versions = _versions()
         self.hits = 0
         self.misses = 0
 
     @classmethod
-    def in_temp_dir(cls) -> ParseCache:
+    def in_temp_dir(cls, keep: Callable[[str], bool] | None = None) -> ParseCache:
         """The cache in ``<tempdir>/mlops-setup-parsed-cassettes-<uid>``, or one that keeps
         nothing when that folder cannot be made private to this user."""
         folder = Path(tempfile.gettempdir()) / f"{FOLDER_NAME}-{os.getuid()}"
@@ -59,13 +66,13 @@ class ParseCache:
             folder.mkdir(mode=0o700, exist_ok=True)
             info = os.lstat(folder)
         except OSError:
-            return cls(None)
+            return cls(None, keep)
         private = (
             stat.S_ISDIR(info.st_mode)
             and info.st_uid == os.getuid()
             and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         )
-        return cls(folder if private else None)
+        return cls(folder if private else None, keep)
 
     def path_for(self, text: str, kind: str) -> Path | None:
         if self.folder is None:
@@ -74,6 +81,8 @@ class ParseCache:
         return self.folder / f"{digest}.{kind}.{self.versions}.marshal"
 
     def load(self, text: str, parse: Callable[[str], Any], kind: str) -> Any:
+        if self.keep is not None and not self.keep(text):
+            return parse(text)  # not a text whose parse may go to disk
         path = self.path_for(text, kind)
         if path is not None:
             try:
@@ -131,14 +140,47 @@ class ParseCache:
         return removed
 
 
+def committed_blobs(root: Path = ROOT, folder: str = CASSETTES) -> frozenset[str]:
+    """The git blob ids of the files committed under ``folder`` of ``root`` at HEAD (empty when
+    there is no git or no repository: then nothing is kept)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    try:
+        listed = subprocess.run(
+            ["git", "-C", str(root), "ls-tree", "-r", "HEAD", "--", folder],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return frozenset()
+    return frozenset(line.split()[2] for line in listed.splitlines() if " blob " in line)
+
+
+def blob_id(text: str) -> str:
+    """The git blob id of ``text`` written as UTF-8 (how the cassettes are written)."""
+    data = text.encode("utf-8", "surrogatepass")
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def committed_cassette(text: str) -> bool:
+    """Whether ``text`` is the text of a cassette committed in tests/cassettes."""
+    global _COMMITTED
+    if _COMMITTED is None:
+        _COMMITTED = committed_blobs()
+    return blob_id(text) in _COMMITTED
+
+
+_COMMITTED: frozenset[str] | None = None
 _CACHE: ParseCache | None = None
 
 
 def cache() -> ParseCache:
-    """This process's cache (made on first use, after pytest chose the temporary directory)."""
+    """This process's cache (made on first use, after pytest chose the temporary directory):
+    only committed cassette texts are kept on disk."""
     global _CACHE
     if _CACHE is None:
-        _CACHE = ParseCache.in_temp_dir()
+        _CACHE = ParseCache.in_temp_dir(keep=committed_cassette)
     return _CACHE
 
 

@@ -347,6 +347,30 @@ def test_replay_parses_cassettes_through_the_cache():
     assert cache().path_for(A_CASSETTE.read_text(encoding="utf-8"), "vcr-yaml").exists()
 
 
+def test_the_parse_cache_on_disk_keeps_only_committed_cassette_texts(tmp_path, monkeypatch):
+    """What the process's cache writes to disk is the parse of a cassette text committed in
+    tests/cassettes, nothing else: a cassette a test writes (a recording, a conformance
+    sample) is parsed as before and leaves nothing in the temporary directory."""
+    import tempfile
+
+    from tests import conformance, parsecache
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(parsecache, "_CACHE", None)  # this process's cache, made afresh
+    folder = tmp_path / "tmp" / f"{parsecache.FOLDER_NAME}-{__import__('os').getuid()}"
+    committed = A_CASSETTE.read_text(encoding="utf-8")
+    written = tmp_path / "written.yaml"
+    written.write_text(committed.replace("acme", "someone-else"), encoding="utf-8")
+    assert parsecache.CACHED_YAML_SERIALIZER.deserialize(written.read_text(encoding="utf-8"))
+    assert conformance.check_cassette(written) == []
+    assert parsecache.cache().folder == folder
+    assert sorted(folder.iterdir()) == []
+    parsecache.CACHED_YAML_SERIALIZER.deserialize(committed)
+    assert conformance.check_cassette(A_CASSETTE) == []
+    assert len(list(folder.iterdir())) == 2  # the vcrpy parse and the conformance parse
+
+
 def _cassette_file(folder, pairs):
     """A cassette at ``folder/c.yaml`` holding ``pairs`` of (vcr Request, response dict)."""
     from vcr.serialize import serialize
