@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import yaml
 
 from mlops_setup.example import write_example_project
 from mlops_setup.project import folder_of, read_project
+from tests.conftest import edit_keeping_stat
 
 CLOUDS = ("aws", "azure", "gcp")
 MODES = ("CICD_and_Project", "CICD_Only", "Project_Only")
@@ -280,22 +280,6 @@ def test_the_templates_bare_input_table_is_one_note_naming_every_target(tmp_path
     assert "reads 'taxi_scoring_sample' in staging and prod, which is not a full" in bare[0]
 
 
-def _same_size_and_time(path: Path, old: str, new: str) -> None:
-    """Edit ``path`` in place, to a text of the same length, and put its times back: to
-    ``stat`` it is the file it was (same size, same mtime to the nanosecond, same inode)."""
-    before = path.stat()
-    text = path.read_text()
-    assert old in text and len(old) == len(new)
-    path.write_text(text.replace(old, new))
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    after = path.stat()
-    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
-        before.st_size,
-        before.st_mtime_ns,
-        before.st_ino,
-    )
-
-
 def test_an_edit_that_keeps_size_and_time_is_read(tmp_path):
     """What the reader keeps between reads is keyed by the text, not by the file's size and
     time: an edit within the clock's tick, to the same length, is read the next time."""
@@ -303,8 +287,8 @@ def test_an_edit_that_keeps_size_and_time_is_read(tmp_path):
     resources = root / "my_mlops_project/resources/batch-inference-workflow-resource.yml"
     first = read_project(root)
     assert first.selected.batch_inference["prod"]["input_table"] == "taxi_scoring_sample"
-    _same_size_and_time(resources, "taxi_scoring_sample", "taxi_scoring_sampl2")
-    _same_size_and_time(root / "my_mlops_project/databricks.yml", "prod:", "prox:")
+    edit_keeping_stat(resources, "taxi_scoring_sample", "taxi_scoring_sampl2")
+    edit_keeping_stat(root / "my_mlops_project/databricks.yml", "prod:", "prox:")
     again = read_project(root)
     assert again.selected.batch_inference["prod"]["input_table"] == "taxi_scoring_sampl2"
     assert "prod" not in again.selected.targets_in_bundle  # the target is now "prox"
