@@ -268,6 +268,8 @@ def test_the_parser_of_the_named_tasks_reads_every_line_as_invokes_does(program,
     ours = [_parsed_line(program, argv) for argv in lines]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Program, "_make_parser", cli.INVOKE["_make_parser"])
+        for cls in cli._PLAIN_CLASSES:  # and copy.deepcopy's own copies of its objects
+            patch.delattr(cls, "__deepcopy__")
         invokes = [_parsed_line(program, argv) for argv in lines]
     for argv, mine, theirs in zip(lines, ours, invokes, strict=True):
         assert mine == theirs, argv
@@ -290,3 +292,84 @@ def test_the_parser_is_given_only_the_tasks_a_line_names():
         ("ci.secrets", "--dry-run"): {"ci.secrets"},
         ("repo", "ci.auth"): {"repo.all", "repo", "ci.auth"},
     }
+
+
+def _shape(obj, original: set[int], seen: dict[int, int]):
+    """What ``obj`` is, as data to compare two copies by: each object's type and its parts, an
+    object met twice as a reference to the first, an atom (``copy.deepcopy`` keeps those) by
+    identity, and for each object whether it is one of ``original`` (the ids the copied thing
+    reaches: a part the copy shares with it)."""
+    if type(obj) in cli._ATOMIC:
+        return ("atom", id(obj))
+    if id(obj) in seen:
+        return ("ref", seen[id(obj)])
+    seen[id(obj)] = len(seen)
+    parts = []
+    if isinstance(obj, dict):
+        parts.append(
+            [(_shape(k, original, seen), _shape(v, original, seen)) for k, v in obj.items()]
+        )
+    elif isinstance(obj, list | tuple | set | frozenset):
+        parts.append([_shape(item, original, seen) for item in obj])
+    if hasattr(obj, "__dict__"):
+        parts.append(_shape(vars(obj), original, seen))
+    return (type(obj), id(obj) in original, parts)
+
+
+def _reached(obj, found: set[int]) -> set[int]:
+    if type(obj) in cli._ATOMIC or id(obj) in found:
+        return found
+    found.add(id(obj))
+    items = list(obj.items()) if isinstance(obj, dict) else []
+    for item in [
+        *(x for kv in items for x in kv),
+        *(obj if isinstance(obj, list | tuple | set | frozenset) else ()),
+    ]:
+        _reached(item, found)
+    if hasattr(obj, "__dict__"):
+        _reached(vars(obj), found)
+    return found
+
+
+def test_the_quicker_deepcopy_of_invokes_objects_is_the_copy_deepcopy_makes():
+    """Invoke copies every task on each load and the core flags on each parse; cli.install()
+    gives Task, Argument and ParserContext a __deepcopy__ that must make the same copy as
+    copy.deepcopy's generic one: same types, same values, the same parts shared within the copy
+    and with the original, nothing else shared."""
+    import copy
+
+    from invoke import Task
+
+    import tasks
+    from mlops_setup import demo, docs, guide  # noqa: F401  (the modules' own Task objects)
+
+    class Sub(Task):  # a subclass gets the generic copy
+        __slots__ = ("extra",)
+
+    sub = Sub(lambda c, x=1: None, help={"x": "the x"})
+    sub.extra = ["kept"]
+    cli.install()
+    assert all(cls.__deepcopy__ is cli._plain_deepcopy for cls in cli._PLAIN_CLASSES)
+    ns = cli.namespace("docs")
+    ns.add_task(sub, name="sub")
+    program = Program(namespace=ns)
+    program.create_config()
+    program.collection = copy.deepcopy(ns)  # parsing pops the help out of the tasks it reads
+    things = {
+        "the clone's namespace (section Tasks)": ns,
+        "the tasks.py namespace": tasks.ns,
+        "the core flags": program.initial_context,
+        "every task's parser context": copy.deepcopy(ns).to_contexts(),
+        "the parser of a line": cli.parser_for(program, ["ci.secrets", "--dry-run"]).contexts,
+    }
+    for what, thing in things.items():
+        original = _reached(thing, set())
+        quick = copy.deepcopy(thing)
+        with pytest.MonkeyPatch.context() as patch:
+            for cls in cli._PLAIN_CLASSES:
+                patch.delattr(cls, "__deepcopy__")
+            generic = copy.deepcopy(thing)
+        assert _shape(quick, original, {}) == _shape(generic, original, {}), what
+        assert _shape(quick, original, {}) != _shape(thing, original, {}), what  # a real copy
+    copied = copy.deepcopy(ns)
+    assert copied["sub"].extra == ["kept"] and copied["sub"].extra is not sub.extra
