@@ -25,9 +25,9 @@ wraps four of its methods (idempotently, for every ``Program``; :data:`INVOKE` k
 * ``_make_parser``: the task parser is given only the tasks a line names (:func:`parser_for`),
   not every task, each deep-copied on every parse; it reads every line as Invoke's does.
 
-and gives Invoke's ``Task``, ``Argument`` and ``ParserContext`` a ``__deepcopy__``
-(:func:`_plain_deepcopy`) that makes the copy :func:`copy.deepcopy` makes of them, faster:
-Invoke deep-copies every task on each load and the core flags twice on each parse.
+and gives Invoke's ``Collection``, ``Task``, ``Lexicon``, ``Argument`` and ``ParserContext`` a
+``__deepcopy__`` (:func:`_plain_deepcopy`) that makes the copy :func:`copy.deepcopy` makes of
+them, faster: Invoke deep-copies the namespace on each load and the core flags on each parse.
 
 The exit codes are those of README.md's table (``tests/test_exit_codes.py`` holds the two
 together).
@@ -43,6 +43,7 @@ from typing import Any
 
 from invoke import Collection, Program, Task
 from invoke.parser import Argument, ParserContext
+from invoke.vendor.lexicon import Lexicon
 
 from . import __version__, taskindex
 from .yamlfile import install_invoke_hook
@@ -167,12 +168,13 @@ _ATOMIC = frozenset(t for t, f in copy._deepcopy_dispatch.items() if f is copy._
 
 
 def _plain_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
-    """``copy.deepcopy(self)`` for an object whose state is its ``__dict__`` (Invoke's ``Task``,
-    ``Argument``, ``ParserContext``): the same copy (a new object of the same class, each
-    attribute deep-copied through ``memo``, so shared parts stay shared), without the generic
-    ``__reduce_ex__`` round trip and a ``deepcopy`` call per string and flag. A subclass gets
-    the generic copy (it may keep its state otherwise); ``tests/test_cli.py`` holds the two
-    equal on the clone's namespace and the parser's contexts."""
+    """``copy.deepcopy(self)`` for an object whose state is its ``__dict__`` (and, for a dict,
+    its items), as Invoke's are: the same copy (a new object of the same class, each attribute
+    deep-copied through ``memo``, so shared parts stay shared, then each item set through the
+    class's ``__setitem__``, in the order ``copy._reconstruct`` does it), without the generic
+    ``__reduce_ex__`` round trip and a ``deepcopy`` call per string. A subclass gets the generic
+    copy (it may keep its state otherwise); ``tests/test_cli.py`` holds the two equal on the
+    clone's namespace and the parser's contexts."""
     cls = type(self)
     if cls not in _PLAIN_CLASSES:
         return copy._reconstruct(self, memo, *self.__reduce_ex__(4))  # type: ignore[attr-defined]
@@ -181,10 +183,14 @@ def _plain_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
     state = new.__dict__
     for key, value in self.__dict__.items():
         state[key] = value if type(value) in _ATOMIC else copy.deepcopy(value, memo)
+    if isinstance(self, dict):
+        for item, value in self.items():
+            key = item if type(item) in _ATOMIC else copy.deepcopy(item, memo)
+            new[key] = value if type(value) in _ATOMIC else copy.deepcopy(value, memo)
     return new
 
 
-_PLAIN_CLASSES = (Task, Argument, ParserContext)
+_PLAIN_CLASSES = (Collection, Task, Lexicon, Argument, ParserContext)
 
 
 def parser_for(program: Any, argv: list[str]) -> Any:
