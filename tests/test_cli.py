@@ -373,3 +373,25 @@ def test_the_quicker_deepcopy_of_invokes_objects_is_the_copy_deepcopy_makes():
         assert _shape(quick, original, {}) != _shape(thing, original, {}), what  # a real copy
     copied = copy.deepcopy(ns)
     assert copied["sub"].extra == ["kept"] and copied["sub"].extra is not sub.extra
+
+
+def test_a_collection_is_true_when_a_task_is_in_it_as_invoke_says():
+    from invoke import Collection, Task
+
+    import tasks
+
+    cli.install()
+    assert Collection.__bool__ is cli._has_tasks
+    invokes = cli.INVOKE["Collection.__bool__"]
+    leaf = Collection("leaf", Task(lambda c: None, name="t"))
+    cases = {
+        "empty": Collection(),
+        "empty inside empty": Collection("a", Collection("b", Collection("c"))),
+        "a task three down": Collection("a", Collection("b", Collection("c", leaf))),
+        "a task at the top": Collection(Task(lambda c: None, name="top")),
+        "the clone's namespace": tasks.ns,
+        "a section": tasks.ns.collections["ci"],
+    }
+    said = {what: (bool(coll), invokes(coll)) for what, coll in cases.items()}
+    assert all(ours == theirs for ours, theirs in said.values()), said
+    assert [ours for ours, _ in said.values()] == [False, False, True, True, True, True]
