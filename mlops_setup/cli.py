@@ -154,7 +154,7 @@ def install() -> None:
         finally:
             console.PROGRAM = program_was
 
-    for cls in _PLAIN_CLASSES:
+    for cls in _PLAIN_CLASSES if _ATOMIC else ():
         if "__deepcopy__" not in vars(cls):
             cls.__deepcopy__ = _plain_deepcopy  # type: ignore[attr-defined]
     INVOKE["Collection.__bool__"] = Collection.__bool__
@@ -167,8 +167,24 @@ def install() -> None:
     _ = Exit  # imported above so a failing import shows here, not at the first Ctrl-C
 
 
-# The types copy.deepcopy gives back as they are (str, int, None, a function, a class, ...).
-_ATOMIC = frozenset(t for t, f in copy._deepcopy_dispatch.items() if f is copy._deepcopy_atomic)  # type: ignore[attr-defined]
+def _atomic_types() -> frozenset[type]:
+    """The types ``copy.deepcopy`` gives back as they are (str, int, None, a function, a class,
+    ...), as this Python's ``copy`` module lists them; empty if it lists them in no way known
+    here, and then :func:`install` leaves Invoke's objects to the generic copy."""
+    if not hasattr(copy, "_reconstruct"):  # a subclass's copy (_plain_deepcopy)
+        return frozenset()
+    listed = getattr(copy, "_atomic_types", None)  # Python 3.14
+    if listed is not None:
+        return frozenset(listed)
+    dispatch, atomic = (
+        getattr(copy, name, None) for name in ("_deepcopy_dispatch", "_deepcopy_atomic")
+    )
+    if dispatch is None or atomic is None:
+        return frozenset()
+    return frozenset(t for t, f in dispatch.items() if f is atomic)
+
+
+_ATOMIC = _atomic_types()
 
 
 def _plain_deepcopy(self: Any, memo: dict[int, Any]) -> Any:

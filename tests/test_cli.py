@@ -349,6 +349,7 @@ def test_the_quicker_deepcopy_of_invokes_objects_is_the_copy_deepcopy_makes():
     sub = Sub(lambda c, x=1: None, help={"x": "the x"})
     sub.extra = ["kept"]
     cli.install()
+    assert cli._ATOMIC, "this Python's copy module lists its atomic types in no way known here"
     assert all(cls.__deepcopy__ is cli._plain_deepcopy for cls in cli._PLAIN_CLASSES)
     ns = cli.namespace("docs")
     ns.add_task(sub, name="sub")
