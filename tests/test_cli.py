@@ -396,3 +396,29 @@ def test_a_collection_is_true_when_a_task_is_in_it_as_invoke_says():
     said = {what: (bool(coll), invokes(coll)) for what, coll in cases.items()}
     assert all(ours == theirs for ours, theirs in said.values()), said
     assert [ours for ours, _ in said.values()] == [False, False, True, True, True, True]
+
+
+def test_run_cli_runs_tasks_py_again_only_when_what_it_builds_would_differ(monkeypatch):
+    """run_cli (tests only) keeps the module of tasks.py's last run while the task modules it
+    reads are the ones it read; everything else is Invoke's own path, so its calls give what
+    Invoke's loader (the ``invoke`` command's) gives."""
+    from invoke.loader import FilesystemLoader
+
+    from mlops_setup import guide
+    from tests import conftest
+
+    lines = [("--list",), ("--help", "ci.secrets"), ("ci.secrt",), ("repo.create", "--dryrun")]
+    for argv in lines:
+        assert run_cli(*argv) == run_cli(*argv, loader=FilesystemLoader), argv
+    assert run_cli("--list").code == 0
+    kept = conftest._LOADED["loaded"][0]
+    assert run_cli("--list").code == 0 and conftest._LOADED["loaded"][0] is kept  # reused
+    fresh, _ = FilesystemLoader(start=str(ROOT)).load("tasks")
+    assert fresh is not kept and fresh.ns == kept.ns
+    assert list(fresh.ns.task_names) == list(kept.ns.task_names)
+    assert kept.ns.collections["setup"] is guide.ns  # an imported module's own ns
+    monkeypatch.delitem(sys.modules, "mlops_setup.guide")  # now tasks.py builds another ns
+    indexed = run_cli("--list")
+    again = conftest._LOADED["loaded"][0]
+    assert again is not kept and again.ns.collections["setup"] is not guide.ns
+    assert indexed == run_cli("--list", loader=FilesystemLoader)
