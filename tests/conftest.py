@@ -483,8 +483,52 @@ class CliResult:
     err: str
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> CliResult:
-    """Run ``invoke ARGS`` in-process against this repo's tasks.py, capturing output."""
+_TASKS_PY = str(ROOT / "tasks.py")
+_LOADED: dict[str, Any] = {}  # "key": what tasks.py's last run depended on; "loaded": its load
+
+
+@functools.cache
+def _tasks_loader() -> type:
+    """Invoke's ``FilesystemLoader``, less running this clone's tasks.py again when nothing it
+    reads has changed since the last run: tasks.py is ``ns = namespace("docs")``, and what that
+    builds depends only on which task modules are imported (:func:`mlops_setup.taskindex.collection`
+    uses an imported module's own ``ns``); it also switches bytecode writing on, unless
+    PYTHONDONTWRITEBYTECODE is set (the tests set it; without it, every call runs tasks.py).
+    Everything after the load (``Collection.from_module``, config, parse, run) is Invoke's, as
+    for the ``invoke`` command; ``tests/test_cli.py`` holds the two loaders' results equal."""
+    from invoke.loader import FilesystemLoader
+
+    from mlops_setup import taskindex
+
+    reads = (
+        "mlops_setup.cli",
+        *taskindex.COLLECTIONS.values(),
+        *(m for m, _ in taskindex.TASKS.values()),
+    )
+
+    class ClonesTasks(FilesystemLoader):
+        def load(self, name: str | None = None) -> tuple[Any, str]:
+            name = name or self.config.tasks.collection_name
+            spec = self.find(name) if os.environ.get("PYTHONDONTWRITEBYTECODE") else None
+            if spec is None or spec.origin != _TASKS_PY:
+                return super().load(name)
+            key = (name, os.stat(_TASKS_PY).st_mtime_ns, *(sys.modules.get(m) for m in reads))
+            if _LOADED.get("key") != key:
+                _LOADED.update(key=key, loaded=super().load(name))
+                return _LOADED["loaded"]
+            module, parent = _LOADED["loaded"]
+            if parent not in sys.path:  # what Invoke's load does besides running the file
+                sys.path.insert(0, parent)
+            sys.modules[name] = module
+            return module, parent
+
+    return ClonesTasks
+
+
+def run_cli(*args: str, cwd: Path | None = None, loader: type | None = None) -> CliResult:
+    """Run ``invoke ARGS`` in-process against this repo's tasks.py, capturing output (with
+    tasks.py run again only when what it builds would differ: :func:`_tasks_loader`; ``loader``
+    gives another loader class, e.g. Invoke's own)."""
     from invoke import Program
 
     out, err = io.StringIO(), io.StringIO()
@@ -495,7 +539,8 @@ def run_cli(*args: str, cwd: Path | None = None) -> CliResult:
     try:
         with redirect_stdout(out), redirect_stderr(err):
             try:
-                Program(binary="invoke").run(["invoke", "--search-root", str(ROOT), *args])
+                program = Program(binary="invoke", loader_class=loader or _tasks_loader())
+                program.run(["invoke", "--search-root", str(ROOT), *args])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:

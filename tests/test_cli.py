@@ -268,6 +268,8 @@ def test_the_parser_of_the_named_tasks_reads_every_line_as_invokes_does(program,
     ours = [_parsed_line(program, argv) for argv in lines]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Program, "_make_parser", cli.INVOKE["_make_parser"])
+        for cls in cli._PLAIN_CLASSES:  # and copy.deepcopy's own copies of its objects
+            patch.delattr(cls, "__deepcopy__")
         invokes = [_parsed_line(program, argv) for argv in lines]
     for argv, mine, theirs in zip(lines, ours, invokes, strict=True):
         assert mine == theirs, argv
@@ -290,3 +292,133 @@ def test_the_parser_is_given_only_the_tasks_a_line_names():
         ("ci.secrets", "--dry-run"): {"ci.secrets"},
         ("repo", "ci.auth"): {"repo.all", "repo", "ci.auth"},
     }
+
+
+def _shape(obj, original: set[int], seen: dict[int, int]):
+    """What ``obj`` is, as data to compare two copies by: each object's type and its parts, an
+    object met twice as a reference to the first, an atom (``copy.deepcopy`` keeps those) by
+    identity, and for each object whether it is one of ``original`` (the ids the copied thing
+    reaches: a part the copy shares with it)."""
+    if type(obj) in cli._ATOMIC:
+        return ("atom", id(obj))
+    if id(obj) in seen:
+        return ("ref", seen[id(obj)])
+    seen[id(obj)] = len(seen)
+    parts = []
+    if isinstance(obj, dict):
+        parts.append(
+            [(_shape(k, original, seen), _shape(v, original, seen)) for k, v in obj.items()]
+        )
+    elif isinstance(obj, list | tuple | set | frozenset):
+        parts.append([_shape(item, original, seen) for item in obj])
+    if hasattr(obj, "__dict__"):
+        parts.append(_shape(vars(obj), original, seen))
+    return (type(obj), id(obj) in original, parts)
+
+
+def _reached(obj, found: set[int]) -> set[int]:
+    if type(obj) in cli._ATOMIC or id(obj) in found:
+        return found
+    found.add(id(obj))
+    items = list(obj.items()) if isinstance(obj, dict) else []
+    for item in [
+        *(x for kv in items for x in kv),
+        *(obj if isinstance(obj, list | tuple | set | frozenset) else ()),
+    ]:
+        _reached(item, found)
+    if hasattr(obj, "__dict__"):
+        _reached(vars(obj), found)
+    return found
+
+
+def test_the_quicker_deepcopy_of_invokes_objects_is_the_copy_deepcopy_makes():
+    """Invoke copies every task on each load and the core flags on each parse; cli.install()
+    gives Task, Argument and ParserContext a __deepcopy__ that must make the same copy as
+    copy.deepcopy's generic one: same types, same values, the same parts shared within the copy
+    and with the original, nothing else shared."""
+    import copy
+
+    from invoke import Task
+
+    import tasks
+    from mlops_setup import demo, docs, guide  # noqa: F401  (the modules' own Task objects)
+
+    class Sub(Task):  # a subclass gets the generic copy
+        __slots__ = ("extra",)
+
+    sub = Sub(lambda c, x=1: None, help={"x": "the x"})
+    sub.extra = ["kept"]
+    cli.install()
+    assert cli._ATOMIC, "this Python's copy module lists its atomic types in no way known here"
+    assert all(cls.__deepcopy__ is cli._plain_deepcopy for cls in cli._PLAIN_CLASSES)
+    ns = cli.namespace("docs")
+    ns.add_task(sub, name="sub")
+    program = Program(namespace=ns)
+    program.create_config()
+    program.collection = copy.deepcopy(ns)  # parsing pops the help out of the tasks it reads
+    things = {
+        "the clone's namespace (section Tasks)": ns,
+        "the tasks.py namespace": tasks.ns,
+        "the core flags": program.initial_context,
+        "every task's parser context": copy.deepcopy(ns).to_contexts(),
+        "the parser of a line": cli.parser_for(program, ["ci.secrets", "--dry-run"]).contexts,
+    }
+    for what, thing in things.items():
+        original = _reached(thing, set())
+        quick = copy.deepcopy(thing)
+        with pytest.MonkeyPatch.context() as patch:
+            for cls in cli._PLAIN_CLASSES:
+                patch.delattr(cls, "__deepcopy__")
+            generic = copy.deepcopy(thing)
+        assert _shape(quick, original, {}) == _shape(generic, original, {}), what
+        assert _shape(quick, original, {}) != _shape(thing, original, {}), what  # a real copy
+    copied = copy.deepcopy(ns)
+    assert copied["sub"].extra == ["kept"] and copied["sub"].extra is not sub.extra
+
+
+def test_a_collection_is_true_when_a_task_is_in_it_as_invoke_says():
+    from invoke import Collection, Task
+
+    import tasks
+
+    cli.install()
+    assert Collection.__bool__ is cli._has_tasks
+    invokes = cli.INVOKE["Collection.__bool__"]
+    leaf = Collection("leaf", Task(lambda c: None, name="t"))
+    cases = {
+        "empty": Collection(),
+        "empty inside empty": Collection("a", Collection("b", Collection("c"))),
+        "a task three down": Collection("a", Collection("b", Collection("c", leaf))),
+        "a task at the top": Collection(Task(lambda c: None, name="top")),
+        "the clone's namespace": tasks.ns,
+        "a section": tasks.ns.collections["ci"],
+    }
+    said = {what: (bool(coll), invokes(coll)) for what, coll in cases.items()}
+    assert all(ours == theirs for ours, theirs in said.values()), said
+    assert [ours for ours, _ in said.values()] == [False, False, True, True, True, True]
+
+
+def test_run_cli_runs_tasks_py_again_only_when_what_it_builds_would_differ(monkeypatch):
+    """run_cli (tests only) keeps the module of tasks.py's last run while the task modules it
+    reads are the ones it read; everything else is Invoke's own path, so its calls give what
+    Invoke's loader (the ``invoke`` command's) gives."""
+    from invoke.loader import FilesystemLoader
+
+    from mlops_setup import guide
+    from tests import conftest
+
+    lines = [("--list",), ("--help", "ci.secrets"), ("ci.secrt",), ("repo.create", "--dryrun")]
+    for argv in lines:
+        assert run_cli(*argv) == run_cli(*argv, loader=FilesystemLoader), argv
+    assert run_cli("--list").code == 0
+    kept = conftest._LOADED["loaded"][0]
+    assert run_cli("--list").code == 0 and conftest._LOADED["loaded"][0] is kept  # reused
+    fresh, _ = FilesystemLoader(start=str(ROOT)).load("tasks")
+    assert fresh is not kept and fresh.ns == kept.ns
+    assert list(fresh.ns.task_names) == list(kept.ns.task_names)
+    assert kept.ns.collections["setup"] is guide.ns  # an imported module's own ns
+    monkeypatch.delitem(sys.modules, "mlops_setup.guide")  # now tasks.py builds another ns
+    indexed = run_cli("--list")
+    again = conftest._LOADED["loaded"][0]
+    assert again is not kept and again.ns.collections["setup"] is not guide.ns
+    assert indexed == run_cli("--list", loader=FilesystemLoader)
