@@ -34,8 +34,10 @@ from mlops_setup import replay  # noqa: E402
 from mlops_setup.backoff import RecordingSleep  # noqa: E402
 from mlops_setup.example import write_example_project  # noqa: E402
 from mlops_setup.session import Runtime, use_runtime  # noqa: E402
-from tests import parsecache  # noqa: E402
+from tests import invokecopy, parsecache  # noqa: E402
 from tests.fakeapi import FakeAPI, World  # noqa: E402
+
+invokecopy.install()  # Invoke's deep copies, made faster for the tests' ~900 command lines
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 # Credential-shaped fakes, built at run time so no credential-like literal sits in the source;

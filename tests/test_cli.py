@@ -13,6 +13,7 @@ import pytest
 from invoke import Program
 
 from mlops_setup import __version__, cli, locate
+from tests import invokecopy
 from tests.conftest import ROOT, run_cli
 
 
@@ -268,7 +269,7 @@ def test_the_parser_of_the_named_tasks_reads_every_line_as_invokes_does(program,
     ours = [_parsed_line(program, argv) for argv in lines]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Program, "_make_parser", cli.INVOKE["_make_parser"])
-        for cls in cli._PLAIN_CLASSES:  # and copy.deepcopy's own copies of its objects
+        for cls in invokecopy._PLAIN_CLASSES:  # and copy.deepcopy's own copies of its objects
             patch.delattr(cls, "__deepcopy__")
         invokes = [_parsed_line(program, argv) for argv in lines]
     for argv, mine, theirs in zip(lines, ours, invokes, strict=True):
@@ -299,7 +300,7 @@ def _shape(obj, original: set[int], seen: dict[int, int]):
     object met twice as a reference to the first, an atom (``copy.deepcopy`` keeps those) by
     identity, and for each object whether it is one of ``original`` (the ids the copied thing
     reaches: a part the copy shares with it)."""
-    if type(obj) in cli._ATOMIC:
+    if type(obj) in invokecopy._ATOMIC:
         return ("atom", id(obj))
     if id(obj) in seen:
         return ("ref", seen[id(obj)])
@@ -317,7 +318,7 @@ def _shape(obj, original: set[int], seen: dict[int, int]):
 
 
 def _reached(obj, found: set[int]) -> set[int]:
-    if type(obj) in cli._ATOMIC or id(obj) in found:
+    if type(obj) in invokecopy._ATOMIC or id(obj) in found:
         return found
     found.add(id(obj))
     items = list(obj.items()) if isinstance(obj, dict) else []
@@ -348,9 +349,9 @@ def test_the_quicker_deepcopy_of_invokes_objects_is_the_copy_deepcopy_makes():
 
     sub = Sub(lambda c, x=1: None, help={"x": "the x"})
     sub.extra = ["kept"]
-    cli.install()
-    assert cli._ATOMIC, "this Python's copy module lists its atomic types in no way known here"
-    assert all(cls.__deepcopy__ is cli._plain_deepcopy for cls in cli._PLAIN_CLASSES)
+    invokecopy.install()
+    assert invokecopy._ATOMIC, "this Python's copy module lists its atomic types in no known way"
+    assert all(cls.__deepcopy__ is invokecopy._plain_deepcopy for cls in invokecopy._PLAIN_CLASSES)
     ns = cli.namespace("docs")
     ns.add_task(sub, name="sub")
     program = Program(namespace=ns)
@@ -367,7 +368,7 @@ def test_the_quicker_deepcopy_of_invokes_objects_is_the_copy_deepcopy_makes():
         original = _reached(thing, set())
         quick = copy.deepcopy(thing)
         with pytest.MonkeyPatch.context() as patch:
-            for cls in cli._PLAIN_CLASSES:
+            for cls in invokecopy._PLAIN_CLASSES:
                 patch.delattr(cls, "__deepcopy__")
             generic = copy.deepcopy(thing)
         assert _shape(quick, original, {}) == _shape(generic, original, {}), what
@@ -381,9 +382,9 @@ def test_a_collection_is_true_when_a_task_is_in_it_as_invoke_says():
 
     import tasks
 
-    cli.install()
-    assert Collection.__bool__ is cli._has_tasks
-    invokes = cli.INVOKE["Collection.__bool__"]
+    invokecopy.install()
+    assert Collection.__bool__ is invokecopy._has_tasks
+    invokes = invokecopy.INVOKE["Collection.__bool__"]
     leaf = Collection("leaf", Task(lambda c: None, name="t"))
     cases = {
         "empty": Collection(),
