@@ -266,6 +266,11 @@ _GH_RESPONSE_OVERRIDES = {
 _GH_SLASHY_PARAMS = frozenset({"ref", "path", "branch", "basehead"})
 
 
+# (literal text before the first parameter, literal text after the last, the number of "/"
+# in the literal text, whether a parameter may hold "/")
+_Shape = tuple[str, str, int, bool]
+
+
 @dataclass(frozen=True)
 class GitHubRoute:
     """One GitHub REST operation, as githubkit's generated client declares it."""
@@ -280,7 +285,7 @@ class GitHubRoute:
     query_params: frozenset[str]
     regex: str = dataclasses.field(compare=False, repr=False)  # compiled by ``pattern``
     weight: tuple[int, int] = dataclasses.field(compare=False, repr=False)
-    prefix: str = dataclasses.field(compare=False, repr=False)  # template up to its first {
+    path_shape: _Shape = dataclasses.field(compare=False, repr=False)  # see _may_match
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -324,7 +329,7 @@ def github_routes() -> tuple[GitHubRoute, ...]:
                 query_params=_query_params(chunk),
                 regex=_template_regex(template, _GH_SLASHY_PARAMS),
                 weight=_template_weight(template),
-                prefix=_literal_prefix(template),
+                path_shape=_literal_shape(template, lambda p: p[1:-1] in _GH_SLASHY_PARAMS),
             )
     return tuple(routes.values())
 
@@ -408,10 +413,23 @@ def _compiled(regex: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-def _literal_prefix(template: str) -> str:
-    """The text every path a template matches starts with: up to its first ``{``. A route
-    whose prefix a path does not start with cannot match it; the others are tried by regex."""
-    return template.partition("{")[0]
+def _literal_shape(template: str, multi_segment: typing.Callable[[str], bool]) -> _Shape:
+    pieces = re.split(r"(\{[^}]+\})", template)
+    literals = pieces[0::2]
+    slashes = sum(literal.count("/") for literal in literals)
+    return literals[0], literals[-1], slashes, any(map(multi_segment, pieces[1::2]))
+
+
+def _may_match(shape: _Shape, path: str) -> bool:
+    """False when a route of this shape cannot match ``path``: its pattern is the literal text
+    escaped and ``[^/]+`` (or ``.+``) per parameter, so a match starts and ends with the
+    literal ends and holds exactly the literal "/" (at least, with a ``.+``). Only the routes
+    this leaves (a handful of ~1,200) are compiled and tried."""
+    prefix, suffix, slashes, multi = shape
+    if not (path.startswith(prefix) and path.endswith(suffix)):
+        return False
+    count = path.count("/")
+    return count >= slashes if multi else count == slashes
 
 
 def _template_weight(template: str) -> tuple[int, int]:
@@ -428,20 +446,40 @@ def match_github(method: str, path: str) -> GitHubRoute | None:
 
 @functools.lru_cache(maxsize=512)
 def _match_github(method: str, path: str) -> GitHubRoute | None:
-    candidates = [
-        r
-        for r in _github_by_method().get(method, ())
-        if path.startswith(r.prefix) and r.pattern.fullmatch(path)
-    ]
+    candidates = _matching(_github_by_method(), method, path)
     return max(candidates, key=lambda r: r.weight, default=None)
 
 
 @functools.lru_cache(maxsize=1)
-def _github_by_method() -> dict[str, list[GitHubRoute]]:
-    table: dict[str, list[GitHubRoute]] = {}
-    for route in github_routes():
-        table.setdefault(route.method, []).append(route)
+def _github_by_method() -> _RouteIndex:
+    return _route_index(github_routes())
+
+
+# method -> number of "/" in a route's literal text (None: a parameter may hold "/") ->
+# (position in the route table, route)
+_RouteIndex = dict[str, dict[int | None, list[tuple[int, typing.Any]]]]
+
+
+def _route_index(routes: Iterable[GitHubRoute | DatabricksRoute]) -> _RouteIndex:
+    table: _RouteIndex = {}
+    for position, route in enumerate(routes):
+        _, _, slashes, multi = route.path_shape
+        by_slashes = table.setdefault(route.method, {})
+        by_slashes.setdefault(None if multi else slashes, []).append((position, route))
     return table
+
+
+def _matching(table: _RouteIndex, method: str, path: str) -> list:
+    """The routes of ``method`` whose pattern matches ``path``, in route-table order (the
+    callers' ties go to the first). Only routes with as many "/" as the path, or a parameter
+    that may hold "/", are looked at; of those, only the ones :func:`_may_match` leaves are
+    compiled and tried."""
+    by_slashes = table.get(method)
+    if not by_slashes:
+        return []
+    pairs = by_slashes.get(path.count("/"), []) + by_slashes.get(None, [])
+    pairs.sort(key=lambda pair: pair[0])
+    return [r for _, r in pairs if _may_match(r.path_shape, path) and r.pattern.fullmatch(path)]
 
 
 class _ModelNamespace(dict):
@@ -656,7 +694,7 @@ class DatabricksRoute:
     params: tuple[tuple[str, str], ...]  # (parameter name, annotation)
     regex: str = dataclasses.field(compare=False, repr=False)  # compiled by ``pattern``
     weight: tuple[int, int] = dataclasses.field(compare=False, repr=False)
-    prefix: str = dataclasses.field(compare=False, repr=False)  # template up to its first {
+    path_shape: _Shape = dataclasses.field(compare=False, repr=False)  # see _may_match
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -741,6 +779,7 @@ def _db_method_routes(module: str, function: str, chunk: str) -> list[Databricks
         if _AIP_CATCH_ALL.match(template):
             continue
         regex = _db_template_regex(template)
+        path_shape = _literal_shape(template, _db_multi_segment)  # the SDK's, not rewritten
         if call["f"]:
             template = re.sub(r"\{self\._api\.account_id\}", "{account_id}", template)
             template = re.sub(r"\{\w+\((\w+)\)\}", r"{\1}", template)
@@ -759,7 +798,7 @@ def _db_method_routes(module: str, function: str, chunk: str) -> list[Databricks
                 params=params,
                 regex=regex,
                 weight=_template_weight(re.sub(r"\{[^}]+\}", "{}", template)),
-                prefix=_literal_prefix(template),  # the same before and after the rewrite
+                path_shape=path_shape,
             )
         )
     return out
@@ -836,12 +875,15 @@ def _split_top_level(text: str) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
+def _db_multi_segment(piece: str) -> bool:
+    return "_escape_multi_segment_path_parameter" in piece or "path" in piece
+
+
 def _db_template_regex(template: str) -> str:
     out = []
     for piece in re.split(r"(\{[^}]+\})", template):
         if piece.startswith("{") and piece.endswith("}"):
-            multi = "_escape_multi_segment_path_parameter" in piece or "path" in piece
-            out.append(".+" if multi else "[^/]+")
+            out.append(".+" if _db_multi_segment(piece) else "[^/]+")
         else:
             out.append(re.escape(piece))
     return "".join(out)
@@ -854,11 +896,7 @@ def match_databricks(method: str, path: str) -> list[DatabricksRoute]:
 
 @functools.lru_cache(maxsize=512)
 def _match_databricks(method: str, path: str) -> tuple[DatabricksRoute, ...]:
-    candidates = [
-        r
-        for r in _databricks_by_method().get(method, ())
-        if path.startswith(r.prefix) and r.pattern.fullmatch(path)
-    ]
+    candidates = _matching(_databricks_by_method(), method, path)
     if not candidates:
         return ()
     best = max(r.weight for r in candidates)
@@ -866,11 +904,8 @@ def _match_databricks(method: str, path: str) -> tuple[DatabricksRoute, ...]:
 
 
 @functools.lru_cache(maxsize=1)
-def _databricks_by_method() -> dict[str, list[DatabricksRoute]]:
-    table: dict[str, list[DatabricksRoute]] = {}
-    for route in databricks_routes():
-        table.setdefault(route.method, []).append(route)
-    return table
+def _databricks_by_method() -> _RouteIndex:
+    return _route_index(databricks_routes())
 
 
 def _db_class(module: str, name: str) -> type | None:
