@@ -564,24 +564,33 @@ def _github_unknown_keys(value: object, document: object, where: str) -> list[st
     problems: list[str] = []
     if isinstance(value, BaseModel) and isinstance(document, dict):
         model = type(value)
-        fields = {(f.alias or n): n for n, f in model.model_fields.items()}
-        fields.update({n: n for n in model.model_fields})
-        allow_extra = model.model_config.get("extra") == "allow"
+        fields, allow_extra = _model_keys(model)
         for key, item in document.items():
             name = fields.get(key)
             if name is None:
                 if not allow_extra:
                     problems.append(f"{where}.{key}: key not in schema {model.__name__}")
                 continue
-            problems.extend(_github_unknown_keys(getattr(value, name), item, f"{where}.{key}"))
+            if isinstance(item, dict | list):  # a scalar holds no keys
+                problems.extend(_github_unknown_keys(getattr(value, name), item, f"{where}.{key}"))
     elif isinstance(value, list) and isinstance(document, list):
         for index, (v, d) in enumerate(zip(value, document, strict=False)):
-            problems.extend(_github_unknown_keys(v, d, f"{where}[{index}]"))
+            if isinstance(d, dict | list):
+                problems.extend(_github_unknown_keys(v, d, f"{where}[{index}]"))
     elif isinstance(value, dict) and isinstance(document, dict):
         for key, item in document.items():
-            if key in value:
+            if key in value and isinstance(item, dict | list):
                 problems.extend(_github_unknown_keys(value[key], item, f"{where}.{key}"))
     return problems
+
+
+@functools.cache
+def _model_keys(model: type) -> tuple[dict[str, str], bool]:
+    """A githubkit model's JSON keys (aliases and field names) -> field name, and whether it
+    allows keys it does not declare: once a model, not once a validated object."""
+    fields = {(f.alias or n): n for n, f in model.model_fields.items()}
+    fields.update({n: n for n in model.model_fields})
+    return fields, model.model_config.get("extra") == "allow"
 
 
 def _check_github(
