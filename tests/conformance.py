@@ -55,6 +55,7 @@ import importlib.util
 import inspect
 import itertools
 import json
+import marshal
 import re
 import typing
 import zlib
@@ -135,14 +136,20 @@ def _parse_cache():
     return parsecache.cache()
 
 
-_CHECKED: dict[str, tuple[str, ...]] = {}
+_CHECKED: dict[bytes | str, tuple[str, ...]] = {}
 
 
 def _check_repeated(request: Mapping, response: Mapping) -> tuple[str, ...]:
     """:func:`check_interaction`, once per distinct exchange in a process: the cassettes repeat
     the same exchanges (5,143 interactions, 734 distinct, when this was written). The key is
-    the plain data's ``repr``, equal only for equal data of equal types."""
-    key = repr((request, response))
+    the plain data's :mod:`marshal` serialization (~3x cheaper than its ``repr``): the same
+    bytes decode to the same data of the same types, so equal keys are equal exchanges (equal
+    data may serialize differently, which costs a second check, never a wrong answer). Data
+    marshal cannot hold is keyed by its ``repr``, as before."""
+    try:
+        key: bytes | str = marshal.dumps((request, response))
+    except ValueError:
+        key = repr((request, response))
     if key not in _CHECKED:
         _CHECKED[key] = tuple(check_interaction(request, response))
     return _CHECKED[key]
