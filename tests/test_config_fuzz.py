@@ -137,18 +137,31 @@ values = st.recursive(
 )
 
 
+# The strategies the composite ones below draw from, built once: hypothesis caches a
+# strategy only when its arguments are hashable, so ``st.sampled_from(a_list)`` inside a draw
+# built a new one every time (~10% of generating an input). The same strategies, the same
+# draws, the same inputs.
+SECTIONS = st.lists(st.sampled_from(sorted(KNOWN)), max_size=4, unique=True)
+SECTION_KEYS = {
+    section: st.lists(st.sampled_from(keys), max_size=3, unique=True)
+    for section, keys in KNOWN.items()
+    if keys
+}
+EXTRA_KEY = st.text(alphabet=string.ascii_letters, min_size=1, max_size=6)
+
+
 @st.composite
 def documents(draw):
     doc = {}
-    for section in draw(st.lists(st.sampled_from(sorted(KNOWN)), max_size=4, unique=True)):
+    for section in draw(SECTIONS):
         keys = KNOWN[section]
         if not keys or draw(st.booleans()):
             doc[section] = draw(values)
         else:
-            chosen = draw(st.lists(st.sampled_from(keys), max_size=3, unique=True))
+            chosen = draw(SECTION_KEYS[section])
             doc[section] = {k: draw(values) for k in chosen}
     if draw(st.booleans()):
-        doc[draw(st.text(alphabet=string.ascii_letters, min_size=1, max_size=6))] = draw(values)
+        doc[draw(EXTRA_KEY)] = draw(values)
     return doc
 
 
@@ -163,6 +176,12 @@ def shared(tmp_path_factory):
     """One example project for all examples; each example rewrites only the config file."""
     project = make_project(tmp_path_factory.mktemp("fuzz"))
     return project, project.config_file.read_text()
+
+
+@functools.cache
+def _parsed(original: str) -> dict:
+    """The example project's settings, parsed once (not once an example: ~2 ms each)."""
+    return yaml.safe_load(original)
 
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -186,7 +205,7 @@ def _assert_clear(err: ConfigError, label: str) -> None:
 @given(doc=documents())
 def test_random_documents_never_crash(shared, doc):
     project, original = shared
-    base = yaml.safe_load(original)
+    base = dict(_parsed(original))  # a new top level; the merge below builds new sections
     for key, value in doc.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             base[key] = {**base[key], **value}
@@ -263,6 +282,17 @@ SCALAR_TEXT = st.one_of(
 )
 
 
+# built once (see SECTIONS above): the same strategies yaml_text drew from before
+NODE_KINDS = st.sampled_from(["scalar", "scalar", "seq", "map", "alias", "anchor", "deep", "bomb"])
+LEAF_KINDS = st.sampled_from(["scalar", "alias"])
+DEEP_LEVELS = st.integers(20, 3000)
+BOMB_WIDTH, BOMB_LEVELS = st.integers(2, 9), st.integers(2, 8)
+ITEMS = st.integers(0, 3)
+NODE_KEY = st.one_of(WORDS, st.sampled_from(ODD_KEYS))
+LINES = st.integers(1, 5)
+LINE_KEY = st.one_of(st.sampled_from(sorted(KNOWN)), st.sampled_from(ODD_KEYS), WORDS)
+
+
 @st.composite
 def yaml_text(draw):
     """A YAML document as text: sections and random keys, flow collections, anchors (an alias
@@ -270,8 +300,7 @@ def yaml_text(draw):
     anchors: list[str] = []
 
     def node(depth: int) -> str:
-        kinds = ["scalar", "scalar", "seq", "map", "alias", "anchor", "deep", "bomb"]
-        kind = draw(st.sampled_from(kinds if depth < 3 else ["scalar", "alias"]))
+        kind = draw(NODE_KINDS if depth < 3 else LEAF_KINDS)
         if kind == "scalar":
             return draw(SCALAR_TEXT)
         if kind == "alias":
@@ -283,25 +312,25 @@ def yaml_text(draw):
             anchors.append(name)  # before its content: the content may refer to it
             return f"&{name} " + node(depth + 1)
         if kind == "deep":
-            n = draw(st.integers(20, 3000))
+            n = draw(DEEP_LEVELS)
             return "[" * n + "]" * n
         if kind == "bomb":
-            width, levels = draw(st.integers(2, 9)), draw(st.integers(2, 8))
+            width, levels = draw(BOMB_WIDTH), draw(BOMB_LEVELS)
             name = f"b{len(anchors)}"
             anchors.append(name)
             text = f"&{name}0 [x]"
             for level in range(1, levels):
                 text = f"[&{name}{level} {text}" + f", *{name}{level}" * (width - 1) + "]"
             return text
-        items = draw(st.integers(0, 3))
+        items = draw(ITEMS)
         if kind == "seq":
             return "[" + ", ".join(node(depth + 1) for _ in range(items)) + "]"
-        keys = [draw(st.one_of(WORDS, st.sampled_from(ODD_KEYS))) for _ in range(items)]
+        keys = [draw(NODE_KEY) for _ in range(items)]
         return "{" + ", ".join(f"{k}: {node(depth + 1)}" for k in keys) + "}"
 
     lines = []
-    for _ in range(draw(st.integers(1, 5))):
-        key = draw(st.one_of(st.sampled_from(sorted(KNOWN)), st.sampled_from(ODD_KEYS), WORDS))
+    for _ in range(draw(LINES)):
+        key = draw(LINE_KEY)
         lines.append(f"{key}: {node(0)}")
     if anchors and draw(st.booleans()):
         lines.append("<<: *" + draw(st.sampled_from(anchors)))
