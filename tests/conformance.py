@@ -1003,7 +1003,7 @@ def _db_walk(cls: type, document: dict, where: str) -> list[str]:
                 continue
             allowed = {m.value for m in target} if issubclass(target, enum.Enum) else set()
             for item in items:
-                if item not in allowed:
+                if not isinstance(item, str | int | float | bool | None) or item not in allowed:
                     problems.append(
                         f"{here}: {item!r} is not a {target.__name__} ({sorted(allowed)[:8]})"
                     )

@@ -495,6 +495,11 @@ def test_databricks_request_body_is_checked() -> None:
         "request $.changes[0].add: 'USE_CATALOGUE' is not a Privilege" in p for p in problems
     )
     assert any("request $.extra: not a body key of GrantsAPI.update" in p for p in problems)
+    # a list or an object where an enum value belongs is a problem found, not a crash
+    nested = {"changes": [{"principal": APP_ID, "add": [["USE_CATALOG"], {"x": 1}]}]}
+    problems = problems_of("PATCH", uri, 200, response, request_body=nested)
+    assert any("add: ['USE_CATALOG'] is not a Privilege" in p for p in problems), problems
+    assert any("add: {'x': 1} is not a Privilege" in p for p in problems), problems
 
 
 def test_databricks_obo_token_and_assignment() -> None:
