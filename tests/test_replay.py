@@ -591,3 +591,43 @@ def test_the_match_filter_falls_back_to_vcrpys_for_other_filters(tmp_path):
     )
     with other.use_cassette(str(tmp_path / "q.yaml"), record_mode="none") as cassette:
         assert _match_filter(cassette._before_record_request) is cassette._before_record_request
+
+
+def test_the_fakes_cat_file_reads_what_rev_parse_ls_tree_and_show_read(tmp_path):
+    """tests/fakeapi reads the stand-in upstream through one ``git cat-file --batch``
+    (github_repos.CatFile) where it ran rev-parse, ls-tree and a show a file: same SHAs, same
+    texts (universal newlines, stripped), the same misses."""
+    from tests.fakeapi import World
+    from tests.fakeapi.github_repos import CatFile, git
+
+    git_dir = bare_with_master(tmp_path)
+    world = World(gh={"git_dir": str(git_dir)})
+    files = {
+        ".github/workflows/a.yml": "name: A\r\non: push\r\n\n",
+        ".github/workflows/b.yaml": "  name: B\n",
+        ".github/workflows/c.txt": "not a workflow\n",
+        ".github/workflows/nested/d.yml": "name: D\n",
+        "README.md": "# r\n",
+    }
+    args = {"branch": "main", "parent": "main", "files": files, "message": "m"}
+    head = server_git(str(git_dir), "commit_files", args)["sha"]
+    wanted = {
+        path: git(world, "show", f"refs/heads/main:{path}", check=True)
+        for path in git(
+            world, "ls-tree", "--name-only", "refs/heads/main", ".github/workflows/"
+        ).splitlines()
+        if path.endswith((".yml", ".yaml"))
+    }
+    assert list(wanted) == [".github/workflows/a.yml", ".github/workflows/b.yaml"]
+    with CatFile(world) as objects:
+        assert objects.folder("refs/heads/main", ".github/workflows/", (".yml", ".yaml")) == wanted
+        assert objects.folder(head, ".github/workflows", (".yml", ".yaml")) == wanted
+        assert objects.folder("refs/heads/nope", ".github/workflows", (".yml",)) == {}
+        assert objects.folder(head, "missing", (".yml",)) == {}
+        assert objects.commit("refs/heads/nope", "refs/nope", "main") == head
+        assert objects.commit("refs/heads/nope", head[:12]) == head
+        assert objects.commit("nope", "README.md", "has space") is None
+        blob = objects.get(f"{head}:README.md")
+        assert blob == (git(world, "rev-parse", f"{head}:README.md"), "blob", b"# r\n")
+        assert objects.get(f"{head}:no such file") is None
+        assert objects.get("") is None and objects.get("main\nmain") is None
