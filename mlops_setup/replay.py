@@ -348,9 +348,13 @@ def server_git(git_dir: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
       ``parent`` branch with those files added or replaced, stored as ``branch``. -> {sha}
     * ``merge`` {base, head, message, method}: merge ``head`` into ``base`` (``merge``: a merge
       commit; ``squash``/``rebase``: one commit with the merged tree). -> {sha}
-    """
-    import tempfile
 
+    Each is as few git processes as it can be (a suite replays ~200 of them): a ref change is
+    one ``update-ref``; a commit of files is one ``git fast-import`` (blobs, trees, the commit
+    and the branch); a merge is ``merge-tree --write-tree`` and a ``fast-import`` of the commit
+    with that tree. The objects are the ones ``hash-object``, ``update-index``, ``write-tree``
+    and ``commit-tree -m`` would write (same SHAs: tests/test_replay.py checks it).
+    """
     if op == "update_ref":
         _server_git(git_dir, "update-ref", f"refs/heads/{args['ref']}", args["sha"])
         return {}
@@ -358,35 +362,93 @@ def server_git(git_dir: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
         _server_git(git_dir, "update-ref", "-d", f"refs/heads/{args['ref']}")
         return {}
     if op == "commit_files":
-        parent = _server_git(git_dir, "rev-parse", f"refs/heads/{args['parent']}")
-        with tempfile.TemporaryDirectory() as tmp:
-            index = {"GIT_INDEX_FILE": f"{tmp}/index"}
-            _server_git(git_dir, "read-tree", parent, env=index)
-            for path, text in sorted(args["files"].items()):
-                blob = _server_git(git_dir, "hash-object", "-w", "--stdin", stdin=text)
-                _server_git(
-                    git_dir,
-                    "update-index",
-                    "--add",
-                    "--cacheinfo",
-                    f"100644,{blob},{path}",
-                    env=index,
-                )
-            tree = _server_git(git_dir, "write-tree", env=index)
-        sha = _server_git(git_dir, "commit-tree", tree, "-p", parent, "-m", args["message"])
-        _server_git(git_dir, "update-ref", f"refs/heads/{args['branch']}", sha)
+        changes = b"".join(
+            b"M 100644 inline %s\ndata %d\n%s\n" % (_fast_import_path(path), len(data), data)
+            for path, data in ((p, t.encode()) for p, t in sorted(args["files"].items()))
+        )
+        sha = _fast_import_commit(
+            git_dir, args["branch"], args["message"], [f"refs/heads/{args['parent']}"], changes
+        )
         return {"sha": sha}
     if op == "merge":
-        base = _server_git(git_dir, "rev-parse", f"refs/heads/{args['base']}")
-        head = _server_git(git_dir, "rev-parse", args["head"])
-        tree = _server_git(git_dir, "merge-tree", "--write-tree", base, head).splitlines()[0]
-        parents = (
-            ["-p", base, "-p", head] if args.get("method", "merge") == "merge" else ["-p", base]
-        )
-        sha = _server_git(git_dir, "commit-tree", tree, *parents, "-m", args["message"])
-        _server_git(git_dir, "update-ref", f"refs/heads/{args['base']}", sha)
-        return {"sha": sha}
+        base = f"refs/heads/{args['base']}"
+        tree = _server_git(git_dir, "merge-tree", "--write-tree", base, args["head"])
+        tree = tree.splitlines()[0]
+        parents = [base, args["head"]] if args.get("method", "merge") == "merge" else [base]
+        # the root directory set to the merged tree: the commit's tree is that very tree
+        changes = b'M 040000 %s ""\n' % tree.encode()
+        return {
+            "sha": _fast_import_commit(git_dir, args["base"], args["message"], parents, changes)
+        }
     raise ValueError(f"unknown server-side git operation {op!r}")
+
+
+def _fast_import_ident(role: str) -> bytes:
+    """``Name <email> <epoch> <+hhmm>`` for ``role`` (AUTHOR, COMMITTER) of SERVER_GIT_ENV, as
+    ``commit-tree`` writes it from the same variables."""
+    import datetime as dt
+
+    when = dt.datetime.fromisoformat(SERVER_GIT_ENV[f"GIT_{role}_DATE"])
+    name, email = SERVER_GIT_ENV[f"GIT_{role}_NAME"], SERVER_GIT_ENV[f"GIT_{role}_EMAIL"]
+    return f"{name} <{email}> {int(when.timestamp())} {when.strftime('%z')}".encode()
+
+
+def _fast_import_path(path: str) -> bytes:
+    """A path as fast-import reads it: C-quoted when it starts with a quote or holds a line end
+    or a backslash (nothing else needs it)."""
+    if path.startswith('"') or "\n" in path or "\\" in path:
+        quoted = path.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{quoted}"'.encode()
+    return path.encode()
+
+
+FAST_IMPORT = ("fast-import", "--quiet", "--force", "--done")
+
+
+def _fast_import_commit(
+    git_dir: str, branch: str, message: str, parents: list[str], changes: bytes
+) -> str:
+    """One commit on ``refs/heads/<branch>`` by one ``git fast-import``: its first parent (and
+    the tree it starts from) ``parents[0]``, merged ``parents[1:]`` (any commit-ish names),
+    ``changes`` its file commands; the branch is set to it whatever it was (``--force``, as
+    ``update-ref``). Returns the new commit's SHA.
+
+    The message is ``commit-tree -m``'s: the text, a line end added when it has none (an
+    empty one stays empty). Without
+    ``fastimport.unpackLimit=0``, fast-import would start ``git unpack-objects`` to turn its
+    few objects into loose files; the pack is kept instead (as the stand-in upstream keeps the
+    packs pushed to it, see :func:`init_upstream`)."""
+    import os
+    import subprocess
+
+    note = message.encode()
+    if note and not note.endswith(b"\n"):
+        note += b"\n"
+    # "^0": a name, never fast-import's own branch of that name (committing to base from base)
+    ancestry = b"from %s^0\n" % parents[0].encode()
+    ancestry += b"".join(b"merge %s^0\n" % parent.encode() for parent in parents[1:])
+    stream = b"".join(
+        [
+            b"commit refs/heads/%s\nmark :1\n" % branch.encode(),
+            b"author %s\ncommitter %s\n"
+            % (_fast_import_ident("AUTHOR"), _fast_import_ident("COMMITTER")),
+            b"data %d\n%s" % (len(note), note),
+            ancestry,
+            changes,
+            b"get-mark :1\n",
+        ]
+    )
+    done = subprocess.run(
+        [*("git", "-c", "fastimport.unpackLimit=0", "--git-dir", str(git_dir)), *FAST_IMPORT],
+        input=stream + b"done\n",
+        capture_output=True,
+        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, **SERVER_GIT_ENV},
+        check=False,
+    )
+    if done.returncode != 0:
+        error = done.stderr.decode(errors="replace").strip()
+        raise RuntimeError(f"server-side git fast-import failed: {error}")
+    return done.stdout.decode().strip()
 
 
 class GitEffects:

@@ -56,6 +56,142 @@ def test_commit_and_merge_are_reproducible(tmp_path):
     assert shas[0] == shas[1]
 
 
+def _plumbing_server_git(git_dir, op, args):
+    """server_git as it was written before fast-import, one plumbing command a step (rev-parse,
+    read-tree, hash-object and update-index a file, write-tree, commit-tree, update-ref): the
+    reference the one-process version must match SHA for SHA, since recorded cassettes name
+    the SHAs these commands made."""
+    import tempfile
+
+    from mlops_setup.replay import _server_git
+
+    if op in ("update_ref", "delete_ref"):
+        return server_git(git_dir, op, args)  # one update-ref either way
+    if op == "commit_files":
+        parent = _server_git(git_dir, "rev-parse", f"refs/heads/{args['parent']}")
+        with tempfile.TemporaryDirectory() as tmp:
+            index = {"GIT_INDEX_FILE": f"{tmp}/index"}
+            _server_git(git_dir, "read-tree", parent, env=index)
+            for path, text in sorted(args["files"].items()):
+                blob = _server_git(git_dir, "hash-object", "-w", "--stdin", stdin=text)
+                info = f"100644,{blob},{path}"
+                _server_git(git_dir, "update-index", "--add", "--cacheinfo", info, env=index)
+            tree = _server_git(git_dir, "write-tree", env=index)
+        sha = _server_git(git_dir, "commit-tree", tree, "-p", parent, "-m", args["message"])
+        _server_git(git_dir, "update-ref", f"refs/heads/{args['branch']}", sha)
+        return {"sha": sha}
+    assert op == "merge"
+    base = _server_git(git_dir, "rev-parse", f"refs/heads/{args['base']}")
+    head = _server_git(git_dir, "rev-parse", args["head"])
+    tree = _server_git(git_dir, "merge-tree", "--write-tree", base, head).splitlines()[0]
+    parents = ["-p", base, "-p", head] if args.get("method", "merge") == "merge" else ["-p", base]
+    sha = _server_git(git_dir, "commit-tree", tree, *parents, "-m", args["message"])
+    _server_git(git_dir, "update-ref", f"refs/heads/{args['base']}", sha)
+    return {"sha": sha}
+
+
+def test_each_effect_makes_the_commits_and_refs_the_plumbing_steps_made(tmp_path):
+    """Every kind of effect, by server_git and by the plumbing steps it replaces, on two repos
+    from the same start: the same answers (SHAs) after each, the same refs at the end. Covers a
+    file replaced and files added in new folders, a branch made from another and one moved off
+    its own line (forced), texts and messages in UTF-8, with and without a final line end, a
+    path with spaces and one fast-import must quote, a merge of a branch name and of a SHA, the
+    squash and rebase methods, a ref moved and deleted."""
+    from mlops_setup.replay import _server_git
+
+    steps = [
+        (
+            "commit_files",
+            {
+                "branch": "main",
+                "parent": "main",
+                "message": "one file",
+                "files": {"README.md": "# été\n"},
+            },
+        ),
+        (
+            "commit_files",
+            {
+                "branch": "feature",
+                "parent": "main",
+                "message": "Add CI\n\nWith a body, ending in a line end.\n",
+                "files": {
+                    "README.md": "# replaced",
+                    ".github/workflows/a b.yml": "on: push\n",
+                    "x/y/z.txt": "no final line end",
+                    '"quoted\\name.txt': "q\n",
+                },
+            },
+        ),
+        (
+            "commit_files",
+            {
+                "branch": "other",
+                "parent": "main",
+                "message": "other side",
+                "files": {"docs/other.md": "other\n"},
+            },
+        ),
+        (
+            "merge",
+            {
+                "base": "main",
+                "head": "feature",
+                "message": "Merge pull request #1 from acme/feature\n\nAdd CI",
+                "method": "merge",
+            },
+        ),
+        (
+            "commit_files",
+            {
+                "branch": "feature",
+                "parent": "other",
+                "message": "moved (forced)",
+                "files": {"docs/forced.md": "again\n"},
+            },
+        ),
+        (
+            "merge",
+            {"base": "main", "head": "@feature", "message": "Squashed (#2)", "method": "squash"},
+        ),
+        (
+            "merge",
+            {
+                "base": "other",
+                "head": "refs/heads/main",
+                "message": "rebased (#3)",
+                "method": "rebase",
+            },
+        ),
+        ("update_ref", {"ref": "release", "sha": "@other"}),
+        ("delete_ref", {"ref": "feature"}),
+    ]
+    fast, plumbing = bare_with_master(tmp_path, "fast.git"), bare_with_master(tmp_path, "p.git")
+    for op, args in steps:
+        answers = []
+        for git_dir, apply in ((fast, server_git), (plumbing, _plumbing_server_git)):
+            resolved = {  # "@name": that branch's SHA, as a cassette's effect names it
+                k: _server_git(str(git_dir), "rev-parse", f"refs/heads/{v[1:]}")
+                if isinstance(v, str) and v.startswith("@")
+                else v
+                for k, v in args.items()
+            }
+            answers.append(apply(str(git_dir), op, resolved))
+        assert answers[0] == answers[1], (op, args)
+    refs = [
+        _server_git(str(d), "for-each-ref", "--format=%(refname) %(objectname)")
+        for d in (fast, plumbing)
+    ]
+    assert refs[0] == refs[1]
+    assert [line.split()[0] for line in refs[0].splitlines()] == [
+        "refs/heads/main",
+        "refs/heads/other",
+        "refs/heads/release",
+    ]
+    tree = _server_git(str(fast), "ls-tree", "-r", "--name-only", "-z", "main").split("\0")
+    assert '"quoted\\name.txt' in tree and ".github/workflows/a b.yml" in tree
+
+
 def test_effects_run_after_their_interaction(tmp_path):
     git_dir = bare_with_master(tmp_path)
     main = subprocess.run(
@@ -455,3 +591,43 @@ def test_the_match_filter_falls_back_to_vcrpys_for_other_filters(tmp_path):
     )
     with other.use_cassette(str(tmp_path / "q.yaml"), record_mode="none") as cassette:
         assert _match_filter(cassette._before_record_request) is cassette._before_record_request
+
+
+def test_the_fakes_cat_file_reads_what_rev_parse_ls_tree_and_show_read(tmp_path):
+    """tests/fakeapi reads the stand-in upstream through one ``git cat-file --batch``
+    (github_repos.CatFile) where it ran rev-parse, ls-tree and a show a file: same SHAs, same
+    texts (universal newlines, stripped), the same misses."""
+    from tests.fakeapi import World
+    from tests.fakeapi.github_repos import CatFile, git
+
+    git_dir = bare_with_master(tmp_path)
+    world = World(gh={"git_dir": str(git_dir)})
+    files = {
+        ".github/workflows/a.yml": "name: A\r\non: push\r\n\n",
+        ".github/workflows/b.yaml": "  name: B\n",
+        ".github/workflows/c.txt": "not a workflow\n",
+        ".github/workflows/nested/d.yml": "name: D\n",
+        "README.md": "# r\n",
+    }
+    args = {"branch": "main", "parent": "main", "files": files, "message": "m"}
+    head = server_git(str(git_dir), "commit_files", args)["sha"]
+    wanted = {
+        path: git(world, "show", f"refs/heads/main:{path}", check=True)
+        for path in git(
+            world, "ls-tree", "--name-only", "refs/heads/main", ".github/workflows/"
+        ).splitlines()
+        if path.endswith((".yml", ".yaml"))
+    }
+    assert list(wanted) == [".github/workflows/a.yml", ".github/workflows/b.yaml"]
+    with CatFile(world) as objects:
+        assert objects.folder("refs/heads/main", ".github/workflows/", (".yml", ".yaml")) == wanted
+        assert objects.folder(head, ".github/workflows", (".yml", ".yaml")) == wanted
+        assert objects.folder("refs/heads/nope", ".github/workflows", (".yml",)) == {}
+        assert objects.folder(head, "missing", (".yml",)) == {}
+        assert objects.commit("refs/heads/nope", "refs/nope", "main") == head
+        assert objects.commit("refs/heads/nope", head[:12]) == head
+        assert objects.commit("nope", "README.md", "has space") is None
+        blob = objects.get(f"{head}:README.md")
+        assert blob == (git(world, "rev-parse", f"{head}:README.md"), "blob", b"# r\n")
+        assert objects.get(f"{head}:no such file") is None
+        assert objects.get("") is None and objects.get("main\nmain") is None

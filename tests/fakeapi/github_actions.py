@@ -47,7 +47,7 @@ from urllib.parse import unquote
 
 from tests import github_samples as samples
 from tests.fakeapi import NOW_EPOCH, Reply, World, github_error, route
-from tests.fakeapi.github_repos import NAME, git, repos
+from tests.fakeapi.github_repos import NAME, CatFile, git, repos
 from tests.fakeapi.github_repos import full_name as _full
 from tests.fakeapi.github_repos import missing_repo as _missing
 
@@ -205,12 +205,8 @@ def workflow_id(path: str) -> int:
 def workflow_files(world: World, full: str) -> dict[str, str]:
     """``.github/workflows/*.yml`` on the default branch: path -> text."""
     branch = default_branch(world, full)
-    listing = git(world, "ls-tree", "--name-only", f"refs/heads/{branch}", ".github/workflows/")
-    out = {}
-    for path in listing.splitlines():
-        if path.endswith((".yml", ".yaml")):
-            out[path] = git(world, "show", f"refs/heads/{branch}:{path}")
-    return out
+    with CatFile(world) as objects:  # the folder and its files: one git process
+        return objects.folder(f"refs/heads/{branch}", ".github/workflows", (".yml", ".yaml"))
 
 
 def _workflow_body(full: str, path: str, text: str) -> dict:

@@ -31,7 +31,7 @@ import subprocess
 
 from tests import github_samples as samples
 from tests.fakeapi import Reply, World, github_error, route
-from tests.fakeapi.github_repos import NAME, repos
+from tests.fakeapi.github_repos import NAME, CatFile, repos
 from tests.fakeapi.github_repos import git as repo_git
 
 REPO = rf"/repos/(?P<owner>{NAME})/(?P<repo>{NAME})"
@@ -44,11 +44,8 @@ def git(world: World, *args: str, check: bool = True) -> str:
 
 def resolve(world: World, name: str) -> str | None:
     """A branch name, ``heads/<b>`` or a SHA -> the commit SHA, or None."""
-    for candidate in (f"refs/heads/{name}", f"refs/{name}", name):
-        sha = git(world, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}", check=False)
-        if sha:
-            return sha
-    return None
+    with CatFile(world) as objects:
+        return objects.commit(f"refs/heads/{name}", f"refs/{name}", name)
 
 
 def is_empty(world: World) -> bool:
@@ -290,20 +287,11 @@ def pushed(
         spec["conclusion"] = conclusion
     if polls is not None:
         spec["polls"] = polls
-    if before:
-        changed = git(world, "diff", "--name-only", before, after).splitlines()
-    else:
-        parent = git(world, "rev-parse", "--verify", "--quiet", f"{after}^", check=False)
-        if parent:
-            changed = git(world, "diff", "--name-only", parent, after).splitlines()
-        else:
-            changed = git(world, "ls-tree", "-r", "--name-only", after).splitlines()
-    listing = git(world, "ls-tree", "--name-only", after, ".github/workflows/", check=False)
+    with CatFile(world) as objects:  # the workflows folder and its files: one git process
+        workflows = objects.folder(after, ".github/workflows", (".yml", ".yaml"))
+    changed: list[str] | None = None  # asked for by a `paths` filter only
     started = []
-    for path in listing.splitlines():
-        if not path.endswith((".yml", ".yaml")):
-            continue
-        text = git(world, "show", f"{after}:{path}")
+    for path, text in workflows.items():
         push = _push_triggers(text)
         if push is None:
             continue
@@ -311,8 +299,11 @@ def pushed(
         if branches is not None and branch not in branches:
             continue
         paths = push.get("paths")
-        if paths is not None and not any(_glob_matches(p, f) for p in paths for f in changed):
-            continue
+        if paths is not None:
+            if changed is None:
+                changed = _changed_files(world, before, after)
+            if not any(_glob_matches(p, f) for p in paths for f in changed):
+                continue
         run_id = actions.FIRST_RUN_ID + len(actions.runs(world))
         actions.runs(world)[run_id] = {
             "id": run_id,
@@ -334,6 +325,17 @@ def pushed(
     return started
 
 
+def _changed_files(world: World, before: str | None, after: str) -> list[str]:
+    """The files a push changed, for a ``paths`` filter: ``before..after``; for a new branch
+    (``before`` None), the pushed head against its parent, or all its files for a root."""
+    if before:
+        return git(world, "diff", "--name-only", before, after).splitlines()
+    parent = git(world, "rev-parse", "--verify", "--quiet", f"{after}^", check=False)
+    if parent:
+        return git(world, "diff", "--name-only", parent, after).splitlines()
+    return git(world, "ls-tree", "-r", "--name-only", after).splitlines()
+
+
 # ----------------------------------------------------------------- repository contents
 # As on api.github.com ("Repositories / Contents"): ``GET .../contents/{path}?ref=`` gives a
 # ``content-file`` (404 for a missing path or ref); ``PUT .../contents/{path}`` {message,
@@ -351,17 +353,16 @@ def get_contents(world: World, req) -> Reply:
     if missing:
         return missing
     ref = req.query.get("ref") or repos(world)[f"{owner}/{name}"]["default_branch"]
-    sha = resolve(world, ref)
     path = req.params["path"]
-    blob = _blob(world, sha, path) if sha else None
-    if blob is None:
+    with CatFile(world) as objects:  # the ref (see resolve), then the file: one git process
+        sha = objects.commit(f"refs/heads/{ref}", f"refs/{ref}", ref)
+        found = objects.get(f"{sha}:{path}") if sha else None
+    if found is None:
         return github_error(404, "Not Found")
-    text = subprocess.run(
-        ["git", "--git-dir", world.gh["git_dir"], "cat-file", "blob", blob],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    blob, kind, data = found
+    if kind != "blob":
+        raise RuntimeError(f"fake GitHub: {path} at {ref} is a {kind}, not a file")
+    text = data.decode().replace("\r\n", "\n").replace("\r", "\n")  # as `text=True` reads
     return Reply(200, samples.content_file(path, text, blob, ref=ref, owner=owner, repo=name))
 
 
@@ -376,10 +377,14 @@ def put_contents(world: World, req) -> Reply:
         return forbidden
     body = req.json or {}
     branch, path = body.get("branch"), req.params["path"]
-    parent = resolve(world, branch) if branch else None
+    with CatFile(world) as objects:  # the branch (see resolve), then the file's blob
+        parent = (
+            objects.commit(f"refs/heads/{branch}", f"refs/{branch}", branch) if branch else None
+        )
+        current = objects.get(f"{parent}:{path}") if parent else None
     if parent is None:
         return github_error(404, f"Branch {branch} not found")
-    if body.get("sha") != _blob(world, parent, path):
+    if body.get("sha") != (current[0] if current else None):
         return github_error(409, f"{path} does not match {body.get('sha')}")
     text = base64.b64decode(body["content"]).decode("utf-8")
     sha = world.server_git(

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from tests import github_samples as samples
 from tests.fakeapi import Reply, World, github_error, route
-from tests.fakeapi.github_repos import NAME, git
+from tests.fakeapi.github_repos import NAME, CatFile, git
 from tests.fakeapi.github_repos import full_name as _full
 from tests.fakeapi.github_repos import missing_repo as _missing
 
@@ -374,11 +374,8 @@ def get_protection(world: World, req) -> Reply:
 
 
 def _resolve(world: World, ref: str) -> str:
-    for candidate in (f"refs/heads/{ref}", ref):
-        sha = git(world, "rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}")
-        if sha:
-            return sha
-    return ""
+    with CatFile(world) as objects:  # both names: one git process
+        return objects.commit(f"refs/heads/{ref}", ref) or ""
 
 
 @route("GET", "github", rf"{REPO}/commits/(?P<ref>[^/]+)")

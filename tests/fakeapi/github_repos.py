@@ -39,12 +39,94 @@ def git(world: World, *args: str, check: bool = False) -> str:
         ["git", "--git-dir", str(world.gh["git_dir"]), *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"},
+        env=_env(),
         check=False,
     )
     if check and done.returncode != 0:
         raise RuntimeError(f"fake GitHub: git {' '.join(args)} failed: {done.stderr.strip()}")
     return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def shown(data: bytes) -> str:
+    """A file's bytes as :func:`git` returns what ``git show`` printed of it: decoded as text
+    (universal newlines), stripped."""
+    return data.decode().replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+class CatFile:
+    """One ``git cat-file --batch`` on the bare repository, asked object after object: several
+    reads of one request (a name tried as a branch, then as a ref, then as a SHA; a folder,
+    then its files) cost one git process instead of one each. Use it as a context manager,
+    and only while nothing writes to the repository."""
+
+    def __init__(self, world: World) -> None:
+        self.proc = subprocess.Popen(
+            ["git", "--git-dir", str(world.gh["git_dir"]), "cat-file", "--batch"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_env(),
+        )
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.proc.wait()
+
+    def get(self, name: str) -> tuple[str, str, bytes] | None:
+        """(SHA, type, content) of what ``name`` (any revision expression) names, else None
+        (missing, ambiguous, or a name git could not be asked for)."""
+        if not name or "\n" in name:
+            return None  # cat-file reads a name a line; rev-parse finds none of these either
+        self.proc.stdin.write(name.encode() + b"\n")
+        self.proc.stdin.flush()
+        header = self.proc.stdout.readline()
+        if header.endswith((b" missing\n", b" ambiguous\n")):  # "<name> missing"
+            return None
+        sha, kind, size = header.split()  # "<sha> <type> <size>"
+        data = self.proc.stdout.read(int(size) + 1)[:-1]  # and the line end after it
+        return sha.decode(), kind.decode(), data
+
+    def commit(self, *candidates: str) -> str | None:
+        """The commit SHA of the first candidate that names one (``rev-parse --verify --quiet
+        <candidate>^{commit}`` of each in turn), else None."""
+        for candidate in candidates:
+            found = self.get(f"{candidate}^{{commit}}")
+            if found:
+                return found[0]
+        return None
+
+    def folder(self, rev: str, folder: str, suffixes: tuple[str, ...]) -> dict[str, str]:
+        """{path: text} of the files right in ``folder`` at ``rev`` whose names end with one
+        of ``suffixes``, in the tree's order, as ``ls-tree --name-only <rev> <folder>/`` then a
+        ``show <rev>:<path>`` each gave them (see :func:`shown`); {} when ``rev`` or the folder
+        is missing. Only files (and symlinks, whose text is their target) are read, never a
+        subfolder or a submodule of such a name."""
+        folder = folder.rstrip("/")
+        found = self.get(f"{rev}:{folder}")
+        if not found or found[1] != "tree":
+            return {}
+        out, data, at = {}, found[2], 0
+        while at < len(data):  # entries: <mode> SP <name> NUL <20-byte SHA-1>
+            space, nul = data.index(b" ", at), data.index(b"\0", at)
+            mode, name, oid = (
+                data[at:space],
+                data[space + 1 : nul].decode(),
+                data[nul + 1 : nul + 21],
+            )
+            at = nul + 21
+            if mode.startswith((b"100", b"120")) and name.endswith(suffixes):
+                blob = self.get(oid.hex())
+                if blob:
+                    out[f"{folder}/{name}"] = shown(blob[2])
+        return out
 
 
 def accounts(world: World) -> dict:
