@@ -124,21 +124,24 @@ alone; help texts and ``--list`` are captured anew by each Runner."""
 
 
 def replay_key(root: Path) -> tuple[Any, ...]:
-    """The folder and the recordings the runs replay (name, size, mtime of each): a recording
-    rewritten in this process (``pytest --compose``, then ``docs.refresh``) is replayed anew."""
+    """The folder and the recordings the runs replay (name and SHA-256 of each): a recording
+    rewritten in this process (``pytest --compose``, then ``docs.refresh``) is replayed anew,
+    even at the same size within the clock's tick (~10 ms to hash them all)."""
     from .teardown import RECORDING
 
     root = Path(root).resolve()
     cassettes = root / "tests" / "cassettes"
     files = sorted((cassettes / "test_demo").glob("*.yaml"))
     files.append(cassettes / "test_teardown" / RECORDING)
+    import hashlib
+
     stamps = []
     for path in files:
         try:
-            stat = path.stat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
         except FileNotFoundError:
             continue
-        stamps.append((path.name, stat.st_size, stat.st_mtime_ns))
+        stamps.append((path.name, digest))
     return (str(root), tuple(stamps))
 
 
@@ -281,8 +284,10 @@ class Runner:
                 "`demo_steps()`, with or without --dry-run); show other commands in a bash block"
             )
         demo = argv[1] == "demo"
-        outputs = REPLAYS.setdefault(replay_key(self.root), {}).setdefault("outputs", {})
-        if demo and command in outputs:
+        outputs = (
+            REPLAYS.setdefault(replay_key(self.root), {}).setdefault("outputs", {}) if demo else {}
+        )
+        if command in outputs:
             return outputs[command]
         code, out, err = self.invoke(*argv[1:])
         if code != 0:

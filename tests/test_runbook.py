@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -199,6 +200,11 @@ def test_a_rewritten_recording_is_replayed_anew(tmp_path):
     assert before == docs.replay_key(tmp_path)
     recording.write_text("interactions: [] \n")  # a recomposed cassette: a new key
     assert docs.replay_key(tmp_path) != before
+    again = docs.replay_key(tmp_path)
+    stat = recording.stat()
+    recording.write_text("interactions: []#\n")  # the same size and mtime: still a new key
+    os.utime(recording, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert docs.replay_key(tmp_path) != again
     assert docs.replay_key(tmp_path)[0] == str(tmp_path.resolve())
 
 
