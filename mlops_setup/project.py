@@ -41,7 +41,6 @@ import json
 import os
 import re
 import stat
-import threading
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache, lru_cache
@@ -49,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .yamlfile import TextMemo
 
 # libyaml's parser when PyYAML was built with it (the same YAML, an order of magnitude faster:
 # every task reads the project, ~10 YAML files, and that was a quarter of a full setup's time);
@@ -299,37 +300,27 @@ class _Tree:
         return _Yaml(rel, data, node)
 
 
-# What the last YAML texts of projects parsed to, keyed by the text itself (never by a file's
-# size or time, which an edit within the clock's tick can leave as they were): every task reads
-# the project, ~10 YAML files, and parsing them was most of a settings load. The reader only
-# reads what it parsed, never changes it, and nothing of it reaches the model but strings
-# (tests/test_project.py holds it so); texts larger than _PARSED_TEXT are parsed each time.
-_PARSED: dict[str, tuple[dict, Any]] = {}
-_PARSED_MAX = 128
+# Every task reads the project, ~10 YAML files, and parsing them was most of a settings load.
+# The reader only reads what it parsed, never changes it, and nothing of it reaches the model but
+# strings (tests/test_project.py holds it so); texts larger than _PARSED_TEXT are parsed each time.
+_PARSED = TextMemo(128)
 _PARSED_TEXT = 64 * 1024
-_PARSED_LOCK = threading.Lock()
 
 
 def _parse_yaml(text: str) -> tuple[dict, Any]:
     """The mapping a YAML text holds ({} for anything else) and its node (lines of keys);
-    raises what the parser raises."""
-    with _PARSED_LOCK:
-        parsed = _PARSED.pop(text, None)  # and put back last: the least recently used goes first
-    if parsed is None:
+    raises what the parser raises. Parsed once per text (:data:`_PARSED`)."""
+
+    def parse() -> tuple[dict, Any]:
         loader = _LOADER(text)
         try:  # parsed once: the node (lines of keys), then the data built from it
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
-        parsed = (data if isinstance(data, dict) else {}, node)
-        if len(text) > _PARSED_TEXT:
-            return parsed
-    with _PARSED_LOCK:
-        _PARSED[text] = parsed
-        while len(_PARSED) > _PARSED_MAX:
-            del _PARSED[next(iter(_PARSED))]
-    return parsed
+        return (data if isinstance(data, dict) else {}, node)
+
+    return _PARSED.get(text, parse, keep=len(text) <= _PARSED_TEXT)
 
 
 def _stat(path: Path) -> os.stat_result | None:

@@ -23,6 +23,7 @@ import errno
 import re
 import stat
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -261,28 +262,42 @@ def copy_plain(value: Any, memo: dict[int, Any] | None = None) -> Any:
     return copy.deepcopy(value, memo)
 
 
-# What the last few settings texts parsed to, keyed by the text itself (not by the file's size
-# or time, which an edit within the clock's tick can leave as they were): every task loads the
-# settings, the tests thousands of times, and the bounded loader is pure Python (~3 ms a file).
-# Only what loaded is kept; a caller gets a copy of it, so nothing it does reaches the next.
-_PARSED: dict[tuple[bool, str], Any] = {}
-_PARSED_MAX = 32
-_PARSED_LOCK = threading.Lock()
+class TextMemo:
+    """What the last ``size`` texts parsed to, keyed by the text itself (never by a file's size
+    or time, which an edit within the clock's tick can leave as they were); the least recently
+    used goes first. Only what parsed is kept: a parse that raises keeps nothing. Safe across
+    threads (netcheck's look-ups run in threads). ``kept``: the entries, for the tests."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.kept: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, parse: Callable[[], Any], *, keep: bool = True) -> Any:
+        """What ``parse()`` returned for ``key`` before, or what it returns now (kept unless
+        ``keep`` is false)."""
+        with self._lock:
+            value = self.kept.pop(key, _MISSING)  # and put back last: the least recent goes first
+        if value is _MISSING:
+            value = parse()
+            if not keep:
+                return value
+        with self._lock:
+            self.kept[key] = value
+            while len(self.kept) > self.size:
+                del self.kept[next(iter(self.kept))]
+        return value
+
+
 _MISSING = object()
+# Every task loads the settings, the tests thousands of times, and the bounded loader is pure
+# Python (~3 ms a file). A caller gets a copy of what is kept, so nothing it does reaches the next.
+_PARSED = TextMemo(32)
 
 
 def _parsed(text: str, shipped: bool) -> Any:
-    """:func:`load_text`, remembered for the last :data:`_PARSED_MAX` texts that loaded."""
-    key = (shipped, text)
-    with _PARSED_LOCK:
-        data = _PARSED.pop(key, _MISSING)  # and put back last: the least recent goes first
-    if data is _MISSING:
-        data = load_text(text, shipped=shipped)
-    with _PARSED_LOCK:
-        _PARSED[key] = data
-        while len(_PARSED) > _PARSED_MAX:
-            del _PARSED[next(iter(_PARSED))]
-    return copy_plain(data)
+    """:func:`load_text`, remembered for the last texts that loaded (:data:`_PARSED`)."""
+    return copy_plain(_PARSED.get((shipped, text), lambda: load_text(text, shipped=shipped)))
 
 
 def read_yaml(path: Path, label: str, *, shipped: bool = False) -> dict:

@@ -319,19 +319,19 @@ def test_what_the_reader_keeps_is_never_handed_out_nor_changed(tmp_path):
     itself changes none of it."""
     from mlops_setup import project as reader
 
-    reader._PARSED.clear()
+    reader._PARSED.kept.clear()
     roots = [
         write_example_project(tmp_path / "a"),
         write_example_project(tmp_path / "b", "churn-model", cloud="azure", with_cicd=False),
         write_example_project(tmp_path / "c", mode="CICD_Only", cloud="gcp"),
     ]
     models = [read_project(root) for root in roots] + [read_project(roots[0])]
-    assert reader._PARSED  # the texts were kept: this test looks at something
-    kept = _containers([data for data, _ in reader._PARSED.values()], {})
+    assert reader._PARSED.kept  # the texts were kept: this test looks at something
+    kept = _containers([data for data, _ in reader._PARSED.kept.values()], {})
     for model in models:
         shared = kept.keys() & _containers(model, {}).keys()
         assert not shared, [kept[i] for i in shared][:3]
-    for text, (data, _) in reader._PARSED.items():
+    for text, (data, _) in reader._PARSED.kept.items():
         assert data == (yaml.safe_load(text) if isinstance(yaml.safe_load(text), dict) else {})
     # a caller that changes everything it can reach in its model changes no later read
     pristine = read_project(roots[0]).to_json()
