@@ -320,21 +320,29 @@ SERVER_GIT_ENV = {
 }
 
 
-def _server_git(git_dir: str, *args: str, stdin: str | None = None, env: dict | None = None) -> str:
+def _server_git(
+    git_dir: str, *args: str, stdin: str | bytes | None = None, env: dict | None = None
+) -> str:
+    """``git --git-dir GIT_DIR ARGS`` as GitHub's side, its output stripped; ``stdin`` as text,
+    or as bytes given as they are (a fast-import stream counts bytes)."""
     import os
     import subprocess
 
+    binary = isinstance(stdin, bytes)
     done = subprocess.run(
         ["git", "--git-dir", str(git_dir), *args],
         input=stdin,
         capture_output=True,
-        text=True,
+        text=not binary,
         env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, **SERVER_GIT_ENV, **(env or {})},
         check=False,
     )
+    out, err = done.stdout, done.stderr
+    if binary:
+        out, err = out.decode(), err.decode(errors="replace")
     if done.returncode != 0:
-        raise RuntimeError(f"server-side git {' '.join(args[:2])} failed: {done.stderr.strip()}")
-    return done.stdout.strip()
+        raise RuntimeError(f"server-side git {' '.join(args[:2])} failed: {err.strip()}")
+    return out.strip()
 
 
 def server_git(git_dir: str, op: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -403,6 +411,11 @@ def _fast_import_path(path: str) -> bytes:
 
 
 FAST_IMPORT = ("fast-import", "--quiet", "--force", "--done")
+KEEP_FAST_IMPORT_PACK = {  # git -c fastimport.unpackLimit=0
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "fastimport.unpackLimit",
+    "GIT_CONFIG_VALUE_0": "0",
+}
 
 
 def _fast_import_commit(
@@ -418,9 +431,6 @@ def _fast_import_commit(
     ``fastimport.unpackLimit=0``, fast-import would start ``git unpack-objects`` to turn its
     few objects into loose files; the pack is kept instead (as the stand-in upstream keeps the
     packs pushed to it, see :func:`init_upstream`)."""
-    import os
-    import subprocess
-
     note = message.encode()
     if note and not note.endswith(b"\n"):
         note += b"\n"
@@ -438,17 +448,7 @@ def _fast_import_commit(
             b"get-mark :1\n",
         ]
     )
-    done = subprocess.run(
-        [*("git", "-c", "fastimport.unpackLimit=0", "--git-dir", str(git_dir)), *FAST_IMPORT],
-        input=stream + b"done\n",
-        capture_output=True,
-        env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, **SERVER_GIT_ENV},
-        check=False,
-    )
-    if done.returncode != 0:
-        error = done.stderr.decode(errors="replace").strip()
-        raise RuntimeError(f"server-side git fast-import failed: {error}")
-    return done.stdout.decode().strip()
+    return _server_git(git_dir, *FAST_IMPORT, stdin=stream + b"done\n", env=KEEP_FAST_IMPORT_PACK)
 
 
 class GitEffects:
