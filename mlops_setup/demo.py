@@ -275,16 +275,16 @@ def project_summary(model: Any, out: Any) -> None:
         secrets = f"{len(doc['secrets'])} secrets"
     out.info(f"{line}; CI reads {secrets}")
     for note in doc["notes"]:
-        out.note(_explains(doc, note))
+        out.note(_explains(model, doc, note))
     out.info("`invoke setup.inspect` shows every fact and the file it comes from")
 
 
-def _explains(doc: dict[str, Any], note: str) -> str:
+def _explains(model: Any, doc: dict[str, Any], note: str) -> str:
     """``note`` as the :class:`~mlops_setup.changes.Once` it is when it explains the template's
     bare batch input table: the steps that meet that table again then refer back to it."""
     from .changes import Once, bare_input_key
 
-    resources = f"{doc['project_folder']}/resources/batch-inference-workflow-resource.yml"
+    resources = model.batch_resource()
     for tables in doc["batch_inference"].values():
         table = tables.get("input_table", "")
         if table and table.count(".") != 2 and f"reads {table!r}" in note:

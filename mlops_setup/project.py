@@ -99,6 +99,8 @@ PLACEHOLDER_HOST = re.compile(r"adb-x+\.xx\.azuredatabricks\.net|your-(staging|p
 OTHER_CI = {".gitlab": "gitlab", ".azure/devops-pipelines": "azure_devops"}
 # The template's GitHub Actions variants (input_cicd_platform); both are set up alike.
 GITHUB_PLATFORMS = ("github_actions", "github_actions_for_github_enterprise_servers")
+# The template's batch inference job, in a bundle folder (the read notes where it really is).
+BATCH_RESOURCE = "resources/batch-inference-workflow-resource.yml"
 _SECRET_REF = re.compile(r"secrets\.([A-Za-z_][A-Za-z0-9_]*)")
 _PR_BASE = re.compile(r"gh pr create\b.*?--base[ =]['\"]?([^'\"\s]+)")
 _VAR_REF = re.compile(r"\$\{(bundle\.target|bundle\.name|var\.([A-Za-z0-9_-]+))\}")
@@ -177,6 +179,11 @@ class ProjectModel:
 
     def source(self, key: str) -> str:
         return self.sources.get(key, "")
+
+    def batch_resource(self) -> str:
+        """The file that defines the batch inference job: where this read found it, else the
+        template's ``<folder>/resources/batch-inference-workflow-resource.yml``."""
+        return self.source("batch_inference") or f"{self.project_folder}/{BATCH_RESOURCE}"
 
     def to_json(self) -> dict[str, Any]:
         """The shape `setup.inspect --json` prints (documented in runbook/index.md)."""
@@ -997,7 +1004,7 @@ def _check(model: ProjectModel) -> None:
                     f"the batch inference job reads {inp!r} in {' and '.join(targets)}, which "
                     "is not a full catalog.schema.table name (a TODO the template leaves): no "
                     "grant is made on it until you set input_table_name",
-                    f"{b.folder}/resources/batch-inference-workflow-resource.yml",
+                    b.sources.get("batch_inference") or f"{b.folder}/{BATCH_RESOURCE}",
                     blocking=False,
                 )
             )

@@ -280,6 +280,30 @@ def test_the_templates_bare_input_table_is_one_note_naming_every_target(tmp_path
     assert "reads 'taxi_scoring_sample' in staging and prod, which is not a full" in bare[0]
 
 
+def test_the_batch_job_file_is_named_where_the_project_defines_it(tmp_path):
+    """The note on the bare input table, and every fix that says where to set it, name the
+    file that defines the batch inference job: the template's, or the one the project renamed
+    it to (listed under `include:`)."""
+    root = write_example_project(tmp_path / "p")
+    assert read_project(root).batch_resource() == (
+        "my_mlops_project/resources/batch-inference-workflow-resource.yml"
+    )
+    folder = root / "my_mlops_project"
+    (folder / "resources/batch-inference-workflow-resource.yml").rename(
+        folder / "resources/scoring.yml"
+    )
+    bundle = folder / "databricks.yml"
+    text = bundle.read_text()
+    assert "resources/batch-inference-workflow-resource.yml" in text
+    bundle.write_text(
+        text.replace("resources/batch-inference-workflow-resource.yml", "resources/scoring.yml")
+    )
+    model = read_project(root)
+    assert model.batch_resource() == "my_mlops_project/resources/scoring.yml"
+    (note,) = [p for p in model.problems if "taxi_scoring_sample" in p.message]
+    assert note.source == "my_mlops_project/resources/scoring.yml"
+
+
 def test_an_edit_that_keeps_size_and_time_is_read(tmp_path):
     """What the reader keeps between reads is keyed by the text, not by the file's size and
     time: an edit within the clock's tick, to the same length, is read the next time."""

@@ -316,7 +316,7 @@ def plan_jobs(session: Session, dry_run: bool = False, enable: bool = False) -> 
                     paused += 1
             if name.endswith("-batch-inference-job"):
                 _check_input_table(session, plan, env, w, job, when, todo)
-    resources = f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+    resources = settings.model.batch_resource()
     for (table, when), jobs in todo.items():  # one warning for the jobs of every target
         names = [name for _, name in jobs]
         they, runs = ("it", "runs") if len(names) == 1 else ("they", "run")

@@ -95,7 +95,7 @@ def plan_permissions(session: Session, dry_run: bool = False) -> Plan:
         tables = _with_parents(session, tables, wanted, planned)
         # test shares the staging workspace and SP: the same securable is granted once
         grants += [grant for grant in [*wanted, *tables] if grant not in grants]
-    resources = f"{settings.project.folder}/resources/batch-inference-workflow-resource.yml"
+    resources = settings.model.batch_resource()
     for (label, table_name, privilege, key), targets in unqualified.items():  # one line for all
         where = (  # the config's value wins over the project's file: editing that does nothing
             f"set {key}, which the config sets (it wins over {resources})"
